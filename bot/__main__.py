@@ -1,0 +1,182 @@
+"""`image2bot` (also `python -m bot`): run the bot, chat in the console, migrate, look after accounts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.app import App, ConsoleOptions, build, default_console_user
+from bot.config import ConfigError, Settings, load_settings
+from core import admin
+from core.db import migrate
+from core.db.session import Database
+
+log = logging.getLogger("image2bot")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(args.handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="image2bot", description=__doc__)
+    parser.add_argument(
+        "--config", help="config file (default: $IMAGE2BOT_CONFIG, else ./config.toml if present)"
+    )
+    parser.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING (default: INFO; console: WARNING)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start every enabled platform, the web server and the workers")
+    run.set_defaults(handler=_run)
+
+    console = commands.add_parser(
+        "console", help="the same application, with a console chat in the foreground"
+    )
+    console.add_argument("--user", default=None, help="chat as console:USER (default: the OS user)")
+    console.add_argument("--json", action="store_true", help="print one JSON object per reply")
+    console.set_defaults(handler=_console)
+
+    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(handler=_migrate)
+
+    users = commands.add_parser("users", help="look up accounts").add_subparsers(dest="users", required=True)
+    show = users.add_parser("show", help="an identity's account, balance and recent jobs")
+    show.add_argument("identity", help="e.g. telegram:123 or console:alice")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_users_show)
+
+    admin_parser = commands.add_parser("admin", help="operator actions").add_subparsers(
+        dest="admin", required=True
+    )
+    grant = admin_parser.add_parser(
+        "grant", help="add one-time credits to an account (an admin ledger entry)"
+    )
+    grant.add_argument("identity")
+    grant.add_argument("credits", type=_positive_int)
+    grant.add_argument("--reason", required=True, help="why; kept in the ledger")
+    grant.set_defaults(handler=_admin_grant)
+    ledger = admin_parser.add_parser("ledger", help="an account's ledger entries, oldest first")
+    ledger.add_argument("who", help="an identity (telegram:123) or an account id")
+    ledger.add_argument("--json", action="store_true")
+    ledger.set_defaults(handler=_admin_ledger)
+    return parser
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError("a positive whole number of credits")
+    return int(value)
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    default = "WARNING" if args.command == "console" else "INFO"
+    logging.basicConfig(
+        level=(args.log_level or default).upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    return await _serve(build(settings))
+
+
+async def _console(settings: Settings, args: argparse.Namespace) -> int:
+    user = args.user or settings.console.user or default_console_user()
+    return await _serve(build(settings, ConsoleOptions(user=user, json_output=args.json, foreground=True)))
+
+
+async def _serve(app: App) -> int:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, app.stop)
+    await app.run()
+    return 0
+
+
+async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    db = settings.open_database()
+    try:
+        await migrate.upgrade(db.engine)
+    finally:
+        await db.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _users_show(settings: Settings, args: argparse.Namespace) -> int:
+    async def show(db: Database) -> int:
+        report = await admin.report(db, await admin.find_account(db, args.identity))
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False))
+            return 0
+        balance = report["balance"]
+        print(f"account {report['account_id']}: {', '.join(report['identities'])}")
+        buckets = f"subscription {balance['subscription']}, one-time {balance['one_time']}"
+        print(f"balance {balance['total']} ({buckets})")
+        for job in report["jobs"]:
+            print(f"  job {job['id']}: {job['status']} {job['size']} {job['style']} cost {job['cost']}")
+        return 0
+
+    return await _with_account_db(settings, args.identity, show)
+
+
+async def _admin_grant(settings: Settings, args: argparse.Namespace) -> int:
+    async def grant(db: Database) -> int:
+        account_id = await admin.find_account(db, args.identity)
+        balance = await admin.grant(db, account_id, args.credits, reason=args.reason)
+        print(f"granted {args.credits} credits to account {account_id}; balance {balance.total}")
+        return 0
+
+    return await _with_account_db(settings, args.identity, grant)
+
+
+async def _admin_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    async def ledger(db: Database) -> int:
+        entries = await admin.ledger(db, await admin.find_account(db, args.who))
+        if args.json:
+            print(json.dumps(entries, ensure_ascii=False))
+            return 0
+        for entry in entries:
+            note = f"  ({entry['note']})" if entry["note"] else ""
+            print(
+                f"{entry['created_at']}  {entry['delta']:+6d}  {entry['bucket']:<12} {entry['kind']:<12} "
+                f"{entry['reference'] or '':<12}{note}"
+            )
+        return 0
+
+    return await _with_account_db(settings, args.who, ledger)
+
+
+async def _with_account_db(settings: Settings, who: str, action: Callable[[Database], Awaitable[int]]) -> int:
+    db = settings.open_database()
+    try:
+        if await migrate.pending(db.engine):
+            await migrate.upgrade(db.engine)
+        return await action(db)
+    except admin.UnknownIdentity:
+        print(f"unknown account or identity: {who}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

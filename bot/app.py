@@ -1,0 +1,169 @@
+"""The composition root: the only place that knows every concrete part and wires them together."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.web import WebServer
+from core.accounts import Accounts
+from core.commands.context import Services
+from core.commands.router import Core
+from core.db import migrate
+from core.db.session import Database
+from core.generation.jobs import JobService
+from core.generation.providers.base import ImageProvider
+from core.generation.providers.local import LocalProvider
+from core.generation.providers.openai import OpenAIProvider
+from core.generation.storage import Storage
+from core.generation.styles import StyleBook
+from core.generation.worker import WorkerPool
+from core.notifier import Notifier
+from platforms.base import Adapter
+from platforms.console.adapter import ConsoleAdapter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOptions:
+    """How the console door runs: as identity `console:<user>`, JSON or text, in the foreground or not."""
+
+    user: str
+    json_output: bool = False
+    foreground: bool = False
+
+
+@dataclass(slots=True)
+class App:
+    settings: Settings
+    db: Database
+    storage: Storage
+    provider: ImageProvider
+    notifier: Notifier
+    worker: WorkerPool
+    core: Core
+    adapters: list[Adapter]
+    web: WebServer | None
+    console: ConsoleAdapter | None = None
+    console_foreground: bool = False
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def prepare(self) -> None:
+        """Creates the data folders and applies pending migrations when configured to."""
+        await asyncio.to_thread(self.storage.prepare)
+        if self.settings.database.auto_migrate:
+            await migrate.upgrade(self.db.engine)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Serves until `stop()`, or until the console's input ends when the console is the main door."""
+        await self.prepare()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks.append(group.create_task(self.worker.run(), name="worker"))
+                if self.web is not None:
+                    await self.web.start()
+                tasks.extend(group.create_task(self._serve(adapter)) for adapter in self.adapters)
+                await self._stop.wait()
+                for adapter in self.adapters:
+                    await adapter.stop()
+                for task in tasks:
+                    task.cancel()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
+        await self.provider.close()
+        await self.db.dispose()
+
+    async def _serve(self, adapter: Adapter) -> None:
+        await adapter.start()
+        if adapter is self.console and (self.console_foreground or len(self.adapters) == 1):
+            self.stop()
+
+
+def build(
+    settings: Settings, console: ConsoleOptions | None = None, *, provider: ImageProvider | None = None
+) -> App:
+    """Wires the application; `provider` replaces the configured image provider (tests, embedding)."""
+    db = settings.open_database()
+    storage = Storage(settings.storage.data_dir)
+    provider = provider or build_provider(settings)
+    notifier = Notifier()
+    styles = StyleBook(settings.styles)
+    worker = WorkerPool(db, provider, storage, notifier, styles, settings.generation)
+    services = Services(
+        db=db,
+        accounts=Accounts(db, trial_credits=settings.credits.trial, admins=settings.bot.admins),
+        jobs=JobService(db, provider, storage, settings.generation, settings.credits, styles, worker),
+        storage=storage,
+        styles=styles,
+        generation=settings.generation,
+        pricing=settings.credits,
+        default_language=settings.bot.default_language,
+    )
+    core = Core(services)
+    adapters: list[Adapter] = []
+    console_adapter = None
+    if console is None and settings.console.enabled is not False and not adapters:
+        console = ConsoleOptions(user=settings.console.user or default_console_user())
+    if console is not None:
+        console_adapter = ConsoleAdapter(
+            core, user=console.user, json_output=console.json_output, locale=_terminal_locale()
+        )
+        adapters.append(console_adapter)
+    for adapter in adapters:
+        notifier.register(adapter)
+    web = WebServer(db, host=settings.web.host, port=settings.web.port) if settings.web.enabled else None
+    return App(
+        settings=settings,
+        db=db,
+        storage=storage,
+        provider=provider,
+        notifier=notifier,
+        worker=worker,
+        core=core,
+        adapters=adapters,
+        web=web,
+        console=console_adapter,
+        console_foreground=console.foreground if console else False,
+    )
+
+
+def build_provider(settings: Settings) -> ImageProvider:
+    if settings.provider_name == "openai" and settings.openai.api_key is not None:
+        log.info("image provider: OpenAI (%s)", settings.generation.model)
+        return OpenAIProvider(
+            api_key=settings.openai.api_key.get_secret_value(),
+            base_url=settings.openai.base_url,
+            moderation=settings.openai.moderation,
+            timeout_s=settings.generation.timeout_s,
+        )
+    log.warning(
+        "image provider: the offline demo renderer (no OpenAI key): images are drawn locally, not generated"
+    )
+    return LocalProvider(step_delay_s=settings.generation.local_step_delay_s)
+
+
+def default_console_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local"
+
+
+def _terminal_locale() -> str | None:
+    value = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
+    if not value or value in ("C", "POSIX") or value.startswith("C."):
+        return None
+    return value.split(".")[0]

@@ -1,0 +1,196 @@
+"""Typed settings: built-in defaults, then config.toml, then IMAGE2BOT_* environment variables.
+
+Validated once at start; a wrong key or value stops the start with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from core.db.session import Database
+from core.generation.styles import DEFAULT_STYLES, Style
+from core.i18n import LANGUAGES
+from core.policy import CreditSettings, GenerationSettings, Section
+
+CONFIG_ENV = "IMAGE2BOT_CONFIG"
+DEFAULT_CONFIG_FILE = Path("config.toml")
+
+
+class StorageSettings(Section):
+    data_dir: Path = Path("data")
+
+
+class DatabaseSettings(Section):
+    url: str | None = Field(default=None, description="default: SQLite file under data_dir")
+    # "schema" would shadow a pydantic method, hence the alias
+    db_schema: str | None = Field(default=None, alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    auto_migrate: bool = True
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        return url
+
+
+class OpenAISettings(Section):
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    moderation: bool = True
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _fall_back_to_env(cls, value: Any) -> Any:
+        return value or os.environ.get("OPENAI_API_KEY") or None
+
+
+class BotSettings(Section):
+    default_language: str = "en"
+    admins: list[str] = Field(default_factory=list)
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _identities(cls, value: list[str]) -> list[str]:
+        for identity in value:
+            platform, _, user_id = identity.partition(":")
+            if not platform or not user_id:
+                raise ValueError(f"{identity!r} is not an identity like 'telegram:123'")
+        return value
+
+
+class WebSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    public_url: str | None = None
+
+
+class ConsoleSettings(Section):
+    enabled: bool | None = Field(default=None, description="default: on when no other platform is")
+    user: str | None = Field(default=None, description="default: the OS user")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGE2BOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    credits: CreditSettings = Field(default_factory=CreditSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    styles: list[Style] = Field(default_factory=lambda: list(DEFAULT_STYLES))
+    bot: BotSettings = Field(default_factory=BotSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+
+    @field_validator("styles")
+    @classmethod
+    def _unique_styles(cls, styles: list[Style]) -> list[Style]:
+        names = [style.name for style in styles]
+        if len(set(names)) != len(names):
+            raise ValueError("style names must be unique")
+        if "none" not in names:
+            raise ValueError("a style named 'none' (the prompt as written) is required")
+        return styles
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = init_settings.init_kwargs.pop("_config_file", None)  # type: ignore[attr-defined]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _provider_has_key(self) -> Settings:
+        if self.generation.provider == "openai" and self.openai.api_key is None:
+            raise ValueError("generation.provider is 'openai': set openai.api_key or OPENAI_API_KEY")
+        return self
+
+    def open_database(self) -> Database:
+        """The engine for these settings (nothing connects until first use)."""
+        return Database(self.database_url, echo=self.database.echo, schema=self.database.db_schema)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.storage.data_dir / 'image2bot.db'}"
+
+    @property
+    def provider_name(self) -> Literal["openai", "local"]:
+        if self.generation.provider == "auto":
+            return "openai" if self.openai.api_key else "local"
+        return self.generation.provider
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names every offending key."""
+
+
+def config_path(explicit: str | Path | None) -> Path | None:
+    """--config, else IMAGE2BOT_CONFIG, else ./config.toml when present, else built-in defaults."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(explicit: str | Path | None = None, **overrides: Any) -> Settings:
+    path = config_path(explicit)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        return Settings(_config_file=path, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    except ValueError as exc:  # a TOML syntax error
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    lines = [f"invalid configuration{where}:"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(root)"
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)

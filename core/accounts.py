@@ -1,0 +1,87 @@
+"""Accounts: who a platform user is, their language and their defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import credits
+from core.db.models import Account
+from core.db.repositories import accounts as repo
+from core.db.session import Database
+from core.i18n import normalize_language
+from core.messages import UserRef
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: int
+    language: str | None
+    preferences: dict[str, Any] = field(default_factory=dict)
+    created: bool = False
+
+    @property
+    def safety_identifier(self) -> str:
+        return safety_identifier(self.id)
+
+
+def safety_identifier(account_id: int) -> str:
+    """What the image provider sees of an account: a stable hash, never the id itself."""
+    return hashlib.sha256(f"image2bot-account:{account_id}".encode()).hexdigest()[:32]
+
+
+class Accounts:
+    def __init__(self, db: Database, *, trial_credits: int, admins: list[str]) -> None:
+        self._db = db
+        self._trial = trial_credits
+        self._admins = frozenset(admins)
+
+    async def resolve(self, user: UserRef) -> AccountView:
+        """The user's account; the first contact creates it and grants the trial credits, once."""
+        async with self._db.transaction() as session:
+            account = await repo.find_by_identity(session, user.platform, user.user_id)
+            if account is not None:
+                return _view(account)
+            account = await repo.create_with_identity(
+                session, user.platform, user.user_id, normalize_language(user.locale)
+            )
+            if account is None:  # a concurrent first message created it
+                account = await repo.find_by_identity(session, user.platform, user.user_id)
+                assert account is not None
+                return _view(account)
+            if self._trial:
+                await credits.grant(
+                    session,
+                    account.id,
+                    self._trial,
+                    kind=credits.EntryKind.TRIAL,
+                    key=f"trial:{account.id}",
+                )
+            log.info("new account %s for a %s user", account.id, user.platform)
+            return _view(account, created=True)
+
+    async def find(self, platform: str, platform_user_id: str) -> AccountView | None:
+        async with self._db.transaction() as session:
+            account = await repo.find_by_identity(session, platform, platform_user_id)
+            return None if account is None else _view(account)
+
+    async def set_language(self, account_id: int, language: str) -> None:
+        async with self._db.transaction() as session:
+            await repo.set_language(session, account_id, language)
+
+    async def set_preferences(self, account_id: int, preferences: dict[str, Any]) -> None:
+        async with self._db.transaction() as session:
+            await repo.set_preferences(session, account_id, preferences)
+
+    def is_admin(self, user: UserRef) -> bool:
+        return user.identity in self._admins
+
+
+def _view(account: Account, *, created: bool = False) -> AccountView:
+    return AccountView(
+        id=account.id, language=account.language, preferences=dict(account.preferences or {}), created=created
+    )

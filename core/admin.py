@@ -1,0 +1,88 @@
+"""Operator tasks behind the CLI: look an account up, grant credits, read its ledger."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from core import credits
+from core.db.repositories import accounts as accounts_repo
+from core.db.repositories import jobs as jobs_repo
+from core.db.session import Database
+
+REPORT_JOBS = 20
+
+
+class UnknownIdentity(LookupError):
+    pass
+
+
+async def find_account(db: Database, who: str) -> int:
+    """An account id from `platform:user_id`, or from a bare account number."""
+    async with db.transaction() as session:
+        if who.isdigit():
+            account = await accounts_repo.get(session, int(who))
+        else:
+            platform, _, user_id = who.partition(":")
+            account = await accounts_repo.find_by_identity(session, platform, user_id) if user_id else None
+    if account is None:
+        raise UnknownIdentity(who)
+    return account.id
+
+
+async def grant(db: Database, account_id: int, amount: int, *, reason: str) -> credits.Balance:
+    async with db.transaction() as session:
+        await credits.grant(
+            session,
+            account_id,
+            amount,
+            kind=credits.EntryKind.ADMIN_GRANT,
+            key=f"admin:{uuid.uuid4()}",
+            note=reason,
+        )
+        return await credits.balance(session, account_id)
+
+
+async def report(db: Database, account_id: int) -> dict[str, Any]:
+    async with db.transaction() as session:
+        identities = await accounts_repo.identities(session, account_id)
+        balance = await credits.balance(session, account_id)
+        jobs = await jobs_repo.recent(session, account_id, REPORT_JOBS)
+    return {
+        "account_id": account_id,
+        "identities": [f"{identity.platform}:{identity.platform_user_id}" for identity in identities],
+        "balance": balance.as_dict(),
+        "jobs": [
+            {
+                "id": job.id,
+                "status": job.status,
+                "size": f"{job.width}x{job.height}",
+                "style": job.style,
+                "model": job.model,
+                "n": job.n,
+                "cost": job.cost,
+                "error": job.error_code,
+                "outputs": job.outputs,
+                "created_at": job.created_at.isoformat(),
+            }
+            for job in jobs
+        ],
+    }
+
+
+async def ledger(db: Database, account_id: int) -> list[dict[str, Any]]:
+    async with db.transaction() as session:
+        entries = await credits.all_entries(session, account_id)
+    return [
+        {
+            "id": entry.id,
+            "created_at": entry.created_at.isoformat(),
+            "bucket": entry.bucket,
+            "delta": entry.delta,
+            "kind": entry.kind,
+            "reference": entry.reference,
+            "note": entry.note,
+            "key": entry.idempotency_key,
+        }
+        for entry in reversed(entries)
+    ]

@@ -1,0 +1,83 @@
+"""`/balance`, `/history`, `/cancel`: what the user has, did and wants stopped."""
+
+from __future__ import annotations
+
+from core import credits
+from core.commands.context import Context
+from core.commands.parser import Command
+from core.db.models import Job, LedgerEntry
+from core.errors import UserError
+from core.messages import Reply, text
+
+RECENT_LEDGER_LINES = 5
+HISTORY_JOBS = 10
+HISTORY_PROMPT_CHARS = 60
+STATUS_ICONS = {"queued": "⏳", "running": "🎨", "succeeded": "✅", "failed": "⚠️", "cancelled": "✖️"}
+
+
+async def balance(ctx: Context, _command: Command) -> list[Reply]:
+    async with ctx.services.db.transaction() as session:
+        current = await credits.balance(session, ctx.account.id)
+        recent = await credits.recent_entries(session, ctx.account.id, RECENT_LEDGER_LINES)
+    t = ctx.t
+    prices = ctx.services.pricing.prices
+    lines = [
+        t("balance.total", total=current.total),
+        t("balance.subscription", amount=current.subscription),
+        t("balance.one_time", amount=current.one_time),
+        t("balance.prices", k1=prices.k1, k2=prices.k2, k4=prices.k4),
+    ]
+    if recent:
+        lines.append(t("balance.recent"))
+        lines.extend(_ledger_line(ctx, entry) for entry in recent)
+    lines.append(t("credits.how_to_get"))
+    return [text("\n".join(lines))]
+
+
+def _ledger_line(ctx: Context, entry: LedgerEntry) -> str:
+    what = ctx.t(f"ledger.{entry.kind}")
+    if entry.reference and entry.reference.startswith("job:"):
+        what = f"{what} #{entry.reference.removeprefix('job:')}"
+    bucket = ctx.t(f"ledger.bucket.{entry.bucket}")
+    return f"  {entry.delta:+d}  {what} · {bucket} · {entry.created_at:%Y-%m-%d %H:%M} UTC"
+
+
+async def history(ctx: Context, _command: Command) -> list[Reply]:
+    jobs = await ctx.services.jobs.recent(ctx.account.id, HISTORY_JOBS)
+    if not jobs:
+        return [text(ctx.t("history.empty"))]
+    return [text("\n".join([ctx.t("history.title"), *(_job_line(ctx, job) for job in jobs)]))]
+
+
+def _job_line(ctx: Context, job: Job) -> str:
+    prompt = " ".join(job.prompt.split())
+    if len(prompt) > HISTORY_PROMPT_CHARS:
+        prompt = prompt[: HISTORY_PROMPT_CHARS - 1] + "…"
+    status = ctx.t(f"status.{job.status}")
+    return ctx.t(
+        "history.line",
+        icon=STATUS_ICONS.get(job.status, "•"),
+        job=job.id,
+        status=status,
+        width=job.width,
+        height=job.height,
+        style=job.style,
+        prompt=prompt,
+        when=f"{job.created_at:%Y-%m-%d %H:%M}",
+    )
+
+
+async def cancel(ctx: Context, command: Command) -> list[Reply]:
+    job_id = parse_job_id(command.words[0]) if command.words else None
+    cancelled = await ctx.services.jobs.cancel(ctx.account.id, job_id)
+    message = ctx.t(
+        "cancel.done", job=cancelled.job_id, credits=cancelled.refunded, balance=cancelled.balance.total
+    )
+    return [text(message, job=cancelled.job_id, final=True)]
+
+
+def parse_job_id(word: str) -> int:
+    digits = word.removeprefix("#")
+    if not digits.isdigit() or len(digits) > 12:
+        raise UserError("bad_job_id", value=word)
+    return int(digits)

@@ -1,0 +1,44 @@
+"""What a command handler is given: the services, who is asking, where, and in which language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.accounts import Accounts, AccountView
+from core.db.session import Database
+from core.generation.jobs import JobService
+from core.generation.storage import Storage
+from core.generation.styles import StyleBook
+from core.i18n import Translator, normalize_language
+from core.messages import Attachment, ChatRef, UserRef
+from core.policy import CreditSettings, GenerationSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    db: Database
+    accounts: Accounts
+    jobs: JobService
+    storage: Storage
+    styles: StyleBook
+    generation: GenerationSettings
+    pricing: CreditSettings
+    default_language: str
+
+    def language_for(self, account: AccountView, user: UserRef) -> str:
+        """The account's choice, else the platform's locale, else the configured default."""
+        return account.language or normalize_language(user.locale) or self.default_language
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    services: Services
+    user: UserRef
+    chat: ChatRef
+    account: AccountView
+    t: Translator
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def language(self) -> str:
+        return self.t.language

@@ -1,0 +1,134 @@
+"""`/imagine` and the actions under a result (reroll, upscale, vary)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from core.commands.context import Context
+from core.commands.parser import Command
+from core.errors import UserError
+from core.generation import replies
+from core.generation.jobs import ImagineSpec
+from core.generation.sizes import AspectRatio, Tier, parse_tier
+from core.messages import ActionKind, Attachment, Reply
+
+FLAG_ALIASES = {
+    "ar": "ar",
+    "aspect": "ar",
+    "style": "style",
+    "res": "res",
+    "resolution": "res",
+    "model": "model",
+    "n": "n",
+    "count": "n",
+}
+KNOWN_FLAGS = "--ar --style --res --model --n"
+TIER_ORDER = (Tier.K1, Tier.K2, Tier.K4)
+UPSCALE_TARGETS = {ActionKind.UPSCALE_2K: Tier.K2, ActionKind.UPSCALE_4K: Tier.K4}
+UPSCALE_INSTRUCTION = (
+    "Recreate the attached image at a higher resolution. Keep the composition, subject, colors and style "
+    "exactly the same and add only fine detail. The image shows: {prompt}"
+)
+VARY_INSTRUCTION = (
+    "Create a variation of the attached image: keep its subject, palette and style, change the composition "
+    "and details. The image shows: {prompt}"
+)
+INSTRUCTIONS = {
+    ActionKind.UPSCALE_2K: UPSCALE_INSTRUCTION,
+    ActionKind.UPSCALE_4K: UPSCALE_INSTRUCTION,
+    ActionKind.VARY: VARY_INSTRUCTION,
+}
+
+
+async def imagine(ctx: Context, command: Command) -> list[Reply]:
+    options = _options(command.flags)
+    defaults = ctx.account.preferences
+    generation = ctx.services.generation
+    n_text = options.get("n", "1")
+    if not n_text.isdigit():
+        raise UserError("bad_count", value=n_text, limit=generation.max_images_per_request)
+    spec = ImagineSpec(
+        prompt=command.text,
+        ratio=AspectRatio.parse(options.get("ar") or defaults.get("ar") or "1:1"),
+        tier=parse_tier(options.get("res") or defaults.get("res") or Tier.K1.value),
+        style=(options.get("style") or defaults.get("style") or "none").lower(),
+        model=options.get("model") or defaults.get("model") or generation.model,
+        n=int(n_text),
+    )
+    if not spec.prompt:
+        raise UserError("empty_prompt")
+    references = await _store_references(ctx, ctx.attachments)
+    return await _submit(ctx, replace(spec, references=references))
+
+
+async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) -> list[Reply]:
+    parent = await ctx.services.jobs.get(job_id)
+    if parent is None:
+        raise UserError("job_not_found", job=job_id)
+    if parent.account_id != ctx.account.id:
+        raise UserError("not_your_image")
+    base = ImagineSpec(
+        prompt=parent.prompt,
+        ratio=AspectRatio.parse(parent.ratio),
+        tier=Tier(parent.tier),
+        style=parent.style,
+        model=parent.model,
+        n=parent.n,
+        references=tuple(parent.references),
+        parent_id=parent.id,
+        action=parent.action,
+        instruction=INSTRUCTIONS.get(ActionKind(parent.action)) if parent.action else None,
+    )
+    if kind == ActionKind.REROLL:
+        return await _submit(ctx, base)
+    if parent.status != "succeeded" or not parent.outputs:
+        raise UserError("job_not_finished", job=job_id)
+    if not 1 <= index <= len(parent.outputs):
+        raise UserError("bad_image_index", job=job_id, count=len(parent.outputs))
+    tier = UPSCALE_TARGETS.get(kind, base.tier)
+    if kind in UPSCALE_TARGETS and TIER_ORDER.index(tier) <= TIER_ORDER.index(base.tier):
+        raise UserError("already_at_resolution", job=job_id, res=base.tier.value.upper())
+    spec = replace(
+        base,
+        tier=tier,
+        n=1,
+        references=(parent.outputs[index - 1],),
+        action=kind.value,
+        instruction=INSTRUCTIONS[kind],
+    )
+    return await _submit(ctx, spec)
+
+
+async def _submit(ctx: Context, spec: ImagineSpec) -> list[Reply]:
+    submitted = await ctx.services.jobs.submit(ctx.account, ctx.user, ctx.chat, ctx.language, spec)
+    return [replies.queued(ctx.t, submitted.job_id, submitted.position, submitted.cost, submitted.balance)]
+
+
+def _options(flags: dict[str, str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for name, value in flags.items():
+        canonical = FLAG_ALIASES.get(name)
+        if canonical is None:
+            raise UserError("unknown_flag", flag=f"--{name}", known=KNOWN_FLAGS)
+        options[canonical] = value
+    return options
+
+
+async def _store_references(ctx: Context, attachments: tuple[Attachment, ...]) -> tuple[str, ...]:
+    generation = ctx.services.generation
+    if len(attachments) > generation.max_reference_images:
+        raise UserError("too_many_references", limit=generation.max_reference_images)
+    limit_mb = generation.max_reference_bytes // (1024 * 1024)
+    stored: list[str] = []
+    for attachment in attachments:
+        if attachment.size is not None and attachment.size > generation.max_reference_bytes:
+            raise UserError("reference_too_large", name=attachment.name, limit=limit_mb)
+        try:
+            data = await attachment.fetch()
+        except Exception:
+            raise UserError("reference_unreadable", name=attachment.name) from None
+        if len(data) > generation.max_reference_bytes:
+            raise UserError("reference_too_large", name=attachment.name, limit=limit_mb)
+        stored.append(await asyncio.to_thread(ctx.services.storage.save_reference, data, attachment.name))
+    return tuple(stored)

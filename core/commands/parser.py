@@ -1,0 +1,62 @@
+"""Turns chat text into a command name, its free text and its `--flag value` options.
+
+Prompts keep their exact wording (quotes and apostrophes included): only the recognised
+`--name value` segments are cut out. Phones often autocorrect `--` into an em dash, so `—ar` works too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from core.errors import UserError
+
+_FLAG = re.compile(
+    r"""(?<!\S)(?:--|—|–)(?P<name>[A-Za-z][\w-]*)
+        (?:=(?P<eq>"[^"]*"|'[^']*'|\S*)
+          |\s+(?P<value>"[^"]*"|'[^']*'|(?!--|—|–)\S+)
+        )?""",
+    re.VERBOSE,
+)
+_COMMAND = re.compile(r"^\s*/(?P<name>[^\s@/]+)(?:@\S+)?(?:\s+|$)", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # lower-case, without the slash or a `@botname` suffix
+    text: str  # everything after the name, flags removed, whitespace trimmed
+    flags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def words(self) -> list[str]:
+        return self.text.split()
+
+
+def parse(message: str) -> Command | None:
+    """None when the message is not a command (does not start with `/`)."""
+    match = _COMMAND.match(message)
+    if match is None:
+        return None
+    rest = message[match.end() :]
+    flags: dict[str, str] = {}
+    pieces: list[str] = []
+    position = 0
+    for flag in _FLAG.finditer(rest):
+        name = flag["name"].lower()
+        value = flag["eq"] if flag["eq"] is not None else flag["value"]
+        if not value:
+            raise UserError("flag_needs_value", flag=f"--{name}")
+        if name in flags:
+            raise UserError("flag_repeated", flag=f"--{name}")
+        flags[name] = _unquote(value)
+        pieces.append(rest[position : flag.start()])
+        position = flag.end()
+    pieces.append(rest[position:])
+    text = " ".join(piece.strip() for piece in pieces if piece.strip())
+    return Command(match["name"].lower(), text, flags)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value

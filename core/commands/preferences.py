@@ -1,0 +1,87 @@
+"""`/settings`, `/language`, `/styles`: per-user defaults and choices."""
+
+from __future__ import annotations
+
+from core.commands.context import Context
+from core.commands.parser import Command
+from core.errors import UserError
+from core.generation.sizes import AspectRatio, parse_tier
+from core.i18n import LANGUAGES, Translator, normalize_language
+from core.messages import Reply, text
+
+SETTING_ALIASES = {
+    "ar": "ar",
+    "aspect": "ar",
+    "style": "style",
+    "res": "res",
+    "resolution": "res",
+    "model": "model",
+}
+LANGUAGE_NAMES = {"en": "English", "zh-CN": "简体中文"}
+LANGUAGE_WORDS = {"english": "en", "中文": "zh-CN", "chinese": "zh-CN", "简体中文": "zh-CN"}
+
+
+async def settings(ctx: Context, command: Command) -> list[Reply]:
+    """`/settings` shows; `/settings ar 16:9`, `/settings --style anime`, `/settings reset` change."""
+    changes = dict(command.flags)
+    words = command.words
+    if words and words[0].lower() == "reset":
+        await ctx.services.accounts.set_preferences(ctx.account.id, {})
+        return [text(ctx.t("settings.reset"))]
+    if len(words) == 2:
+        changes[words[0].lower()] = words[1]
+    elif words:
+        raise UserError("settings_usage")
+    if not changes:
+        return [text(_describe(ctx, ctx.account.preferences))]
+    preferences = dict(ctx.account.preferences)
+    for name, value in changes.items():
+        key = SETTING_ALIASES.get(name.lower())
+        if key is None:
+            raise UserError("unknown_setting", name=name)
+        preferences[key] = _validated(ctx, key, value)
+    await ctx.services.accounts.set_preferences(ctx.account.id, preferences)
+    return [text(ctx.t("settings.saved") + "\n" + _describe(ctx, preferences))]
+
+
+def _validated(ctx: Context, key: str, value: str) -> str:
+    if key == "ar":
+        return str(AspectRatio.parse(value))
+    if key == "res":
+        return parse_tier(value).value
+    if key == "style":
+        if ctx.services.styles.get(value) is None:
+            raise UserError("unknown_style", value=value, styles=", ".join(ctx.services.styles.names()))
+        return value.lower()
+    if value not in ctx.services.generation.models:
+        raise UserError("unknown_model", value=value, models=", ".join(ctx.services.generation.models))
+    return value
+
+
+def _describe(ctx: Context, preferences: dict[str, str]) -> str:
+    return ctx.t(
+        "settings.current",
+        ar=preferences.get("ar", "1:1"),
+        style=preferences.get("style", "none"),
+        res=preferences.get("res", "1k"),
+        model=preferences.get("model", ctx.services.generation.model),
+    )
+
+
+async def language(ctx: Context, command: Command) -> list[Reply]:
+    if not command.words:
+        options = ", ".join(f"{code} ({name})" for code, name in LANGUAGE_NAMES.items())
+        return [text(ctx.t("language.current", language=LANGUAGE_NAMES[ctx.language], options=options))]
+    word = command.words[0]
+    chosen = LANGUAGE_WORDS.get(word.lower()) or normalize_language(word)
+    if chosen is None or chosen not in LANGUAGES:
+        raise UserError("unknown_language", value=word, options=", ".join(LANGUAGES))
+    await ctx.services.accounts.set_language(ctx.account.id, chosen)
+    return [text(Translator(chosen)("language.set", language=LANGUAGE_NAMES[chosen]))]
+
+
+async def styles(ctx: Context, _command: Command) -> list[Reply]:
+    lines = [ctx.t("styles.title")]
+    lines.extend(f"  {style.name} — {style.label(ctx.language)}" for style in ctx.services.styles.all())
+    lines.append(ctx.t("styles.hint"))
+    return [text("\n".join(lines))]

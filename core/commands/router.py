@@ -1,0 +1,108 @@
+"""The core's one entry point: `dispatch(incoming)` for messages and `on_action(press)` for buttons.
+
+Nothing escapes from here: a UserError becomes a translated message, anything else is logged with
+a reference id that the user is shown, so no traceback ever reaches a chat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from core.commands import account, imagine, info, preferences
+from core.commands.context import Context, Services
+from core.commands.parser import Command, parse
+from core.errors import UserError, new_reference
+from core.i18n import Translator
+from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Context, Command], Awaitable[list[Reply]]]
+
+HANDLERS: dict[str, Handler] = {
+    "start": info.start,
+    "help": info.help_,
+    "imagine": imagine.imagine,
+    "balance": account.balance,
+    "history": account.history,
+    "cancel": account.cancel,
+    "settings": preferences.settings,
+    "styles": preferences.styles,
+    "language": preferences.language,
+}
+ALIASES: dict[str, str] = {
+    "画": "imagine",
+    "生成": "imagine",
+    "余额": "balance",
+    "历史": "history",
+    "取消": "cancel",
+    "设置": "settings",
+    "风格": "styles",
+    "语言": "language",
+    "帮助": "help",
+    "lang": "language",
+}
+
+
+class Core:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def dispatch(self, incoming: Incoming) -> list[Reply]:
+        return await self._guard(
+            incoming.user, incoming.chat, lambda ctx: self._command(ctx, incoming.text), incoming
+        )
+
+    async def on_action(self, press: ActionPress) -> list[Reply]:
+        return await self._guard(
+            press.user, press.chat, lambda ctx: imagine.run_action(ctx, press.job_id, press.kind, press.index)
+        )
+
+    async def _command(self, ctx: Context, message: str) -> list[Reply]:
+        command = parse(message)
+        if command is None:
+            raise UserError("not_a_command")
+        name = ALIASES.get(command.name, command.name)
+        if name == "action":
+            return await self._typed_action(ctx, command)
+        handler = HANDLERS.get(name)
+        if handler is None:
+            raise UserError("unknown_command", command=f"/{command.name}")
+        return await handler(ctx, command)
+
+    async def _typed_action(self, ctx: Context, command: Command) -> list[Reply]:
+        """`/action <job> reroll|upscale-2k|upscale-4k|vary [image]`: buttons for doors without buttons."""
+        words = command.words
+        kinds = {kind.value: kind for kind in ActionKind}
+        if (
+            len(words) not in (2, 3)
+            or words[1].lower() not in kinds
+            or (len(words) == 3 and not words[2].isdigit())
+        ):
+            raise UserError("action_usage")
+        job_id = account.parse_job_id(words[0])
+        index = int(words[2]) if len(words) == 3 else 1
+        return await imagine.run_action(ctx, job_id, kinds[words[1].lower()], index)
+
+    async def _guard(
+        self,
+        user: UserRef,
+        chat: ChatRef,
+        run: Callable[[Context], Awaitable[list[Reply]]],
+        incoming: Incoming | None = None,
+    ) -> list[Reply]:
+        t = Translator(self.services.default_language)
+        try:
+            account_view = await self.services.accounts.resolve(user)
+            t = Translator(self.services.language_for(account_view, user))
+            ctx = Context(
+                self.services, user, chat, account_view, t, incoming.attachments if incoming else ()
+            )
+            return await run(ctx)
+        except UserError as error:
+            return [text(t(f"error.{error.code}", **error.params))]
+        except Exception:
+            reference = new_reference()
+            log.exception("request from a %s user failed [ref %s]", user.platform, reference)
+            return [text(t("error.internal", ref=reference))]

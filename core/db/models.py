@@ -1,0 +1,138 @@
+"""The tables. Relationships are lazy="raise": every query is explicit and lives in a repository."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.db.types import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Account(Base):
+    """Owns credits. Balances are caches of the ledger, changed only together with an entry."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("balance_subscription >= 0", name="subscription_not_negative"),
+        CheckConstraint("balance_one_time >= 0", name="one_time_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    language: Mapped[str | None] = mapped_column(String(16))
+    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    balance_subscription: Mapped[int] = mapped_column(default=0)
+    balance_one_time: Mapped[int] = mapped_column(default=0)
+
+
+class Identity(Base):
+    """A platform user pointing at an account: (`telegram`, `42`) -> account 7."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id", name="platform_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_user_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerEntry(Base):
+    """Append-only. The sum of an account's entries per bucket equals its cached balance."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    bucket: Mapped[str] = mapped_column(String(16))
+    delta: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CreditHold(Base):
+    """Credits taken at submit; closed exactly once, by a settle or a refund."""
+
+    __tablename__ = "credit_holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    reference: Mapped[str | None] = mapped_column(String(128))
+    subscription_amount: Mapped[int]
+    one_time_amount: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="held")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+
+class Job(Base):
+    """A generation: the queue and its record at once."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_account", "status", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    identity: Mapped[str] = mapped_column(String(170))
+    chat: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    prompt: Mapped[str] = mapped_column(Text)
+    provider_prompt: Mapped[str] = mapped_column(Text)
+    style: Mapped[str] = mapped_column(String(32))
+    ratio: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str] = mapped_column(String(4))
+    width: Mapped[int]
+    height: Mapped[int]
+    model: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int]
+    cost: Mapped[int]
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("credit_holds.id"))
+    references: Mapped[list[str]] = mapped_column(default=list)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    action: Mapped[str | None] = mapped_column(String(16))
+    outputs: Mapped[list[str]] = mapped_column(default=list)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_ref: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class SafetyStrike(Base):
+    """A prompt the safety system refused; enough of them in 24 h put the account on a cooldown."""
+
+    __tablename__ = "safety_strikes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,22 @@
+"""Errors the user should read, and reference ids for the ones they should not."""
+
+from __future__ import annotations
+
+import secrets
+
+
+class UserError(Exception):
+    """A failure explained to the user in their language: catalog key `error.<code>` with `params`."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"UserError({self.code!r})"
+
+
+def new_reference() -> str:
+    """A short id a user can quote to support; the same id is in the log line with the traceback."""
+    return secrets.token_hex(4).upper()

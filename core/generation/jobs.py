@@ -1,0 +1,208 @@
+"""Submitting and cancelling generations: validate, reserve credits and queue in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from core import credits
+from core.accounts import AccountView
+from core.db.models import Job
+from core.db.repositories import jobs as repo
+from core.db.session import Database
+from core.db.types import utcnow
+from core.errors import UserError
+from core.generation.providers.base import ImageProvider, ProviderError
+from core.generation.sizes import AspectRatio, Tier, nearest_fixed_size, size_for
+from core.generation.storage import Storage
+from core.generation.styles import StyleBook
+from core.messages import ChatRef, UserRef
+from core.policy import CreditSettings, GenerationSettings
+
+log = logging.getLogger(__name__)
+
+STRIKE_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class ImagineSpec:
+    """What the user asked for, after parsing and defaults."""
+
+    prompt: str
+    ratio: AspectRatio
+    tier: Tier
+    style: str
+    model: str
+    n: int = 1
+    references: tuple[str, ...] = ()  # stored reference paths, relative to the data dir
+    parent_id: int | None = None
+    action: str | None = None
+    instruction: str | None = None  # wraps the styled prompt ("{prompt}") for upscale and vary
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job_id: int
+    position: int
+    cost: int
+    balance: credits.Balance
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    job_id: int
+    refunded: int
+    balance: credits.Balance
+
+
+class WorkerControl(Protocol):
+    def wake(self) -> None: ...
+
+    def abort(self, job_id: int) -> None: ...
+
+
+@dataclass(slots=True)
+class JobService:
+    db: Database
+    provider: ImageProvider
+    storage: Storage
+    generation: GenerationSettings
+    pricing: CreditSettings
+    styles: StyleBook
+    worker: WorkerControl
+
+    def price(self, tier: Tier, n: int) -> int:
+        return self.pricing.prices.for_tier(tier) * n
+
+    def size(self, model: str, tier: Tier, ratio: AspectRatio) -> tuple[int, int]:
+        width, height = size_for(tier, ratio)
+        if fixed := self.generation.fixed_sizes_for(model):
+            return nearest_fixed_size(width, height, fixed)
+        return width, height
+
+    async def submit(
+        self, account: AccountView, user: UserRef, chat: ChatRef, language: str, spec: ImagineSpec
+    ) -> Submitted:
+        """Refuses before anything is reserved, or reserves the cost and queues the job, atomically."""
+        provider_prompt = self._validate(spec)
+        await self._check_cooldown(account.id)
+        await self._moderate(account, provider_prompt)
+        width, height = self.size(spec.model, spec.tier, spec.ratio)
+        cost = self.price(spec.tier, spec.n)
+        async with self.db.transaction() as session:
+            await credits.lock(session, account.id)
+            job = await repo.insert(
+                session,
+                account_id=account.id,
+                identity=user.identity,
+                chat=chat.serialize(),
+                language=language,
+                prompt=spec.prompt,
+                provider_prompt=provider_prompt,
+                style=spec.style,
+                ratio=str(spec.ratio),
+                tier=spec.tier.value,
+                width=width,
+                height=height,
+                model=spec.model,
+                quality=self.generation.quality,
+                n=spec.n,
+                cost=cost,
+                references=list(spec.references),
+                parent_id=spec.parent_id,
+                action=spec.action,
+            )
+            try:
+                hold = await credits.reserve(
+                    session, account.id, cost, key=f"job:{job.id}", reference=f"job:{job.id}"
+                )
+            except credits.InsufficientCredits as exc:
+                raise UserError("insufficient_credits", balance=exc.balance.total, cost=cost) from None
+            queued = await repo.count_for_account(session, account.id, [repo.QUEUED])
+            if queued > self.generation.max_queued_jobs_per_user:
+                raise UserError("queue_full", limit=self.generation.max_queued_jobs_per_user)
+            await repo.set_hold(session, job.id, hold.id)
+            position = await repo.queue_position(session, job.id)
+            balance = await credits.balance(session, account.id)
+        log.info("job %s queued: %sx%s x%s, %s credits", job.id, width, height, spec.n, cost)
+        self.worker.wake()
+        return Submitted(job.id, position, cost, balance, width, height)
+
+    async def cancel(self, account_id: int, job_id: int | None) -> Cancelled:
+        """Cancels a queued or running job of this account and refunds it."""
+        async with self.db.transaction() as session:
+            job = await (
+                repo.latest_active(session, account_id) if job_id is None else repo.get(session, job_id)
+            )
+            if job is None or job.account_id != account_id:
+                if job_id is None:
+                    raise UserError("nothing_to_cancel")
+                raise UserError("job_not_found", job=job_id)
+            was_running = job.status == repo.RUNNING
+            if not await repo.transition(
+                session, job.id, from_statuses=repo.ACTIVE, to=repo.CANCELLED, finished_at=utcnow()
+            ):
+                raise UserError("job_not_cancellable", job=job.id, status=job.status)
+            refunded = job.cost if job.hold_id and await credits.refund(session, job.hold_id) else 0
+            balance = await credits.balance(session, account_id)
+        if was_running:
+            self.worker.abort(job.id)
+        log.info("job %s cancelled by its owner", job.id)
+        return Cancelled(job.id, refunded, balance)
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self.db.transaction() as session:
+            return await repo.get(session, job_id)
+
+    async def recent(self, account_id: int, limit: int = 10) -> list[Job]:
+        async with self.db.transaction() as session:
+            return await repo.recent(session, account_id, limit)
+
+    def _validate(self, spec: ImagineSpec) -> str:
+        prompt = spec.prompt.strip()
+        if not prompt:
+            raise UserError("empty_prompt")
+        if len(prompt) > self.generation.max_prompt_chars:
+            raise UserError("prompt_too_long", length=len(prompt), limit=self.generation.max_prompt_chars)
+        if not 1 <= spec.n <= self.generation.max_images_per_request:
+            raise UserError("bad_count", value=spec.n, limit=self.generation.max_images_per_request)
+        if spec.model not in self.generation.models:
+            raise UserError("unknown_model", value=spec.model, models=", ".join(self.generation.models))
+        style = self.styles.get(spec.style)
+        if style is None:
+            raise UserError("unknown_style", value=spec.style, styles=", ".join(self.styles.names()))
+        styled = style.apply(prompt)
+        return spec.instruction.replace("{prompt}", styled) if spec.instruction else styled
+
+    async def _check_cooldown(self, account_id: int) -> None:
+        now = utcnow()
+        async with self.db.transaction() as session:
+            strikes = await repo.strikes_since(session, account_id, now - STRIKE_WINDOW)
+        if len(strikes) >= self.generation.safety_strikes:
+            # The cooldown ends when enough strikes have aged out of the window.
+            ends = strikes[len(strikes) - self.generation.safety_strikes] + STRIKE_WINDOW
+            raise UserError("safety_cooldown", wait=_duration(ends - now))
+
+    async def _moderate(self, account: AccountView, prompt: str) -> None:
+        try:
+            allowed = await self.provider.check_prompt(prompt, account.safety_identifier)
+        except ProviderError:
+            log.warning("prompt check unavailable", exc_info=True)
+            raise UserError("moderation_unavailable") from None
+        if not allowed:
+            await self.record_strike(account.id, "moderation")
+            raise UserError("prompt_blocked")
+
+    async def record_strike(self, account_id: int, source: str) -> None:
+        async with self.db.transaction() as session:
+            await repo.add_strike(session, account_id, source)
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(1, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"

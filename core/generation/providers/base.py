@@ -1,0 +1,71 @@
+"""The one protocol every image provider speaks, and the outcomes the worker understands."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RenderRequest:
+    """Everything a provider needs for one generation; `prompt` already carries the style."""
+
+    prompt: str
+    width: int
+    height: int
+    model: str
+    quality: str = "auto"
+    n: int = 1
+    references: tuple[bytes, ...] = ()  # PNG bytes; when present the provider edits instead of generating
+    safety_identifier: str = ""  # a hash of the account id, never the raw id
+    partial_images: int = 0
+    style: str = "none"
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+OnPartial = Callable[[int, bytes], Awaitable[None]]
+"""Called with (partial index, image bytes) for each progress preview."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    images: tuple[bytes, ...]  # PNG bytes, one per requested image
+    usage: dict[str, object] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """Base for provider failures; the worker maps each subclass to an outcome."""
+
+
+class ContentBlocked(ProviderError):
+    """The provider's safety system refused the prompt or references: refund, strike, no retry."""
+
+
+class TransientProviderError(ProviderError):
+    """Rate limit, 5xx, timeout, dropped stream: worth retrying with backoff, then refund."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """Anything else (bad request, malformed response): refund at once with a reference id."""
+
+
+class ImageProvider(Protocol):
+    name: str
+
+    async def check_prompt(self, prompt: str, safety_identifier: str) -> bool:
+        """True when the prompt may be generated. Runs before credits are reserved."""
+        ...
+
+    async def render(self, request: RenderRequest, on_partial: OnPartial) -> RenderResult:
+        """Produce `request.n` images of exactly the requested size, or raise a ProviderError."""
+        ...
+
+    async def close(self) -> None: ...

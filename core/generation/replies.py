@@ -1,0 +1,81 @@
+"""What a job tells its chat: queued, started, previews, the result with its actions, or why it failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.credits import Balance
+from core.db.models import Job
+from core.generation.sizes import Tier
+from core.generation.styles import StyleBook
+from core.i18n import Translator
+from core.messages import ActionKind, Button, Reply, Stage, actions, image, progress, text
+
+CAPTION_PROMPT_CHARS = 200
+
+
+def queued(t: Translator, job_id: int, position: int, cost: int, balance: Balance) -> Reply:
+    return progress(
+        job_id, Stage.QUEUED, t("job.queued", job=job_id, position=position, cost=cost, balance=balance.total)
+    )
+
+
+def started(t: Translator, job: Job) -> Reply:
+    return progress(job.id, Stage.STARTED, t("job.started", job=job.id, width=job.width, height=job.height))
+
+
+def partial(t: Translator, job: Job, index: int, path: Path) -> Reply:
+    return progress(job.id, Stage.PARTIAL, t("job.partial", job=job.id, step=index + 1), path=path)
+
+
+def retrying(t: Translator, job: Job) -> Reply:
+    return progress(job.id, Stage.QUEUED, t("job.retrying", job=job.id))
+
+
+def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles: StyleBook) -> list[Reply]:
+    style = styles.get(job.style)
+    caption = t(
+        "job.caption",
+        prompt=_shorten(job.prompt),
+        width=job.width,
+        height=job.height,
+        style=style.label(t.language) if style else job.style,
+        cost=job.cost,
+        balance=balance.total,
+        job=job.id,
+    )
+    replies = [
+        image(
+            path,
+            caption if len(paths) == 1 else f"{caption}\n{t('job.image_index', index=i + 1, n=len(paths))}",
+            job=job.id,
+        )
+        for i, path in enumerate(paths)
+    ]
+    replies.append(actions(job.id, buttons(t, job, len(paths)), t("job.actions_hint", job=job.id)))
+    return replies
+
+
+def buttons(t: Translator, job: Job, images: int) -> tuple[Button, ...]:
+    """Reroll once; upscale (to tiers above this one) and vary for each image."""
+    tier = Tier(job.tier)
+    row: list[Button] = [Button(ActionKind.REROLL, t("action.reroll"))]
+    for index in range(1, images + 1):
+        suffix = f" {index}" if images > 1 else ""
+        if tier == Tier.K1:
+            row.append(Button(ActionKind.UPSCALE_2K, t("action.upscale_2k") + suffix, index))
+        if tier != Tier.K4:
+            row.append(Button(ActionKind.UPSCALE_4K, t("action.upscale_4k") + suffix, index))
+        row.append(Button(ActionKind.VARY, t("action.vary") + suffix, index))
+    return tuple(row)
+
+
+def failed(t: Translator, job: Job, code: str, *, refunded: int, reference: str | None = None) -> Reply:
+    return text(
+        t(f"job.failed.{code}", job=job.id, credits=refunded, ref=reference or ""), job=job.id, final=True
+    )
+
+
+def _shorten(prompt: str) -> str:
+    prompt = " ".join(prompt.split())
+    return prompt if len(prompt) <= CAPTION_PROMPT_CHARS else prompt[: CAPTION_PROMPT_CHARS - 1] + "…"

@@ -1,0 +1,235 @@
+"""The in-process worker pool: claims queued jobs fairly, renders them, settles or refunds each once.
+
+Retries live here and only here (the provider SDK is told not to retry): a transient failure puts
+the job back in the queue with a capped exponential backoff, so a slot is never held while waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from core import credits
+from core.accounts import safety_identifier
+from core.db.models import Job
+from core.db.repositories import jobs as repo
+from core.db.session import Database
+from core.db.types import utcnow
+from core.errors import new_reference
+from core.generation import replies
+from core.generation.providers.base import (
+    ContentBlocked,
+    ImageProvider,
+    PermanentProviderError,
+    RenderRequest,
+    RenderResult,
+    TransientProviderError,
+)
+from core.generation.storage import Storage
+from core.generation.styles import StyleBook
+from core.i18n import Translator
+from core.messages import ChatRef, Reply
+from core.notifier import Notifier
+from core.policy import GenerationSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class WorkerPool:
+    db: Database
+    provider: ImageProvider
+    storage: Storage
+    notifier: Notifier
+    styles: StyleBook
+    settings: GenerationSettings
+    poll_interval_s: float = 1.0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _aborted: set[int] = field(default_factory=set)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def abort(self, job_id: int) -> None:
+        """Stops a running job whose owner cancelled it (the cancel already refunded it)."""
+        if task := self._running.get(job_id):
+            self._aborted.add(job_id)
+            task.cancel()
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    async def run(self) -> None:
+        """Runs until cancelled. Jobs cut off by a shutdown stay `running`; the next start recovers them."""
+        await self.recover()
+        async with asyncio.TaskGroup() as group:
+            while True:
+                self._wake.clear()
+                while len(self._running) < self.settings.concurrency:
+                    job = await self._claim()
+                    if job is None:
+                        break
+                    task = group.create_task(self._guarded(job))
+                    self._running[job.id] = task
+                    task.add_done_callback(lambda _task, job_id=job.id: self._finished(job_id))
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(await self._idle_wait()):
+                        await self._wake.wait()
+
+    async def recover(self) -> None:
+        """Jobs a crash left `running` go back to the queue, or are refunded once out of attempts."""
+        notices: list[tuple[Job, int]] = []
+        async with self.db.transaction() as session:
+            for job in await repo.running(session):
+                if job.attempts < self.settings.max_attempts:
+                    await repo.transition(session, job.id, from_statuses=[repo.RUNNING], to=repo.QUEUED)
+                    log.info("job %s re-queued after an interrupted run", job.id)
+                elif await repo.transition(
+                    session,
+                    job.id,
+                    from_statuses=[repo.RUNNING],
+                    to=repo.FAILED,
+                    error_code="interrupted",
+                    finished_at=utcnow(),
+                ):
+                    refunded = job.cost if job.hold_id and await credits.refund(session, job.hold_id) else 0
+                    notices.append((job, refunded))
+        for job, refunded in notices:
+            await self._tell(
+                job, [replies.failed(Translator(job.language), job, "interrupted", refunded=refunded)]
+            )
+
+    def _finished(self, job_id: int) -> None:
+        self._running.pop(job_id, None)
+        self._aborted.discard(job_id)
+        self._wake.set()
+
+    async def _claim(self) -> Job | None:
+        async with self.db.transaction() as session:
+            return await repo.claim_next(
+                session, max_running_per_account=self.settings.max_running_jobs_per_user, now=utcnow()
+            )
+
+    async def _idle_wait(self) -> float:
+        async with self.db.transaction() as session:
+            due = await repo.next_due_time(session)
+        if due is None:
+            return self.poll_interval_s
+        return min(self.poll_interval_s, max(0.0, (due - utcnow()).total_seconds()))
+
+    async def _guarded(self, job: Job) -> None:
+        try:
+            await self._run(job)
+        except asyncio.CancelledError:
+            if job.id not in self._aborted:
+                raise
+        except Exception:
+            reference = new_reference()
+            log.exception("job %s crashed [ref %s]", job.id, reference)
+            await self._fail(job, "internal", reference)
+
+    async def _run(self, job: Job) -> None:
+        t = Translator(job.language)
+        await self._tell(job, [replies.started(t, job)])
+        references = await asyncio.to_thread(lambda: tuple(self.storage.read(p) for p in job.references))
+        request = RenderRequest(
+            prompt=job.provider_prompt,
+            width=job.width,
+            height=job.height,
+            model=job.model,
+            quality=job.quality,
+            n=job.n,
+            references=references,
+            safety_identifier=safety_identifier(job.account_id),
+            partial_images=self.settings.partial_images,
+            style=job.style,
+        )
+
+        async def on_partial(index: int, data: bytes) -> None:
+            path = await asyncio.to_thread(self.storage.save_preview, job.id, index, data)
+            await self._tell(job, [replies.partial(t, job, index, path)])
+
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                result = await self.provider.render(request, on_partial)
+        except ContentBlocked:
+            log.info("job %s blocked by the provider's safety system", job.id)
+            await self._fail(job, "blocked", strike=True)
+        except (TransientProviderError, TimeoutError) as exc:
+            retry_after = exc.retry_after if isinstance(exc, TransientProviderError) else None
+            log.warning("job %s attempt %s failed: %s", job.id, job.attempts, type(exc).__name__)
+            await self._retry_or_fail(job, retry_after)
+        except PermanentProviderError as exc:
+            reference = new_reference()
+            log.error("job %s failed at the provider [ref %s]: %s", job.id, reference, exc)
+            await self._fail(job, "provider", reference)
+        else:
+            await self._succeed(job, result)
+
+    async def _succeed(self, job: Job, result: RenderResult) -> None:
+        outputs = await asyncio.to_thread(
+            lambda: [self.storage.save_output(job.id, i, png) for i, png in enumerate(result.images)]
+        )
+        async with self.db.transaction() as session:
+            if not await repo.transition(
+                session,
+                job.id,
+                from_statuses=[repo.RUNNING],
+                to=repo.SUCCEEDED,
+                outputs=outputs,
+                finished_at=utcnow(),
+            ):
+                return  # cancelled while rendering: the cancel refunded it
+            if job.hold_id:
+                await credits.settle(session, job.hold_id)
+            balance = await credits.balance(session, job.account_id)
+        log.info("job %s succeeded", job.id)
+        t = Translator(job.language)
+        paths = [self.storage.path(output) for output in outputs]
+        await self._tell(job, replies.result(t, job, paths, balance, self.styles))
+
+    async def _retry_or_fail(self, job: Job, retry_after: float | None) -> None:
+        if job.attempts >= self.settings.max_attempts:
+            await self._fail(job, "temporary")
+            return
+        backoff = min(
+            self.settings.retry_backoff_s * 2 ** (job.attempts - 1), self.settings.retry_backoff_max_s
+        )
+        delay = max(backoff, min(retry_after or 0.0, self.settings.retry_backoff_max_s))
+        async with self.db.transaction() as session:
+            requeued = await repo.transition(
+                session,
+                job.id,
+                from_statuses=[repo.RUNNING],
+                to=repo.QUEUED,
+                not_before=utcnow() + timedelta(seconds=delay),
+            )
+        if requeued:
+            await self._tell(job, [replies.retrying(Translator(job.language), job)])
+
+    async def _fail(self, job: Job, code: str, reference: str | None = None, *, strike: bool = False) -> None:
+        async with self.db.transaction() as session:
+            if not await repo.transition(
+                session,
+                job.id,
+                from_statuses=[repo.RUNNING],
+                to=repo.FAILED,
+                error_code=code,
+                error_ref=reference,
+                finished_at=utcnow(),
+            ):
+                return
+            refunded = job.cost if job.hold_id and await credits.refund(session, job.hold_id) else 0
+            if strike:
+                await repo.add_strike(session, job.account_id, "provider")
+        await self._tell(
+            job, [replies.failed(Translator(job.language), job, code, refunded=refunded, reference=reference)]
+        )
+
+    async def _tell(self, job: Job, messages: list[Reply]) -> None:
+        await self.notifier.send(ChatRef.parse(job.chat), messages)

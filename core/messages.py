@@ -1,0 +1,171 @@
+"""Platform-neutral messages: what a door hands the core, and what the core hands back.
+
+Every platform adapter turns its SDK's events into an `Incoming` and renders `Reply` objects with
+its own SDK. Nothing here knows about any platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A person on one platform: `telegram:42`, `console:alice`."""
+
+    platform: str
+    user_id: str
+    display_name: str | None = None
+    locale: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """Where to answer: serialisable as `platform:kind:id`, e.g. `telegram:private:42`."""
+
+    platform: str
+    kind: str
+    chat_id: str
+
+    def serialize(self) -> str:
+        return f"{self.platform}:{self.kind}:{self.chat_id}"
+
+    @classmethod
+    def parse(cls, value: str) -> ChatRef:
+        platform, kind, chat_id = value.split(":", 2)
+        if not (platform and kind and chat_id):
+            raise ValueError(f"not a chat reference: {value!r}")
+        return cls(platform, kind, chat_id)
+
+    @property
+    def is_private(self) -> bool:
+        return self.kind == "private"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An image the user attached. `fetch` downloads it only when the core needs it."""
+
+    name: str
+    fetch: Callable[[], Awaitable[bytes]]
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message from a user, as the core sees it."""
+
+    user: UserRef
+    chat: ChatRef
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    message_id: str | None = None
+
+
+class ActionKind(StrEnum):
+    REROLL = "reroll"
+    UPSCALE_2K = "upscale-2k"
+    UPSCALE_4K = "upscale-4k"
+    VARY = "vary"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPress:
+    """A button press (or its typed equivalent) on a finished job."""
+
+    user: UserRef
+    chat: ChatRef
+    job_id: int
+    kind: ActionKind
+    index: int = 1
+
+
+class ReplyType(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    FILE = "file"
+    PROGRESS = "progress"
+    ACTIONS = "actions"
+
+
+class Stage(StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    PARTIAL = "partial"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One action offered under a result; `label` is already translated."""
+
+    kind: ActionKind
+    label: str
+    index: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One thing to show. Build them with the helpers below rather than by hand.
+
+    `final` marks the last reply a job will ever send (its result, failure or cancellation), so a
+    door that waits for its jobs knows when it is done.
+    """
+
+    type: ReplyType
+    text: str = ""
+    path: Path | None = None
+    job: int | None = None
+    stage: Stage | None = None
+    buttons: tuple[Button, ...] = ()
+    final: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {"type": self.type.value, "text": self.text}
+        if self.path is not None:
+            data["path"] = str(self.path)
+        if self.job is not None:
+            data["job"] = self.job
+        if self.stage is not None:
+            data["stage"] = self.stage.value
+        if self.buttons:
+            data["actions"] = [
+                {"action": b.kind.value, "index": b.index, "label": b.label} for b in self.buttons
+            ]
+        if self.final:
+            data["final"] = True
+        return data
+
+
+def text(message: str, *, job: int | None = None, final: bool = False) -> Reply:
+    return Reply(ReplyType.TEXT, text=message, job=job, final=final)
+
+
+def image(path: Path, caption: str, *, job: int | None = None) -> Reply:
+    return Reply(ReplyType.IMAGE, text=caption, path=path, job=job)
+
+
+def file(path: Path, caption: str = "", *, job: int | None = None) -> Reply:
+    return Reply(ReplyType.FILE, text=caption, path=path, job=job)
+
+
+def progress(job: int, stage: Stage, message: str, *, path: Path | None = None) -> Reply:
+    return Reply(ReplyType.PROGRESS, text=message, path=path, job=job, stage=stage)
+
+
+def actions(job: int, buttons: tuple[Button, ...], message: str = "", *, final: bool = True) -> Reply:
+    return Reply(ReplyType.ACTIONS, text=message, job=job, buttons=buttons, final=final)
+
+
+@dataclass(slots=True)
+class Outbound:
+    """Replies addressed to a chat, sent without an incoming message (a job finished, a payment arrived)."""
+
+    chat: ChatRef
+    replies: list[Reply] = field(default_factory=list)

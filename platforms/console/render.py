@@ -1,0 +1,27 @@
+"""Pure: a Reply as one line of JSON or as readable terminal text."""
+
+from __future__ import annotations
+
+import json
+
+from core.messages import Reply, ReplyType
+
+
+def as_json(reply: Reply) -> str:
+    return json.dumps(reply.to_json(), ensure_ascii=False)
+
+
+def as_text(reply: Reply) -> str:
+    if reply.type == ReplyType.IMAGE:
+        return f"image: {reply.path}\n{reply.text}"
+    if reply.type == ReplyType.FILE:
+        return f"file: {reply.path}" + (f"\n{reply.text}" if reply.text else "")
+    if reply.type == ReplyType.PROGRESS:
+        return f"… {reply.text}" + (f" (preview: {reply.path})" if reply.path else "")
+    if reply.type == ReplyType.ACTIONS:
+        choices = " | ".join(
+            f"/action {reply.job} {button.kind.value}" + (f" {button.index}" if button.index > 1 else "")
+            for button in reply.buttons
+        )
+        return f"{reply.text}\n  {choices}" if reply.text else choices
+    return reply.text

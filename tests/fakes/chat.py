@@ -1,0 +1,48 @@
+"""A chat door for tests: records every reply the core sends, and lets a test wait for them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from core.messages import ChatRef, Reply
+from platforms.base import Capabilities
+
+
+class RecordingChat:
+    name = "test"
+    capabilities = Capabilities(edit_messages=True, buttons=True)
+
+    def __init__(self) -> None:
+        self.sent: defaultdict[str, list[Reply]] = defaultdict(list)
+        self.fail_next = 0  # how many upcoming sends raise, to exercise the notifier's retries
+        self._changed = asyncio.Condition()
+
+    async def start(self) -> None:
+        await asyncio.Event().wait()
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("the chat platform is unreachable")
+        async with self._changed:
+            self.sent[chat.chat_id].append(reply)
+            self._changed.notify_all()
+
+    def for_job(self, job_id: int) -> list[Reply]:
+        return [reply for replies in self.sent.values() for reply in replies if reply.job == job_id]
+
+    async def wait_final(self, job_id: int, timeout: float = 20.0) -> Reply:
+        """The job's last reply (its result, failure or cancellation) once it has been delivered."""
+
+        def final() -> Reply | None:
+            return next((reply for reply in self.for_job(job_id) if reply.final), None)
+
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: final() is not None)
+        result = final()
+        assert result is not None
+        return result

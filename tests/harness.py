@@ -1,0 +1,155 @@
+"""Drives the real application in-process: settings -> bot.app.build -> core, workers and a test chat."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.app import App, build
+from bot.config import Settings, load_settings
+from core import credits
+from core.db.models import Account, CreditHold, Job, LedgerEntry
+from core.generation.providers.base import ImageProvider
+from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, Stage, UserRef
+from tests.fakes.chat import RecordingChat
+
+FAST_GENERATION = {
+    "local_step_delay_s": 0.0,
+    "retry_backoff_s": 0.01,
+    "retry_backoff_max_s": 0.05,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    url: str
+    schema: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {"url": self.url, "schema": self.schema}
+
+
+def make_settings(database: DatabaseTarget, data_dir: Path, **sections: dict[str, Any]) -> Settings:
+    generation = {**FAST_GENERATION, **sections.pop("generation", {})}
+    return load_settings(
+        None,
+        storage={"data_dir": data_dir},
+        database=database.settings(),
+        console={"enabled": False},
+        generation={"provider": "local", **generation},
+        **sections,
+    )
+
+
+class Harness:
+    """A user's-eye view of the bot: say things, press buttons, read what the chat received."""
+
+    def __init__(self, app: App, chat: RecordingChat) -> None:
+        self.app = app
+        self.chat = chat
+
+    @staticmethod
+    def user(name: str = "alice", locale: str | None = None) -> UserRef:
+        return UserRef("test", name, display_name=name, locale=locale)
+
+    async def say(
+        self,
+        message: str,
+        user: str = "alice",
+        *,
+        locale: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> list[Reply]:
+        incoming = Incoming(self.user(user, locale), ChatRef("test", "private", user), message, attachments)
+        return await self.app.core.dispatch(incoming)
+
+    async def press(self, job: int, kind: ActionKind, user: str = "alice", index: int = 1) -> list[Reply]:
+        press = ActionPress(self.user(user), ChatRef("test", "private", user), job, kind, index)
+        return await self.app.core.on_action(press)
+
+    async def imagine(self, message: str, user: str = "alice") -> int:
+        """Submits `/imagine ...` and returns the new job id (fails the test when refused)."""
+        replies = await self.say(f"/imagine {message}", user)
+        assert replies[0].stage == Stage.QUEUED, replies[0].text
+        assert replies[0].job is not None
+        return replies[0].job
+
+    async def balance(self, user: str = "alice") -> credits.Balance:
+        account = await self.app.core.services.accounts.find("test", user)
+        assert account is not None, f"{user} has no account"
+        async with self.app.db.transaction() as session:
+            return await credits.balance(session, account.id)
+
+    async def job(self, job_id: int) -> Job:
+        job = await self.app.core.services.jobs.get(job_id)
+        assert job is not None
+        return job
+
+    async def assert_ledger_consistent(self) -> None:
+        await assert_ledger_consistent(self.app)
+
+
+async def assert_ledger_consistent(app: App) -> None:
+    """The money invariants: balances equal their entries and are never negative; every hold is
+    closed at most once, and closed holds have exactly one settle or refund per bucket."""
+    async with app.db.transaction() as session:
+        accounts = (await session.scalars(select(Account))).all()
+        for account in accounts:
+            sums = dict(
+                (
+                    await session.execute(
+                        select(LedgerEntry.bucket, func.sum(LedgerEntry.delta))
+                        .where(LedgerEntry.account_id == account.id)
+                        .group_by(LedgerEntry.bucket)
+                    )
+                ).all()
+            )
+            assert account.balance_subscription == sums.get("subscription", 0) >= 0
+            assert account.balance_one_time == sums.get("one_time", 0) >= 0
+        closings = Counter(
+            int(key.split(":")[1])
+            for key in await session.scalars(
+                select(LedgerEntry.idempotency_key).where(LedgerEntry.kind.in_(["settle", "refund"]))
+            )
+        )
+        for hold in (await session.scalars(select(CreditHold))).all():
+            buckets = (hold.subscription_amount > 0) + (hold.one_time_amount > 0)
+            expected_closings = 0 if hold.status == "held" else buckets
+            assert closings[hold.id] == expected_closings, (hold.id, hold.status, closings[hold.id])
+        for job in (await session.scalars(select(Job))).all():
+            hold = await session.get(CreditHold, job.hold_id) if job.hold_id else None
+            expected = {"succeeded": "settled", "failed": "refunded", "cancelled": "refunded"}
+            if job.status in expected:
+                assert hold is not None and hold.status == expected[job.status], (job.id, job.status)
+            else:
+                assert hold is not None and hold.status == "held", (job.id, job.status)
+
+
+@asynccontextmanager
+async def harness_for(
+    database: DatabaseTarget,
+    data_dir: Path,
+    *,
+    run_workers: bool = True,
+    provider: ImageProvider | None = None,
+    **sections: dict[str, Any],
+) -> AsyncIterator[Harness]:
+    app = build(make_settings(database, data_dir, **sections), provider=provider)
+    chat = RecordingChat()
+    app.notifier.register(chat)
+    await app.prepare()
+    worker = asyncio.create_task(app.worker.run()) if run_workers else None
+    try:
+        yield Harness(app, chat)
+    finally:
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        await app.close()

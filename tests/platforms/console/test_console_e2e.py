@@ -1,0 +1,111 @@
+"""The console door through the real CLI, as a newcomer would use it: a subprocess, stdin and stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from core.i18n import translate
+from tests.harness import DatabaseTarget
+
+TIMEOUT_S = 60
+
+
+def _env(database: DatabaseTarget | None, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("IMAGE2BOT_", "OPENAI_"))}
+    env["IMAGE2BOT_GENERATION__LOCAL_STEP_DELAY_S"] = "0"
+    if database is not None:
+        env["IMAGE2BOT_DATABASE__URL"] = database.url
+        if database.schema:
+            env["IMAGE2BOT_DATABASE__SCHEMA"] = database.schema
+    return {**env, **extra}
+
+
+async def _run(args: list[str], stdin: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(TIMEOUT_S):
+        out, err = await process.communicate(stdin.encode())
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _replies(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+async def test_the_first_scenario_of_the_readme(database: DatabaseTarget, tmp_path: Path) -> None:
+    code, out, err = await _run(
+        ["console", "--user", "x", "--json"],
+        "/balance\n/imagine a red fox --ar 16:9\n/balance\n",
+        tmp_path,
+        _env(database),
+    )
+    assert code == 0, err
+    replies = _replies(out)
+    balances = [reply["text"] for reply in replies if reply["type"] == "text"]
+    assert balances[0].startswith(translate("en", "balance.total", total=40))
+    assert balances[1].startswith(translate("en", "balance.total", total=30))
+    [image] = [reply for reply in replies if reply["type"] == "image"]
+    path = tmp_path / image["path"]
+    assert path.parent == tmp_path / "data" / "outputs"
+    with Image.open(path) as picture:
+        assert (picture.format, picture.size) == ("PNG", (1360, 768))
+    previews = [reply for reply in replies if reply["type"] == "progress" and "path" in reply]
+    assert previews and all((tmp_path / preview["path"]).is_file() for preview in previews)
+    assert replies[-1]["type"] == "actions" and replies[-1]["final"] is True
+    assert "Traceback" not in err
+
+
+async def test_text_mode_prints_images_as_paths_and_explains_mistakes(tmp_path: Path) -> None:
+    code, out, err = await _run(
+        ["console", "--user", "y"], "/imagine a boat --ar 5:1\n/imagine a boat\n", tmp_path, _env(None)
+    )
+    assert code == 0, err
+    assert translate("en", "error.ratio_out_of_range", value="5:1", min="1:3", max="3:1") in out
+    assert "image: data/outputs/" in out
+    assert "/action 1 upscale-2k" in out
+
+
+async def test_a_reference_file_is_used_and_a_missing_one_costs_nothing(tmp_path: Path) -> None:
+    reference = tmp_path / "sketch.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(buffer, format="PNG")
+    reference.write_bytes(buffer.getvalue())
+    code, out, err = await _run(
+        ["console", "--user", "z", "--json"],
+        f"/imagine make it dreamy --ref {reference}\n/imagine again --ref missing.png\n/balance\n",
+        tmp_path,
+        _env(None),
+    )
+    assert code == 0, err
+    replies = _replies(out)
+    assert any(reply["type"] == "image" for reply in replies)
+    assert translate("en", "error.reference_unreadable", name="missing.png") in [r["text"] for r in replies]
+    assert list((tmp_path / "data" / "uploads").glob("*.png"))
+    [balance] = [reply["text"] for reply in replies if reply["text"].startswith("Balance")]
+    assert balance.startswith(translate("en", "balance.total", total=30))
+
+
+async def test_run_with_no_config_chats_on_the_console(tmp_path: Path) -> None:
+    code, out, err = await _run(["run"], "/start\n", tmp_path, _env(None, LANG="C.UTF-8"))
+    assert code == 0, err
+    assert translate("en", "start.welcome", balance=40, price=10) in out
+    assert "offline demo renderer" in err
+    assert (tmp_path / "data" / "image2bot.db").is_file()
