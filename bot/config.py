@@ -52,7 +52,7 @@ class DatabaseSettings(Section):
 
 
 class OpenAISettings(Section):
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(default=None, validate_default=True)
     base_url: str | None = None
     moderation: bool = True
 
@@ -187,7 +187,7 @@ def load_settings(explicit: str | Path | None = None, **overrides: Any) -> Setti
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:
-    where = f" in {path}" if path else ""
+    where = f" ({path} and IMAGE2BOT_* variables)" if path else " (IMAGE2BOT_* variables)"
     lines = [f"invalid configuration{where}:"]
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(root)"

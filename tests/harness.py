@@ -127,9 +127,11 @@ async def assert_ledger_consistent(app: App) -> None:
             hold = await session.get(CreditHold, job.hold_id) if job.hold_id else None
             expected = {"succeeded": "settled", "failed": "refunded", "cancelled": "refunded"}
             if job.status in expected:
-                assert hold is not None and hold.status == expected[job.status], (job.id, job.status)
+                assert hold is not None, job.id
+                assert hold.status == expected[job.status], (job.id, job.status)
             else:
-                assert hold is not None and hold.status == "held", (job.id, job.status)
+                assert hold is not None, job.id
+                assert hold.status == "held", (job.id, job.status)
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core import credits
 from core.commands.context import Context
-from core.commands.parser import Command
+from core.commands.parser import Command, whole_number
 from core.db.models import Job, LedgerEntry
 from core.errors import UserError
 from core.messages import Reply, text
@@ -77,7 +77,7 @@ async def cancel(ctx: Context, command: Command) -> list[Reply]:
 
 
 def parse_job_id(word: str) -> int:
-    digits = word.removeprefix("#")
-    if not digits.isdigit() or len(digits) > 12:
+    job_id = whole_number(word.removeprefix("#"))
+    if job_id is None:
         raise UserError("bad_job_id", value=word)
-    return int(digits)
+    return job_id

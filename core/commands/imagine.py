@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 
 from core.commands.context import Context
-from core.commands.parser import Command
+from core.commands.parser import Command, whole_number
 from core.errors import UserError
 from core.generation import replies
 from core.generation.jobs import ImagineSpec
@@ -46,7 +46,8 @@ async def imagine(ctx: Context, command: Command) -> list[Reply]:
     defaults = ctx.account.preferences
     generation = ctx.services.generation
     n_text = options.get("n", "1")
-    if not n_text.isdigit():
+    n = whole_number(n_text, digits=3)
+    if n is None:
         raise UserError("bad_count", value=n_text, limit=generation.max_images_per_request)
     spec = ImagineSpec(
         prompt=command.text,
@@ -54,7 +55,7 @@ async def imagine(ctx: Context, command: Command) -> list[Reply]:
         tier=parse_tier(options.get("res") or defaults.get("res") or Tier.K1.value),
         style=(options.get("style") or defaults.get("style") or "none").lower(),
         model=options.get("model") or defaults.get("model") or generation.model,
-        n=int(n_text),
+        n=n,
     )
     if not spec.prompt:
         raise UserError("empty_prompt")

@@ -43,17 +43,22 @@ def parse(message: str) -> Command | None:
     position = 0
     for flag in _FLAG.finditer(rest):
         name = flag["name"].lower()
-        value = flag["eq"] if flag["eq"] is not None else flag["value"]
+        value = _unquote(flag["eq"] if flag["eq"] is not None else flag["value"] or "").strip()
         if not value:
             raise UserError("flag_needs_value", flag=f"--{name}")
         if name in flags:
             raise UserError("flag_repeated", flag=f"--{name}")
-        flags[name] = _unquote(value)
+        flags[name] = value
         pieces.append(rest[position : flag.start()])
         position = flag.end()
     pieces.append(rest[position:])
     text = " ".join(piece.strip() for piece in pieces if piece.strip())
     return Command(match["name"].lower(), text, flags)
+
+
+def whole_number(text: str, *, digits: int = 9) -> int | None:
+    """The value of a plain ASCII number ("12", "#12" is not one), or None; never raises."""
+    return int(text) if 0 < len(text) <= digits and text.isascii() and text.isdigit() else None
 
 
 def _unquote(value: str) -> str:

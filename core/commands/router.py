@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from core.commands import account, imagine, info, preferences
 from core.commands.context import Context, Services
-from core.commands.parser import Command, parse
+from core.commands.parser import Command, parse, whole_number
 from core.errors import UserError, new_reference
 from core.i18n import Translator
 from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
@@ -75,14 +75,10 @@ class Core:
         """`/action <job> reroll|upscale-2k|upscale-4k|vary [image]`: buttons for doors without buttons."""
         words = command.words
         kinds = {kind.value: kind for kind in ActionKind}
-        if (
-            len(words) not in (2, 3)
-            or words[1].lower() not in kinds
-            or (len(words) == 3 and not words[2].isdigit())
-        ):
+        index = whole_number(words[2], digits=3) if len(words) == 3 else 1
+        if len(words) not in (2, 3) or words[1].lower() not in kinds or index is None:
             raise UserError("action_usage")
         job_id = account.parse_job_id(words[0])
-        index = int(words[2]) if len(words) == 3 else 1
         return await imagine.run_action(ctx, job_id, kinds[words[1].lower()], index)
 
     async def _guard(

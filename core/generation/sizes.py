@@ -58,7 +58,7 @@ def parse_tier(text: str) -> Tier:
 MIN_RATIO = (1, 3)
 MAX_RATIO = (3, 1)
 
-_RATIO_RE = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*", re.ASCII)
+_RATIO_RE = re.compile(r"\s*(\d{1,9})\s*:\s*(\d{1,9})\s*", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def nearest_fixed_size(width: int, height: int, allowed: Sequence[tuple[int, int
     return min(allowed, key=lambda s: (abs(math.log(s[0] / s[1]) - target_log), abs(s[0] * s[1] - area)))
 
 
-_SIZE_RE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", re.ASCII | re.IGNORECASE)
+_SIZE_RE = re.compile(r"\s*(\d{1,9})\s*[x×]\s*(\d{1,9})\s*", re.ASCII | re.IGNORECASE)
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -8,6 +8,8 @@ from collections import defaultdict
 from core.messages import ChatRef, Reply
 from platforms.base import Capabilities
 
+WAIT_LIMIT_S = 20.0
+
 
 class RecordingChat:
     name = "test"
@@ -35,13 +37,13 @@ class RecordingChat:
     def for_job(self, job_id: int) -> list[Reply]:
         return [reply for replies in self.sent.values() for reply in replies if reply.job == job_id]
 
-    async def wait_final(self, job_id: int, timeout: float = 20.0) -> Reply:
+    async def wait_final(self, job_id: int) -> Reply:
         """The job's last reply (its result, failure or cancellation) once it has been delivered."""
 
         def final() -> Reply | None:
             return next((reply for reply in self.for_job(job_id) if reply.final), None)
 
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(WAIT_LIMIT_S), self._changed:
             await self._changed.wait_for(lambda: final() is not None)
         result = final()
         assert result is not None

@@ -10,6 +10,8 @@ from PIL import Image
 
 from core.generation.providers.base import OnPartial, RenderRequest, RenderResult
 
+WAIT_LIMIT_S = 10.0
+
 
 def png(width: int, height: int) -> bytes:
     out = io.BytesIO()
@@ -46,8 +48,8 @@ class GatedProvider:
     def release(self, prompt: str) -> None:
         self._gates.setdefault(prompt, asyncio.Event()).set()
 
-    async def wait_started(self, count: int, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout), self._progress:
+    async def wait_started(self, count: int) -> None:
+        async with asyncio.timeout(WAIT_LIMIT_S), self._progress:
             await self._progress.wait_for(lambda: len(self.started) >= count)
 
     async def close(self) -> None:

@@ -117,7 +117,8 @@ async def test_a_permanent_error_refunds_with_a_reference_id(
     job_id = await bot.imagine("a lighthouse")
     final = await bot.chat.wait_final(job_id)
     job = await bot.job(job_id)
-    assert job.status == "failed" and job.error_ref
+    assert job.status == "failed"
+    assert job.error_ref
     assert final.text == translate("en", "job.failed.provider", job=job_id, credits=10, ref=job.error_ref)
     assert len(image_calls(openai_double)) == 1
     assert (await bot.balance()).total == 40

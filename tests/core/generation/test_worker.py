@@ -30,10 +30,12 @@ async def test_a_job_shows_progress_then_delivers_the_exact_size_and_is_charged_
         (ReplyType.ACTIONS, None),
     ]
     image = replies[3]
-    assert image.path is not None and image.path.parent.name == "outputs"
+    assert image.path is not None
+    assert image.path.parent.name == "outputs"
     with Image.open(image.path) as picture:
         assert picture.size == (1360, 768)
-    assert "1360×768" in image.text and "30" in image.text
+    assert "1360×768" in image.text
+    assert "30" in image.text
     assert {button.kind.value for button in replies[4].buttons} == {
         "reroll",
         "upscale-2k",
@@ -41,7 +43,9 @@ async def test_a_job_shows_progress_then_delivers_the_exact_size_and_is_charged_
         "vary",
     }
     job = await harness.job(job_id)
-    assert job.status == "succeeded" and job.style == "cinema" and job.outputs
+    assert job.status == "succeeded"
+    assert job.style == "cinema"
+    assert job.outputs
     assert (await harness.balance()).total == 30
     await harness.assert_ledger_consistent()
 
@@ -50,7 +54,8 @@ async def test_several_images_in_one_request_cost_n_times_and_each_is_delivered(
     job_id = await harness.imagine("tiny robots --n 2")
     await harness.chat.wait_final(job_id)
     images = [reply for reply in harness.chat.for_job(job_id) if reply.type == ReplyType.IMAGE]
-    assert len(images) == 2 and images[0].path != images[1].path
+    assert len(images) == 2
+    assert images[0].path != images[1].path
     assert (await harness.balance()).total == 20
     await harness.assert_ledger_consistent()
 
@@ -107,7 +112,8 @@ async def test_cancelling_a_running_job_refunds_it_and_no_image_follows(
         job_id = await harness.imagine("slow painting")
         await provider.wait_started(1)
         replies = await harness.say(f"/cancel {job_id}")
-        assert replies[0].final and replies[0].job == job_id
+        assert replies[0].final
+        assert replies[0].job == job_id
         assert replies[0].text == translate("en", "cancel.done", job=job_id, credits=10, balance=40)
         provider.release("slow painting")
         await asyncio.sleep(0.2)  # give a wrongly surviving render the chance to deliver
@@ -131,7 +137,8 @@ async def _simulate_crash_mid_run(harness: Harness, prompt: str) -> int:
     job_id = await harness.imagine(prompt)
     async with harness.app.db.transaction() as session:
         claimed = await jobs_repo.claim_next(session, max_running_per_account=5, now=utcnow())
-    assert claimed is not None and claimed.id == job_id
+    assert claimed is not None
+    assert claimed.id == job_id
     return job_id
 
 
@@ -148,7 +155,8 @@ async def test_a_job_left_running_by_a_crash_is_requeued_and_finished_once(
             await asyncio.gather(worker, return_exceptions=True)
         assert final.type == ReplyType.ACTIONS
         job = await harness.job(job_id)
-        assert job.status == "succeeded" and job.attempts == 2
+        assert job.status == "succeeded"
+        assert job.attempts == 2
         assert (await harness.balance()).total == 30
         await harness.assert_ledger_consistent()
 
@@ -164,6 +172,7 @@ async def test_a_crashed_job_out_of_attempts_is_refunded_once_never_also_run(
         assert final.text == translate("en", "job.failed.interrupted", job=job_id, credits=10)
         assert len([reply for reply in harness.chat.for_job(job_id) if reply.final]) == 1
         job = await harness.job(job_id)
-        assert job.status == "failed" and job.error_code == "interrupted"
+        assert job.status == "failed"
+        assert job.error_code == "interrupted"
         assert (await harness.balance()).total == 40
         await harness.assert_ledger_consistent()

@@ -68,8 +68,10 @@ async def test_the_first_scenario_of_the_readme(database: DatabaseTarget, tmp_pa
     with Image.open(path) as picture:
         assert (picture.format, picture.size) == ("PNG", (1360, 768))
     previews = [reply for reply in replies if reply["type"] == "progress" and "path" in reply]
-    assert previews and all((tmp_path / preview["path"]).is_file() for preview in previews)
-    assert replies[-1]["type"] == "actions" and replies[-1]["final"] is True
+    assert previews
+    assert all((tmp_path / preview["path"]).is_file() for preview in previews)
+    assert replies[-1]["type"] == "actions"
+    assert replies[-1]["final"] is True
     assert "Traceback" not in err
 
 
