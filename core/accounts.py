@@ -11,7 +11,6 @@ from core import credits
 from core.db.models import Account
 from core.db.repositories import accounts as repo
 from core.db.session import Database
-from core.i18n import normalize_language
 from core.messages import UserRef
 
 log = logging.getLogger(__name__)
@@ -46,9 +45,7 @@ class Accounts:
             account = await repo.find_by_identity(session, user.platform, user.user_id)
             if account is not None:
                 return _view(account)
-            account = await repo.create_with_identity(
-                session, user.platform, user.user_id, normalize_language(user.locale)
-            )
+            account = await repo.create_with_identity(session, user.platform, user.user_id)
             if account is None:  # a concurrent first message created it
                 account = await repo.find_by_identity(session, user.platform, user.user_id)
                 assert account is not None

@@ -24,7 +24,6 @@ FLAG_ALIASES = {
     "count": "n",
 }
 KNOWN_FLAGS = "--ar --style --res --model --n"
-TIER_ORDER = (Tier.K1, Tier.K2, Tier.K4)
 UPSCALE_TARGETS = {ActionKind.UPSCALE_2K: Tier.K2, ActionKind.UPSCALE_4K: Tier.K4}
 UPSCALE_INSTRUCTION = (
     "Recreate the attached image at a higher resolution. Keep the composition, subject, colors and style "
@@ -88,8 +87,14 @@ async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) ->
     if not 1 <= index <= len(parent.outputs):
         raise UserError("bad_image_index", job=job_id, count=len(parent.outputs))
     tier = UPSCALE_TARGETS.get(kind, base.tier)
-    if kind in UPSCALE_TARGETS and TIER_ORDER.index(tier) <= TIER_ORDER.index(base.tier):
-        raise UserError("already_at_resolution", job=job_id, res=base.tier.value.upper())
+    if kind in UPSCALE_TARGETS:
+        if tier.budget <= base.tier.budget:
+            raise UserError("already_at_resolution", job=job_id, res=base.tier.value.upper())
+        width, height = ctx.services.jobs.size(parent.model, tier, base.ratio)
+        if width * height <= parent.width * parent.height:
+            raise UserError(
+                "upscale_unavailable", model=parent.model, width=parent.width, height=parent.height
+            )
     spec = replace(
         base,
         tier=tier,

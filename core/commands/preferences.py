@@ -29,6 +29,8 @@ async def settings(ctx: Context, command: Command) -> list[Reply]:
         await ctx.services.accounts.set_preferences(ctx.account.id, {})
         return [text(ctx.t("settings.reset"))]
     if len(words) == 2:
+        if SETTING_ALIASES.get(words[0].lower()) in {SETTING_ALIASES.get(flag) for flag in changes}:
+            raise UserError("settings_usage")
         changes[words[0].lower()] = words[1]
     elif words:
         raise UserError("settings_usage")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from core.commands import account, imagine, info, preferences
+from core.commands import account, admin, imagine, info, preferences
 from core.commands.context import Context, Services
 from core.commands.parser import Command, parse, whole_number
 from core.errors import UserError, new_reference
@@ -30,6 +30,7 @@ HANDLERS: dict[str, Handler] = {
     "settings": preferences.settings,
     "styles": preferences.styles,
     "language": preferences.language,
+    "grant": admin.grant,
 }
 ALIASES: dict[str, str] = {
     "画": "imagine",

@@ -15,7 +15,14 @@ from core.db.session import Database
 from core.db.types import utcnow
 from core.errors import UserError
 from core.generation.providers.base import ImageProvider, ProviderError
-from core.generation.sizes import AspectRatio, Tier, nearest_fixed_size, size_for
+from core.generation.sizes import (
+    AspectRatio,
+    Tier,
+    lower_tier,
+    nearest_fixed_size,
+    size_for,
+    tier_for_pixels,
+)
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.messages import ChatRef, UserRef
@@ -92,7 +99,9 @@ class JobService:
         await self._check_cooldown(account.id)
         await self._moderate(account, provider_prompt)
         width, height = self.size(spec.model, spec.tier, spec.ratio)
-        cost = self.price(spec.tier, spec.n)
+        # A fixed-size model may draw less than the tier asked for: never charge for pixels not drawn.
+        tier = lower_tier(spec.tier, tier_for_pixels(width * height))
+        cost = self.price(tier, spec.n)
         async with self.db.transaction() as session:
             await credits.lock(session, account.id)
             job = await repo.insert(
@@ -105,7 +114,7 @@ class JobService:
                 provider_prompt=provider_prompt,
                 style=spec.style,
                 ratio=str(spec.ratio),
-                tier=spec.tier.value,
+                tier=tier.value,
                 width=width,
                 height=height,
                 model=spec.model,

@@ -47,6 +47,15 @@ PIXEL_BUDGETS: dict[Tier, int] = {
 }
 
 
+def tier_for_pixels(pixels: int) -> Tier:
+    """The smallest tier whose budget holds `pixels` (4k for anything larger)."""
+    return next((tier for tier in Tier if pixels <= tier.budget), Tier.K4)
+
+
+def lower_tier(first: Tier, second: Tier) -> Tier:
+    return min(first, second, key=lambda tier: tier.budget)
+
+
 def parse_tier(text: str) -> Tier:
     """Parse "1k", "2K", " 4k " into a Tier; anything else is the user's mistake."""
     try:

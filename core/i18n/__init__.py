@@ -51,7 +51,7 @@ class _KeepMissing(dict[str, object]):
         return "{" + key + "}"
 
 
-def translate(language: str, key: str, **params: object) -> str:
+def translate(language: str, key: str, /, **params: object) -> str:
     """The message for `key` in `language` (English when missing there), with `params` filled in."""
     template = catalog(language).get(key) or catalog(FALLBACK).get(key)
     if template is None:
@@ -65,7 +65,7 @@ class Translator:
     def __init__(self, language: str) -> None:
         self.language = language
 
-    def __call__(self, key: str, **params: object) -> str:
+    def __call__(self, key: str, /, **params: object) -> str:
         return translate(self.language, key, **params)
 
     def has(self, key: str) -> bool:

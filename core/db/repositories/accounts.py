@@ -23,13 +23,11 @@ async def get(session: AsyncSession, account_id: int) -> Account | None:
     return await session.get(Account, account_id)
 
 
-async def create_with_identity(
-    session: AsyncSession, platform: str, platform_user_id: str, language: str | None
-) -> Account | None:
+async def create_with_identity(session: AsyncSession, platform: str, platform_user_id: str) -> Account | None:
     """A new account for a new identity; None when another request created the identity first."""
     try:
         async with session.begin_nested():
-            account = Account(language=language, preferences={})
+            account = Account(preferences={})
             session.add(account)
             await session.flush()
             session.add(Identity(account_id=account.id, platform=platform, platform_user_id=platform_user_id))
