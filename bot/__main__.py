@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.app import App, ConsoleOptions, build, default_console_user
+from bot.app import App, ConsoleOptions, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
 from core import admin
 from core.db import migrate
@@ -21,12 +21,12 @@ log = logging.getLogger("image2bot")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging(args)
     try:
         settings = load_settings(args.config)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    _configure_logging(args, settings)
     try:
         return asyncio.run(args.handler(settings, args))
     except KeyboardInterrupt:
@@ -84,8 +84,10 @@ def _positive_int(value: str) -> int:
     return int(value)
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
-    default = "WARNING" if args.command == "console" else "INFO"
+def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
+    """INFO by default; WARNING when a console chat shares the terminal, so logs do not drown it."""
+    chatting = args.command == "console" or (args.command == "run" and console_door_enabled(settings))
+    default = "WARNING" if chatting else "INFO"
     logging.basicConfig(
         level=(args.log_level or default).upper(),
         stream=sys.stderr,

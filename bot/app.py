@@ -115,7 +115,7 @@ def build(
     core = Core(services)
     adapters: list[Adapter] = []
     console_adapter = None
-    if console is None and settings.console.enabled is not False and not adapters:
+    if console is None and console_door_enabled(settings):
         console = ConsoleOptions(user=settings.console.user or default_console_user())
     if console is not None:
         console_adapter = ConsoleAdapter(
@@ -138,6 +138,13 @@ def build(
         console=console_adapter,
         console_foreground=console.foreground if console else False,
     )
+
+
+def console_door_enabled(settings: Settings) -> bool:
+    """`[console] enabled`, or by default: on exactly when no chat platform is enabled."""
+    if settings.console.enabled is not None:
+        return settings.console.enabled
+    return True  # no other platform exists yet; each one's `enabled` joins this check when it lands
 
 
 def build_provider(settings: Settings) -> ImageProvider:

@@ -23,6 +23,7 @@ from platforms.console import render
 
 _REF = re.compile(r"""(?<!\S)--ref(?:=|\s+)("[^"]*"|'[^']*'|\S+)""")
 _EOF = None
+PROMPT = "> "
 
 
 class ConsoleAdapter:
@@ -52,6 +53,7 @@ class ConsoleAdapter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopped = asyncio.Event()
+        self._prompt_shown = False
 
     async def start(self) -> None:
         lines: asyncio.Queue[str | None] = asyncio.Queue()
@@ -62,6 +64,7 @@ class ConsoleAdapter:
         while not self._stopped.is_set():
             self._prompt()
             line = await self._next(lines)
+            self._prompt_shown = False
             if line is _EOF:
                 break
             if line.strip():
@@ -101,13 +104,20 @@ class ConsoleAdapter:
             self._idle.set()
 
     def _write(self, reply: Reply) -> None:
+        """Prints a reply; one that arrives while the user is at the prompt goes above a fresh prompt."""
+        interrupting = self._prompt_shown
+        if interrupting:
+            self._stdout.write("\r\033[K")
         self._stdout.write((render.as_json(reply) if self._json else render.as_text(reply)) + "\n")
+        if interrupting:
+            self._stdout.write(PROMPT)
         self._stdout.flush()
 
     def _prompt(self) -> None:
         if self._interactive and not self._json:
-            self._stdout.write("> ")
+            self._stdout.write(PROMPT)
             self._stdout.flush()
+            self._prompt_shown = True
 
     async def _next(self, lines: asyncio.Queue[str | None]) -> str | None:
         getter = asyncio.ensure_future(lines.get())
