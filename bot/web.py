@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy import text
@@ -11,8 +10,6 @@ from sqlalchemy import text
 from core.db.session import Database
 
 log = logging.getLogger(__name__)
-
-RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class WebServer:
@@ -23,9 +20,6 @@ class WebServer:
         self.app = web.Application(client_max_size=25 * 1024 * 1024)
         self.app.router.add_get("/healthz", self._healthz)
         self._runner: web.AppRunner | None = None
-
-    def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
-        self.app.router.add_route(method, path, handler)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)

@@ -7,7 +7,7 @@ its own SDK. Nothing here knows about any platform.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -43,10 +43,6 @@ class ChatRef:
         if not (platform and kind and chat_id):
             raise ValueError(f"not a chat reference: {value!r}")
         return cls(platform, kind, chat_id)
-
-    @property
-    def is_private(self) -> bool:
-        return self.kind == "private"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,21 +147,9 @@ def image(path: Path, caption: str, *, job: int | None = None) -> Reply:
     return Reply(ReplyType.IMAGE, text=caption, path=path, job=job)
 
 
-def file(path: Path, caption: str = "", *, job: int | None = None) -> Reply:
-    return Reply(ReplyType.FILE, text=caption, path=path, job=job)
-
-
 def progress(job: int, stage: Stage, message: str, *, path: Path | None = None) -> Reply:
     return Reply(ReplyType.PROGRESS, text=message, path=path, job=job, stage=stage)
 
 
 def actions(job: int, buttons: tuple[Button, ...], message: str = "", *, final: bool = True) -> Reply:
     return Reply(ReplyType.ACTIONS, text=message, job=job, buttons=buttons, final=final)
-
-
-@dataclass(slots=True)
-class Outbound:
-    """Replies addressed to a chat, sent without an incoming message (a job finished, a payment arrived)."""
-
-    chat: ChatRef
-    replies: list[Reply] = field(default_factory=list)

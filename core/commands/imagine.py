@@ -13,7 +13,7 @@ from core.generation.jobs import ImagineSpec
 from core.generation.sizes import AspectRatio, Tier, parse_tier
 from core.messages import ActionKind, Attachment, Reply
 
-FLAG_ALIASES = {
+OPTION_ALIASES = {
     "ar": "ar",
     "aspect": "ar",
     "style": "style",
@@ -114,7 +114,7 @@ async def _submit(ctx: Context, spec: ImagineSpec) -> list[Reply]:
 def _options(flags: dict[str, str]) -> dict[str, str]:
     options: dict[str, str] = {}
     for name, value in flags.items():
-        canonical = FLAG_ALIASES.get(name)
+        canonical = OPTION_ALIASES.get(name)
         if canonical is None:
             raise UserError("unknown_flag", flag=f"--{name}", known=KNOWN_FLAGS)
         options[canonical] = value

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from core.commands.context import Context
+from core.commands.imagine import OPTION_ALIASES
 from core.commands.parser import Command
 from core.errors import UserError
 from core.generation.sizes import AspectRatio, parse_tier
 from core.i18n import LANGUAGES, Translator, normalize_language
 from core.messages import Reply, text
 
-SETTING_ALIASES = {
-    "ar": "ar",
-    "aspect": "ar",
-    "style": "style",
-    "res": "res",
-    "resolution": "res",
-    "model": "model",
-}
+SETTINGS = ("ar", "style", "res", "model")
 LANGUAGE_NAMES = {"en": "English", "zh-CN": "简体中文"}
 LANGUAGE_WORDS = {"english": "en", "中文": "zh-CN", "chinese": "zh-CN", "简体中文": "zh-CN"}
 
@@ -29,7 +23,7 @@ async def settings(ctx: Context, command: Command) -> list[Reply]:
         await ctx.services.accounts.set_preferences(ctx.account.id, {})
         return [text(ctx.t("settings.reset"))]
     if len(words) == 2:
-        if SETTING_ALIASES.get(words[0].lower()) in {SETTING_ALIASES.get(flag) for flag in changes}:
+        if setting_name(words[0]) in {setting_name(flag) for flag in changes}:
             raise UserError("settings_usage")
         changes[words[0].lower()] = words[1]
     elif words:
@@ -38,12 +32,18 @@ async def settings(ctx: Context, command: Command) -> list[Reply]:
         return [text(_describe(ctx, ctx.account.preferences))]
     preferences = dict(ctx.account.preferences)
     for name, value in changes.items():
-        key = SETTING_ALIASES.get(name.lower())
+        key = setting_name(name)
         if key is None:
             raise UserError("unknown_setting", name=name)
         preferences[key] = _validated(ctx, key, value)
     await ctx.services.accounts.set_preferences(ctx.account.id, preferences)
     return [text(ctx.t("settings.saved") + "\n" + _describe(ctx, preferences))]
+
+
+def setting_name(word: str) -> str | None:
+    """The /imagine option a default can be saved for (all but --n), by any of its names."""
+    name = OPTION_ALIASES.get(word.lower())
+    return name if name in SETTINGS else None
 
 
 def _validated(ctx: Context, key: str, value: str) -> str:

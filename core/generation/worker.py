@@ -60,10 +60,6 @@ class WorkerPool:
             self._aborted.add(job_id)
             task.cancel()
 
-    @property
-    def busy(self) -> int:
-        return len(self._running)
-
     async def run(self) -> None:
         """Runs until cancelled. Jobs cut off by a shutdown stay `running`; the next start recovers them."""
         await self.recover()

@@ -67,6 +67,3 @@ class Translator:
 
     def __call__(self, key: str, /, **params: object) -> str:
         return translate(self.language, key, **params)
-
-    def has(self, key: str) -> bool:
-        return key in catalog(self.language) or key in catalog(FALLBACK)

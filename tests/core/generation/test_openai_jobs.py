@@ -4,6 +4,7 @@ what the request carries, and how each kind of provider failure ends for the use
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest_asyncio
@@ -18,16 +19,23 @@ from tests.harness import DatabaseTarget, Harness, harness_for
 IMAGE_CALLS = ("/v1/images/generations", "/v1/images/edits")
 
 
+def openai_bot(
+    database: DatabaseTarget, data_dir: Path, double: OpenAIImagesDouble, **generation: object
+) -> AbstractAsyncContextManager[Harness]:
+    """The whole bot on the OpenAI provider, pointed at the local Images API double."""
+    return harness_for(
+        database,
+        data_dir,
+        openai={"api_key": "sk-test-key", "base_url": double.base_url},
+        generation={"provider": "openai", **generation},
+    )
+
+
 @pytest_asyncio.fixture
 async def bot(
     database: DatabaseTarget, tmp_path: Path, openai_double: OpenAIImagesDouble
 ) -> AsyncIterator[Harness]:
-    async with harness_for(
-        database,
-        tmp_path,
-        openai={"api_key": "sk-test-key", "base_url": openai_double.base_url},
-        generation={"provider": "openai", "max_attempts": 3, "timeout_s": 2.0},
-    ) as harness:
+    async with openai_bot(database, tmp_path, openai_double, max_attempts=3, timeout_s=2.0) as harness:
         yield harness
 
 
@@ -85,12 +93,7 @@ async def test_a_timeout_counts_as_a_temporary_failure(
     database: DatabaseTarget, tmp_path: Path, openai_double: OpenAIImagesDouble
 ) -> None:
     openai_double.hang(5.0, times=2)
-    async with harness_for(
-        database,
-        tmp_path,
-        openai={"api_key": "sk-test-key", "base_url": openai_double.base_url},
-        generation={"provider": "openai", "max_attempts": 2, "timeout_s": 0.3},
-    ) as bot:
+    async with openai_bot(database, tmp_path, openai_double, max_attempts=2, timeout_s=0.3) as bot:
         job_id = await bot.imagine("a lighthouse")
         final = await bot.chat.wait_final(job_id)
         assert final.text == translate("en", "job.failed.temporary", job=job_id, credits=10)
