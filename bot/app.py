@@ -69,6 +69,7 @@ class App:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks.append(group.create_task(self.worker.run(), name="worker"))
+                tasks.append(group.create_task(self.notifier.run(), name="outbox"))
                 if self.web is not None:
                     await self.web.start()
                 tasks.extend(group.create_task(self._serve(adapter)) for adapter in self.adapters)
@@ -99,7 +100,7 @@ def build(
     db = settings.open_database()
     storage = Storage(settings.storage.data_dir)
     provider = provider or build_provider(settings)
-    notifier = Notifier()
+    notifier = Notifier(db)
     styles = StyleBook(settings.styles)
     worker = WorkerPool(db, provider, storage, notifier, styles, settings.generation)
     services = Services(

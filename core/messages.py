@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,21 @@ class Reply:
     stage: Stage | None = None
     buttons: tuple[Button, ...] = ()
     final: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        """The inverse of `to_json`, for replies kept in the delivery outbox."""
+        return cls(
+            type=ReplyType(data["type"]),
+            text=data.get("text", ""),
+            path=Path(data["path"]) if "path" in data else None,
+            job=data.get("job"),
+            stage=Stage(data["stage"]) if "stage" in data else None,
+            buttons=tuple(
+                Button(ActionKind(b["action"]), b["label"], b["index"]) for b in data.get("actions", ())
+            ),
+            final=bool(data.get("final", False)),
+        )
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {"type": self.type.value, "text": self.text}

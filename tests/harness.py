@@ -147,11 +147,14 @@ async def harness_for(
     chat = RecordingChat()
     app.notifier.register(chat)
     await app.prepare()
-    worker = asyncio.create_task(app.worker.run()) if run_workers else None
+    app.notifier.outbox_backoff_s = app.notifier.backoff_s = 0.01
+    background = [asyncio.create_task(app.notifier.run())]
+    if run_workers:
+        background.append(asyncio.create_task(app.worker.run()))
     try:
         yield Harness(app, chat)
     finally:
-        if worker is not None:
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await app.close()

@@ -127,6 +127,24 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
+class Delivery(Base):
+    """The outbox: a reply that must reach a chat, written in the same transaction as the change it
+    reports (a settle, a refund), then sent and retried until it is delivered or given up."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    chat: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
 class SafetyStrike(Base):
     """A prompt the safety system refused; enough of them in 24 h put the account on a cooldown."""
 

@@ -12,6 +12,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core import credits
 from core.accounts import safety_identifier
 from core.db.models import Job
@@ -79,7 +81,6 @@ class WorkerPool:
 
     async def recover(self) -> None:
         """Jobs a crash left `running` go back to the queue, or are refunded once out of attempts."""
-        notices: list[tuple[Job, int]] = []
         async with self.db.transaction() as session:
             for job in await repo.running(session):
                 if job.attempts < self.settings.max_attempts:
@@ -94,11 +95,9 @@ class WorkerPool:
                     finished_at=utcnow(),
                 ):
                     refunded = job.cost if job.hold_id and await credits.refund(session, job.hold_id) else 0
-                    notices.append((job, refunded))
-        for job, refunded in notices:
-            await self._tell(
-                job, [replies.failed(Translator(job.language), job, "interrupted", refunded=refunded)]
-            )
+                    notice = replies.failed(Translator(job.language), job, "interrupted", refunded=refunded)
+                    await self._report(session, job, [notice])
+        self.notifier.wake()
 
     def _finished(self, job_id: int) -> None:
         self._running.pop(job_id, None)
@@ -184,10 +183,12 @@ class WorkerPool:
             if job.hold_id:
                 await credits.settle(session, job.hold_id)
             balance = await credits.balance(session, job.account_id)
+            paths = [self.storage.path(output) for output in outputs]
+            await self._report(
+                session, job, replies.result(Translator(job.language), job, paths, balance, self.styles)
+            )
+        self.notifier.wake()
         log.info("job %s succeeded", job.id)
-        t = Translator(job.language)
-        paths = [self.storage.path(output) for output in outputs]
-        await self._tell(job, replies.result(t, job, paths, balance, self.styles))
 
     async def _retry_or_fail(self, job: Job, retry_after: float | None) -> None:
         if job.attempts >= self.settings.max_attempts:
@@ -223,9 +224,16 @@ class WorkerPool:
             refunded = job.cost if job.hold_id and await credits.refund(session, job.hold_id) else 0
             if strike:
                 await repo.add_strike(session, job.account_id, "provider")
-        await self._tell(
-            job, [replies.failed(Translator(job.language), job, code, refunded=refunded, reference=reference)]
-        )
+            notice = replies.failed(
+                Translator(job.language), job, code, refunded=refunded, reference=reference
+            )
+            await self._report(session, job, [notice])
+        self.notifier.wake()
+
+    async def _report(self, session: AsyncSession, job: Job, messages: list[Reply]) -> None:
+        """The job's outcome, queued in the transaction that settles or refunds it."""
+        await self.notifier.enqueue(session, ChatRef.parse(job.chat), messages, key=f"job:{job.id}:outcome")
 
     async def _tell(self, job: Job, messages: list[Reply]) -> None:
+        """Progress: best effort, worthless once late."""
         await self.notifier.send(ChatRef.parse(job.chat), messages)

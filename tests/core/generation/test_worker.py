@@ -125,7 +125,6 @@ async def test_cancelling_a_running_job_refunds_it_and_no_image_follows(
 
 async def test_a_failed_delivery_is_retried(database: DatabaseTarget, tmp_path: Path) -> None:
     async with harness_for(database, tmp_path) as harness:
-        harness.app.notifier.backoff_s = 0.01
         harness.chat.fail_next = 2
         job_id = await harness.imagine("a lantern")
         final = await harness.chat.wait_final(job_id)

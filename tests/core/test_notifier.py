@@ -1,0 +1,96 @@
+"""The delivery outbox: a result the user paid for reaches the chat through outages and restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.db.models import Delivery
+from core.messages import ActionKind, Button, ChatRef, Reply, ReplyType, Stage, actions, image, progress, text
+from tests.harness import DatabaseTarget, Harness, harness_for
+
+
+async def _outbox(harness: Harness) -> list[Delivery]:
+    async with harness.app.db.transaction() as session:
+        return list(await session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+async def _settled_outbox(harness: Harness) -> list[Delivery]:
+    """The outbox after any drain in flight has finished (a send is recorded before it is marked)."""
+    await harness.app.notifier.drain()
+    return await _outbox(harness)
+
+
+def test_replies_survive_the_round_trip_through_the_outbox() -> None:
+    originals = [
+        text("hello", job=3, final=True),
+        image(Path("data/outputs/job-3-1.png"), "caption", job=3),
+        progress(3, Stage.PARTIAL, "preview", path=Path("data/previews/p.png")),
+        actions(3, (Button(ActionKind.UPSCALE_2K, "⬆️ 2K", 2),), "next"),
+    ]
+    assert [Reply.from_json(reply.to_json()) for reply in originals] == originals
+
+
+async def test_a_result_waits_out_a_platform_outage_and_arrives_once(harness: Harness) -> None:
+    harness.chat.fail_next = 4
+    job_id = await harness.imagine("a lantern")
+    final = await harness.chat.wait_final(job_id)
+    assert final.type == ReplyType.ACTIONS
+    delivered = [reply for reply in harness.chat.for_job(job_id) if reply.type == ReplyType.IMAGE]
+    assert len(delivered) == 1
+    assert {delivery.status for delivery in await _settled_outbox(harness)} == {"sent"}
+
+
+async def test_a_result_settled_before_a_crash_is_delivered_after_the_restart(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    async with harness_for(database, tmp_path) as before:
+        before.chat.fail_next = 10_000  # the platform is down until the process dies
+        job_id = await before.imagine("a lantern")
+        while not [d for d in await _outbox(before) if d.attempts > 0]:
+            await before.app.notifier.drain()
+        assert (await before.job(job_id)).status == "succeeded"
+        assert not before.chat.for_job(job_id) or not any(r.final for r in before.chat.for_job(job_id))
+    async with harness_for(database, tmp_path, run_workers=False) as after:
+        final = await after.chat.wait_final(job_id)
+        assert final.type == ReplyType.ACTIONS
+        assert [r.type for r in after.chat.for_job(job_id)] == [ReplyType.IMAGE, ReplyType.ACTIONS]
+        assert (await after.balance()).total == 30
+        await after.assert_ledger_consistent()
+
+
+async def test_queuing_the_same_key_twice_delivers_once(harness: Harness) -> None:
+    chat = ChatRef("test", "private", "alice")
+    for _ in range(2):
+        async with harness.app.db.transaction() as session:
+            await harness.app.notifier.enqueue(session, chat, [text("paid", final=True)], key="payment:1")
+    harness.app.notifier.wake()
+    while not harness.chat.sent["alice"]:
+        await harness.app.notifier.drain()
+    await harness.app.notifier.drain()
+    assert [reply.text for reply in harness.chat.sent["alice"]] == ["paid"]
+
+
+async def test_a_chat_gets_its_replies_in_order_even_when_one_fails(harness: Harness) -> None:
+    harness.chat.fail_next = 1
+    chat = ChatRef("test", "private", "bob")
+    async with harness.app.db.transaction() as session:
+        await harness.app.notifier.enqueue(session, chat, [text("first"), text("second")], key="order")
+    await harness.app.notifier.drain()
+    assert harness.chat.sent["bob"] == []  # "second" waits for "first"
+    while len(harness.chat.sent["bob"]) < 2:
+        await harness.app.notifier.drain()
+    assert [reply.text for reply in harness.chat.sent["bob"]] == ["first", "second"]
+
+
+async def test_a_delivery_that_never_succeeds_is_given_up(harness: Harness) -> None:
+    harness.app.notifier.outbox_max_attempts = 3
+    harness.chat.fail_next = 10_000
+    chat = ChatRef("test", "private", "carol")
+    async with harness.app.db.transaction() as session:
+        await harness.app.notifier.enqueue(session, chat, [text("hello")], key="lost")
+    while (await _outbox(harness))[0].status == "pending":
+        await harness.app.notifier.drain()
+    [delivery] = await _outbox(harness)
+    assert (delivery.status, delivery.attempts) == ("given_up", 3)
