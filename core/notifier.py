@@ -79,7 +79,10 @@ class Notifier:
         """Drains the outbox until cancelled."""
         while True:
             self._wake.clear()
-            await self.drain()
+            try:
+                await self.drain()
+            except Exception:  # the database is unreachable for a moment: keep draining later
+                log.exception("outbox: drain failed; trying again shortly")
             with suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval_s):
                     await self._wake.wait()

@@ -68,16 +68,24 @@ class WorkerPool:
         async with asyncio.TaskGroup() as group:
             while True:
                 self._wake.clear()
-                while len(self._running) < self.settings.concurrency:
-                    job = await self._claim()
-                    if job is None:
-                        break
-                    task = group.create_task(self._guarded(job))
-                    self._running[job.id] = task
-                    task.add_done_callback(lambda _task, job_id=job.id: self._finished(job_id))
+                try:
+                    await self._start_due_jobs(group)
+                    idle = await self._idle_wait()
+                except Exception:  # the database is unreachable for a moment: keep the pool alive
+                    log.exception("worker pool: could not claim jobs; trying again shortly")
+                    idle = self.poll_interval_s
                 with suppress(TimeoutError):
-                    async with asyncio.timeout(await self._idle_wait()):
+                    async with asyncio.timeout(idle):
                         await self._wake.wait()
+
+    async def _start_due_jobs(self, group: asyncio.TaskGroup) -> None:
+        while len(self._running) < self.settings.concurrency:
+            job = await self._claim()
+            if job is None:
+                return
+            task = group.create_task(self._guarded(job))
+            self._running[job.id] = task
+            task.add_done_callback(lambda _task, job_id=job.id: self._finished(job_id))
 
     async def recover(self) -> None:
         """Jobs a crash left `running` go back to the queue, or are refunded once out of attempts."""
@@ -126,7 +134,10 @@ class WorkerPool:
         except Exception:
             reference = new_reference()
             log.exception("job %s crashed [ref %s]", job.id, reference)
-            await self._fail(job, "internal", reference)
+            try:
+                await self._fail(job, "internal", reference)
+            except Exception:  # still `running`: the next start re-queues or refunds it
+                log.exception("job %s could not be closed [ref %s]", job.id, reference)
 
     async def _run(self, job: Job) -> None:
         t = Translator(job.language)

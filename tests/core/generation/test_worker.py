@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import text
 
 from core.db.repositories import jobs as jobs_repo
 from core.db.types import utcnow
+from core.generation.providers.base import OnPartial, RenderRequest, RenderResult
 from core.i18n import translate
 from core.messages import ReplyType, Stage
 from tests.fakes.gated_provider import GatedProvider
@@ -175,3 +178,62 @@ async def test_a_crashed_job_out_of_attempts_is_refunded_once_never_also_run(
         assert job.error_code == "interrupted"
         assert (await harness.balance()).total == 40
         await harness.assert_ledger_consistent()
+
+
+class CrashingProvider(GatedProvider):
+    """A provider with a bug of its own: not a ProviderError, just an exception."""
+
+    async def render(self, request: RenderRequest, on_partial: OnPartial) -> RenderResult:
+        raise RuntimeError("unexpected")
+
+
+async def test_an_unexpected_error_refunds_with_a_reference_and_the_pool_keeps_working(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    async with harness_for(database, tmp_path, provider=CrashingProvider()) as harness:
+        job_id = await harness.imagine("a lighthouse")
+        final = await harness.chat.wait_final(job_id)
+        job = await harness.job(job_id)
+        assert job.status == "failed"
+        assert job.error_ref
+        assert final.text == translate("en", "job.failed.internal", job=job_id, credits=10, ref=job.error_ref)
+        assert "RuntimeError" not in final.text
+        second = await harness.imagine("another lighthouse")
+        assert (await harness.chat.wait_final(second)).final
+        assert (await harness.balance()).total == 40
+        await harness.assert_ledger_consistent()
+
+
+class LogSeen(logging.Handler):
+    """Sets `seen` once a log message containing `fragment` is emitted."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.fragment in record.getMessage():
+            self.seen.set()
+
+
+async def test_the_worker_pool_survives_the_database_failing_for_a_moment(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    failed_claim = LogSeen("could not claim jobs")
+    worker_log = logging.getLogger("core.generation.worker")
+    worker_log.addHandler(failed_claim)
+    async with harness_for(database, tmp_path) as harness:
+        harness.app.worker.poll_interval_s = 0.05
+        await harness.say("/start")
+        async with harness.app.db.transaction() as session:
+            await session.execute(text("ALTER TABLE jobs RENAME TO jobs_away"))
+        try:
+            async with asyncio.timeout(10):
+                await failed_claim.seen.wait()
+        finally:
+            worker_log.removeHandler(failed_claim)
+        async with harness.app.db.transaction() as session:
+            await session.execute(text("ALTER TABLE jobs_away RENAME TO jobs"))
+        job_id = await harness.imagine("after the outage")
+        assert (await harness.chat.wait_final(job_id)).type == ReplyType.ACTIONS
