@@ -12,7 +12,9 @@ from typing import Any
 
 from PIL import Image
 
+from core.generation.styles import DEFAULT_STYLES
 from core.i18n import translate
+from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.harness import DatabaseTarget
 
 TIMEOUT_S = 60
@@ -111,3 +113,44 @@ async def test_run_with_no_config_chats_on_the_console(tmp_path: Path) -> None:
     assert translate("en", "start.welcome", balance=40, price=10) in out
     assert "offline demo renderer" in err
     assert (tmp_path / "data" / "image2bot.db").is_file()
+
+
+async def test_with_a_key_and_a_base_url_the_console_generates_through_that_server(
+    tmp_path: Path, openai_double: OpenAIImagesDouble
+) -> None:
+    env = _env(None, OPENAI_API_KEY="sk-test", IMAGE2BOT_OPENAI__BASE_URL=openai_double.base_url)
+    code, out, err = await _run(
+        ["console", "--user", "x", "--json"], "/imagine a red fox --ar 16:9 --style cinema\n", tmp_path, env
+    )
+    assert code == 0, err
+    [request] = [r for r in openai_double.requests if r.path == "/v1/images/generations"]
+    cinema = next(style for style in DEFAULT_STYLES if style.name == "cinema")
+    assert request.fields["model"] == "gpt-image-2"
+    assert request.fields["size"] == "1360x768"
+    assert request.fields["prompt"] == cinema.apply("a red fox")
+    assert len(str(request.fields["safety_identifier"])) == 32
+    assert request.headers["Authorization"] == "Bearer sk-test"
+    assert any(reply["type"] == "image" for reply in _replies(out))
+    assert "sk-test" not in err
+
+
+async def test_a_server_error_from_that_server_restores_the_credits(
+    tmp_path: Path, openai_double: OpenAIImagesDouble
+) -> None:
+    openai_double.fail(500, times=3)
+    env = _env(
+        None,
+        OPENAI_API_KEY="sk-test",
+        IMAGE2BOT_OPENAI__BASE_URL=openai_double.base_url,
+        IMAGE2BOT_GENERATION__RETRY_BACKOFF_S="0.05",
+    )
+    code, out, err = await _run(
+        ["console", "--user", "x", "--json"], "/imagine a red fox\n/balance\n", tmp_path, env
+    )
+    assert code == 0, err
+    replies = _replies(out)
+    job = replies[0]["job"]
+    final = next(reply for reply in replies if reply.get("final"))
+    assert final["text"] == translate("en", "job.failed.temporary", job=job, credits=10)
+    code, out, _ = await _run(["users", "show", "console:x", "--json"], "", tmp_path, env)
+    assert json.loads(out)["balance"]["total"] == 40
