@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,3 +158,23 @@ async def harness_for(
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await app.close()
+
+
+@contextmanager
+def harness_on_own_loop(
+    data_dir: Path, **sections: dict[str, Any]
+) -> Iterator[tuple[asyncio.Runner, Harness]]:
+    """A harness on SQLite, without workers, living on an event loop of its own for a whole module.
+
+    For hypothesis tests: they are synchronous, so each example drives the loop with `runner.run`.
+    """
+    database = DatabaseTarget(f"sqlite+aiosqlite:///{data_dir / 'image2bot.db'}")
+    with asyncio.Runner() as runner:
+        stack = AsyncExitStack()
+        harness = runner.run(
+            stack.enter_async_context(harness_for(database, data_dir, run_workers=False, **sections))
+        )
+        try:
+            yield runner, harness
+        finally:
+            runner.run(stack.aclose())

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from core import credits
 from core.credits import Bucket, EntryKind
-from tests.harness import DatabaseTarget, Harness, assert_ledger_consistent, harness_for
+from tests.harness import Harness, assert_ledger_consistent, harness_on_own_loop
 
 ACCOUNTS = ("ann", "ben", "cat")
 
@@ -89,11 +88,7 @@ class Ledger:
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    data_dir: Path = tmp_path_factory.mktemp("ledger")
-    target = DatabaseTarget(f"sqlite+aiosqlite:///{data_dir / 'image2bot.db'}")
-    with asyncio.Runner() as runner:
-        stack = contextlib.AsyncExitStack()
-        harness = runner.run(stack.enter_async_context(harness_for(target, data_dir, run_workers=False)))
+    with harness_on_own_loop(tmp_path_factory.mktemp("ledger")) as (runner, harness):
         accounts: dict[str, int] = {}
         for user in ACCOUNTS:
             runner.run(harness.say("/start", user))
@@ -101,7 +96,6 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
             assert found is not None
             accounts[user] = found.id
         yield Ledger(harness, runner, accounts, [])
-        runner.run(stack.aclose())
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

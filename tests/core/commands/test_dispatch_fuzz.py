@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +18,7 @@ from hypothesis import strategies as st
 
 from core.i18n import LANGUAGES, translate
 from core.messages import ChatRef, Incoming, Reply, ReplyType, UserRef
-from tests.harness import DatabaseTarget, Harness, harness_for
+from tests.harness import Harness, harness_on_own_loop
 
 USERS = ("alice", "bob", "carol")
 LOCALES = (None, "en", "en-US", "zh-Hans", "zh_CN", "fr")
@@ -96,26 +94,13 @@ class Bot:
 
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    data_dir: Path = tmp_path_factory.mktemp("dispatch-fuzz")
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{data_dir / 'image2bot.db'}")
-    with asyncio.Runner() as runner:
-        stack = contextlib.AsyncExitStack()
-        # Plenty of credits and queue room, so /imagine keeps reaching the queue and not only refusals.
-        harness = runner.run(
-            stack.enter_async_context(
-                harness_for(
-                    database,
-                    data_dir,
-                    run_workers=False,
-                    credits={"trial": 1_000_000},
-                    generation={"max_queued_jobs_per_user": 1_000_000},
-                )
-            )
-        )
-        try:
-            yield Bot(runner, harness)
-        finally:
-            runner.run(stack.aclose())
+    # Plenty of credits and queue room, so /imagine keeps reaching the queue and not only refusals.
+    with harness_on_own_loop(
+        tmp_path_factory.mktemp("dispatch-fuzz"),
+        credits={"trial": 1_000_000},
+        generation={"max_queued_jobs_per_user": 1_000_000},
+    ) as (runner, harness):
+        yield Bot(runner, harness)
 
 
 def _internal_error_prefix(language: str) -> str:
