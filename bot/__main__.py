@@ -88,11 +88,24 @@ def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
     """INFO by default; WARNING when a console chat shares the terminal, so logs do not drown it."""
     chatting = args.command == "console" or (args.command == "run" and console_door_enabled(settings))
     default = "WARNING" if chatting else "INFO"
+    configure_logging(args.log_level or default)
+
+
+# Libraries that put request bodies or SQL parameters (prompts, keys) in their DEBUG lines.
+PAYLOAD_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "openai", "httpx", "httpx2", "httpcore", "stripe")
+
+
+def configure_logging(level: str) -> None:
+    """Logs to stderr at `level`; the payload-logging libraries never go below INFO."""
     logging.basicConfig(
-        level=(args.log_level or default).upper(),
+        level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
+    floor = max(logging.getLogger().level, logging.INFO)
+    for name in PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
 
 
 async def _run(settings: Settings, _args: argparse.Namespace) -> int:
