@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
+from bot.__main__ import PAYLOAD_LOGGERS
 from tests.fakes.openai_images import openai_double  # noqa: F401  (a fixture other modules use)
 from tests.harness import DatabaseTarget, Harness, harness_for
 
@@ -51,3 +53,16 @@ async def harness(database: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Har
     """The real core on the offline renderer, a recording chat as its door, workers running."""
     async with harness_for(database, tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """For tests that run the CLI in-process: its logging setup replaces the root handlers."""
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers), {n: logging.getLogger(n).level for n in PAYLOAD_LOGGERS}
+    root.handlers.clear()
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)

@@ -140,6 +140,7 @@ async def harness_for(
     data_dir: Path,
     *,
     run_workers: bool = True,
+    drain_outbox: bool = True,
     provider: ImageProvider | None = None,
     **sections: dict[str, Any],
 ) -> AsyncIterator[Harness]:
@@ -148,7 +149,7 @@ async def harness_for(
     app.notifier.register(chat)
     await app.prepare()
     app.notifier.outbox_backoff_s = app.notifier.backoff_s = 0.01
-    background = [asyncio.create_task(app.notifier.run())]
+    background = [asyncio.create_task(app.notifier.run())] if drain_outbox else []
     if run_workers:
         background.append(asyncio.create_task(app.worker.run()))
     try:

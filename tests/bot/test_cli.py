@@ -20,6 +20,8 @@ import pytest
 from bot.__main__ import main
 from tests.harness import DatabaseTarget
 
+pytestmark = pytest.mark.usefixtures("restored_logging")
+
 IDENTITY = "console:x"
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.__main__ import PAYLOAD_LOGGERS, configure_logging
+from bot.__main__ import configure_logging
 from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.harness import DatabaseTarget, harness_for
 
@@ -42,18 +41,6 @@ async def test_a_generation_with_failures_logs_neither_the_prompt_nor_the_key(
     assert "Jane Doe" not in ours
     assert "Secret Lane" not in ours
     assert KEY not in caplog.text  # not from any library either, at any level
-
-
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved = root.level, list(root.handlers), {n: logging.getLogger(n).level for n in PAYLOAD_LOGGERS}
-    root.handlers.clear()
-    yield
-    root.setLevel(saved[0])
-    root.handlers[:] = saved[1]
-    for name, level in saved[2].items():
-        logging.getLogger(name).setLevel(level)
 
 
 @pytest.mark.usefixtures("restored_logging")

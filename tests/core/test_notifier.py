@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest_asyncio
 from sqlalchemy import select
 
 from core.db.models import Delivery
 from core.messages import ActionKind, Button, ChatRef, Reply, ReplyType, Stage, actions, image, progress, text
 from tests.harness import DatabaseTarget, Harness, harness_for
+
+LIMIT_S = 10  # a regression fails the test instead of hanging it
 
 
 async def _outbox(harness: Harness) -> list[Delivery]:
@@ -20,6 +25,13 @@ async def _settled_outbox(harness: Harness) -> list[Delivery]:
     """The outbox after any drain in flight has finished (a send is recorded before it is marked)."""
     await harness.app.notifier.drain()
     return await _outbox(harness)
+
+
+@pytest_asyncio.fixture
+async def quiet(database: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Harness]:
+    """No workers and no background drain: the test drains the outbox itself, step by step."""
+    async with harness_for(database, tmp_path, run_workers=False, drain_outbox=False) as harness:
+        yield harness
 
 
 def test_replies_survive_the_round_trip_through_the_outbox() -> None:
@@ -48,8 +60,9 @@ async def test_a_result_settled_before_a_crash_is_delivered_after_the_restart(
     async with harness_for(database, tmp_path) as before:
         before.chat.fail_next = 10_000  # the platform is down until the process dies
         job_id = await before.imagine("a lantern")
-        while not [d for d in await _outbox(before) if d.attempts > 0]:
-            await before.app.notifier.drain()
+        async with asyncio.timeout(LIMIT_S):
+            while not [d for d in await _outbox(before) if d.attempts > 0]:
+                await before.app.notifier.drain()
         assert (await before.job(job_id)).status == "succeeded"
         assert not before.chat.for_job(job_id) or not any(r.final for r in before.chat.for_job(job_id))
     async with harness_for(database, tmp_path, run_workers=False) as after:
@@ -60,37 +73,37 @@ async def test_a_result_settled_before_a_crash_is_delivered_after_the_restart(
         await after.assert_ledger_consistent()
 
 
-async def test_queuing_the_same_key_twice_delivers_once(harness: Harness) -> None:
+async def test_queuing_the_same_key_twice_delivers_once(quiet: Harness) -> None:
     chat = ChatRef("test", "private", "alice")
     for _ in range(2):
-        async with harness.app.db.transaction() as session:
-            await harness.app.notifier.enqueue(session, chat, [text("paid", final=True)], key="payment:1")
-    harness.app.notifier.wake()
-    while not harness.chat.sent["alice"]:
-        await harness.app.notifier.drain()
-    await harness.app.notifier.drain()
-    assert [reply.text for reply in harness.chat.sent["alice"]] == ["paid"]
+        async with quiet.app.db.transaction() as session:
+            await quiet.app.notifier.enqueue(session, chat, [text("paid", final=True)], key="payment:1")
+    await quiet.app.notifier.drain()
+    await quiet.app.notifier.drain()
+    assert [reply.text for reply in quiet.chat.sent["alice"]] == ["paid"]
 
 
-async def test_a_chat_gets_its_replies_in_order_even_when_one_fails(harness: Harness) -> None:
-    harness.chat.fail_next = 1
+async def test_a_chat_gets_its_replies_in_order_even_when_one_fails(quiet: Harness) -> None:
+    quiet.chat.fail_next = 1
     chat = ChatRef("test", "private", "bob")
-    async with harness.app.db.transaction() as session:
-        await harness.app.notifier.enqueue(session, chat, [text("first"), text("second")], key="order")
-    await harness.app.notifier.drain()
-    assert harness.chat.sent["bob"] == []  # "second" waits for "first"
-    while len(harness.chat.sent["bob"]) < 2:
-        await harness.app.notifier.drain()
-    assert [reply.text for reply in harness.chat.sent["bob"]] == ["first", "second"]
+    async with quiet.app.db.transaction() as session:
+        await quiet.app.notifier.enqueue(session, chat, [text("first"), text("second")], key="order")
+    await quiet.app.notifier.drain()
+    assert quiet.chat.sent["bob"] == []  # "second" waits for "first"
+    async with asyncio.timeout(LIMIT_S):
+        while len(quiet.chat.sent["bob"]) < 2:
+            await quiet.app.notifier.drain()
+    assert [reply.text for reply in quiet.chat.sent["bob"]] == ["first", "second"]
 
 
-async def test_a_delivery_that_never_succeeds_is_given_up(harness: Harness) -> None:
-    harness.app.notifier.outbox_max_attempts = 3
-    harness.chat.fail_next = 10_000
+async def test_a_delivery_that_never_succeeds_is_given_up(quiet: Harness) -> None:
+    quiet.app.notifier.outbox_max_attempts = 3
+    quiet.chat.fail_next = 10_000
     chat = ChatRef("test", "private", "carol")
-    async with harness.app.db.transaction() as session:
-        await harness.app.notifier.enqueue(session, chat, [text("hello")], key="lost")
-    while (await _outbox(harness))[0].status == "pending":
-        await harness.app.notifier.drain()
-    [delivery] = await _outbox(harness)
+    async with quiet.app.db.transaction() as session:
+        await quiet.app.notifier.enqueue(session, chat, [text("hello")], key="lost")
+    async with asyncio.timeout(LIMIT_S):
+        while (await _outbox(quiet))[0].status == "pending":
+            await quiet.app.notifier.drain()
+    [delivery] = await _outbox(quiet)
     assert (delivery.status, delivery.attempts) == ("given_up", 3)
