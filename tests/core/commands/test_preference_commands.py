@@ -167,3 +167,8 @@ async def test_the_platform_locale_is_followed_until_the_user_chooses(harness: H
     assert (await says(harness, "/styles", locale="en-US")).startswith(en("styles.title"))
     await says(harness, "/language zh-CN", locale="en-US")
     assert (await says(harness, "/styles", locale="en-US")).startswith(translate("zh-CN", "styles.title"))
+
+
+async def test_a_setting_given_twice_is_refused_rather_than_guessed(idle: Harness) -> None:
+    assert await says(idle, "/settings ar 16:9 --aspect 1:1") == error("settings_usage")
+    assert await says(idle, "/settings") == current()
