@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy import text
 
 from core.db.session import Database
 
@@ -42,8 +41,7 @@ class WebServer:
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         try:
-            async with self._db.transaction() as session:
-                await session.execute(text("SELECT 1"))
+            await self._db.ping()
         except Exception:
             log.warning("health check: database unreachable", exc_info=True)
             return web.json_response({"status": "unavailable", "database": "down"}, status=503)

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -43,6 +43,11 @@ class Database:
         guard: AbstractAsyncContextManager[Any] = self._sqlite_writer or nullcontext()
         async with guard, self._sessions() as session, session.begin():
             yield session
+
+    async def ping(self) -> None:
+        """Raises when the database cannot answer a trivial query."""
+        async with self.transaction() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
