@@ -74,12 +74,18 @@ def test_migrate_brings_the_database_up_to_date_and_is_idempotent(capsys: pytest
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_users_show_for_an_unknown_identity_fails_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "users", "show", "console:nobody", "--json")
+@pytest.mark.parametrize(
+    ("args", "who"),
+    [(("users", "show", "console:nobody", "--json"), "console:nobody"), (("admin", "ledger", "999"), "999")],
+)
+def test_an_unknown_identity_or_account_fails_on_stderr(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], who: str
+) -> None:
+    code, out, err = run(capsys, *args)
 
     assert code == 1
     assert out == ""
-    assert "unknown account or identity: console:nobody" in err
+    assert f"unknown account or identity: {who}" in err
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -163,15 +169,6 @@ def test_admin_grant_to_an_unknown_identity_fails(capsys: pytest.CaptureFixture[
     assert code == 1
     assert out == ""
     assert "console:nobody" in err
-
-
-@pytest.mark.usefixtures("cli_env")
-def test_admin_ledger_of_an_unknown_account_fails(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "admin", "ledger", "999")
-
-    assert code == 1
-    assert out == ""
-    assert "unknown account or identity: 999" in err
 
 
 @pytest.mark.usefixtures("cli_env")
