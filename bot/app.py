@@ -112,6 +112,7 @@ def build(
         generation=settings.generation,
         pricing=settings.credits,
         default_language=settings.bot.default_language,
+        notifier=notifier,
     )
     core = Core(services)
     adapters: list[Adapter] = []

@@ -6,6 +6,7 @@ Validated once at start; a wrong key or value stops the start with a message nam
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -90,6 +91,38 @@ class WebSettings(Section):
     public_url: str | None = None
 
 
+class TelegramSettings(Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str | None = Field(default=None, description="default: base_url with /bot -> /file/bot")
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_secret: SecretStr | None = None
+    webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/\S*$")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("use 1-256 characters from A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @property
+    def file_url(self) -> str:
+        if self.base_file_url:
+            return self.base_file_url
+        root, _, last = self.base_url.rstrip("/").rpartition("/")
+        return f"{root}/file/{last}"
+
+
+class DiscordSettings(Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    api_base_url: str = "https://discord.com/api/v10"
+    guild_ids: list[int] = Field(default_factory=list)
+    sync_commands: bool = True
+
+
 class ConsoleSettings(Section):
     enabled: bool | None = Field(default=None, description="default: on when no other platform is")
     user: str | None = Field(default=None, description="default: the OS user")
@@ -112,6 +145,8 @@ class Settings(BaseSettings):
     bot: BotSettings = Field(default_factory=BotSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
 
     @field_validator("styles")
     @classmethod
@@ -143,6 +178,26 @@ class Settings(BaseSettings):
         if self.generation.provider == "openai" and self.openai.api_key is None:
             raise ValueError("generation.provider is 'openai': set openai.api_key or OPENAI_API_KEY")
         return self
+
+    @model_validator(mode="after")
+    def _platforms_complete(self) -> Settings:
+        if self.telegram.enabled and self.telegram.token is None:
+            raise ValueError("telegram.enabled: set telegram.token (from @BotFather)")
+        if self.telegram.enabled and self.telegram.mode == "webhook":
+            if self.telegram.webhook_secret is None:
+                raise ValueError("telegram.mode is 'webhook': set telegram.webhook_secret")
+            if not self.web.public_url:
+                raise ValueError(
+                    "telegram.mode is 'webhook': set web.public_url (the https address Telegram calls)"
+                )
+        if self.discord.enabled and self.discord.token is None:
+            raise ValueError("discord.enabled: set discord.token (from the Developer Portal)")
+        return self
+
+    @property
+    def web_needed(self) -> bool:
+        """The web app runs when asked to, or when a platform receives its events through it."""
+        return self.web.enabled or (self.telegram.enabled and self.telegram.mode == "webhook")
 
     def open_database(self) -> Database:
         """The engine for these settings (nothing connects until first use)."""

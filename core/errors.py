@@ -20,3 +20,8 @@ class UserError(Exception):
 def new_reference() -> str:
     """A short id a user can quote to support; the same id is in the log line with the traceback."""
     return secrets.token_hex(4).upper()
+
+
+class ChatUnreachable(Exception):
+    """Raised by a door when its platform says a chat can no longer be reached (the user blocked the
+    bot, left the group, deleted the chat). Nothing more is sent there until someone writes from it."""

@@ -108,11 +108,27 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """A shortcut for typing a command: a door with buttons shows `label`; a press sends `command`
+    on behalf of whoever pressed it. Doors without buttons ignore choices (the text says what to type).
+    Commands stay short (Telegram allows 64 bytes of button data) and carry no private text."""
+
+    label: str
+    command: str
+
+
+Menu = tuple[tuple[Choice, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One thing to show. Build them with the helpers below rather than by hand.
 
     `final` marks the last reply a job will ever send (its result, failure or cancellation), so a
-    door that waits for its jobs knows when it is done.
+    door that waits for its jobs knows when it is done. `error` marks a refusal (a door may show
+    it as a toast or only to the asker); `private` marks what only the asker should see, where the
+    platform can do that (balances, history). `buttons` are job actions; `choices` are rows of
+    command shortcuts.
     """
 
     type: ReplyType
@@ -122,6 +138,9 @@ class Reply:
     stage: Stage | None = None
     buttons: tuple[Button, ...] = ()
     final: bool = False
+    choices: Menu = ()
+    error: bool = False
+    private: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -136,6 +155,12 @@ class Reply:
                 Button(ActionKind(b["action"]), b["label"], b["index"]) for b in data.get("actions", ())
             ),
             final=bool(data.get("final", False)),
+            choices=tuple(
+                tuple(Choice(choice["label"], choice["command"]) for choice in row)
+                for row in data.get("choices", ())
+            ),
+            error=bool(data.get("error", False)),
+            private=bool(data.get("private", False)),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -152,19 +177,48 @@ class Reply:
             ]
         if self.final:
             data["final"] = True
+        if self.choices:
+            data["choices"] = [
+                [{"label": choice.label, "command": choice.command} for choice in row] for row in self.choices
+            ]
+        if self.error:
+            data["error"] = True
+        if self.private:
+            data["private"] = True
         return data
 
 
-def text(message: str, *, job: int | None = None, final: bool = False) -> Reply:
-    return Reply(ReplyType.TEXT, text=message, job=job, final=final)
+def text(
+    message: str,
+    *,
+    job: int | None = None,
+    final: bool = False,
+    choices: Menu = (),
+    error: bool = False,
+    private: bool = False,
+) -> Reply:
+    return Reply(
+        ReplyType.TEXT,
+        text=message,
+        job=job,
+        final=final,
+        choices=choices,
+        error=error,
+        private=private,
+    )
 
 
-def image(path: Path, caption: str, *, job: int | None = None) -> Reply:
-    return Reply(ReplyType.IMAGE, text=caption, path=path, job=job)
+def image(path: Path, caption: str, *, job: int | None = None, buttons: tuple[Button, ...] = ()) -> Reply:
+    """A result image; `buttons` are the actions on this image when the door can attach them to it."""
+    return Reply(ReplyType.IMAGE, text=caption, path=path, job=job, buttons=buttons)
 
 
-def progress(job: int, stage: Stage, message: str, *, path: Path | None = None) -> Reply:
-    return Reply(ReplyType.PROGRESS, text=message, path=path, job=job, stage=stage)
+def file(path: Path, caption: str = "", *, job: int | None = None) -> Reply:
+    return Reply(ReplyType.FILE, text=caption, path=path, job=job)
+
+
+def progress(job: int, stage: Stage, message: str, *, path: Path | None = None, choices: Menu = ()) -> Reply:
+    return Reply(ReplyType.PROGRESS, text=message, path=path, job=job, stage=stage, choices=choices)
 
 
 def actions(job: int, buttons: tuple[Button, ...], message: str = "", *, final: bool = True) -> Reply:

@@ -6,6 +6,9 @@ Two paths, by how much a reply matters:
   backoff until the platform takes them. A crash or an outage delays them; it never loses them.
 - `send` (best effort): progress that is worthless once late (queued, previews) is sent at once,
   retried a few times in memory, then dropped.
+A door raises `ChatUnreachable` when its platform refuses a chat for good (the user blocked the bot):
+the chat is recorded, its waiting replies are given up, and nothing is sent there until someone
+writes from it again (`heard_from`).
 Logs name the chat's platform only: no content, no ids of people.
 """
 
@@ -22,8 +25,10 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.repositories import deliveries as outbox
+from core.db.repositories import reachability
 from core.db.session import Database
 from core.db.types import utcnow
+from core.errors import ChatUnreachable
 from core.messages import ChatRef, Reply
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,7 @@ class Notifier:
     _senders: dict[str, ReplySender] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _draining: asyncio.Lock = field(default_factory=asyncio.Lock)  # one drain at a time: no double sends
+    _unreachable: set[str] | None = None  # loaded from the database on first use
 
     def register(self, sender: ReplySender) -> None:
         self._senders[sender.name] = sender
@@ -58,6 +64,8 @@ class Notifier:
         sender = self._senders.get(chat.platform)
         if sender is None:
             log.warning("no adapter for platform %s: %d replies dropped", chat.platform, len(replies))
+            return False
+        if chat.serialize() in await self._unreachable_chats():
             return False
         for reply in replies:
             if not await self._send_with_retries(sender, chat, reply):
@@ -70,6 +78,15 @@ class Notifier:
         """Durable: queues `replies` inside the caller's transaction; `key` makes a repeat a no-op."""
         for index, reply in enumerate(replies):
             await outbox.add(session, key=f"{key}:{index}", chat=chat.serialize(), payload=reply.to_json())
+
+    async def heard_from(self, chat: ChatRef) -> None:
+        """Someone wrote from `chat`: it can be delivered to again."""
+        key = chat.serialize()
+        unreachable = await self._unreachable_chats()
+        if key in unreachable:
+            async with self.db.transaction() as session:
+                await reachability.mark_reachable(session, key)
+            unreachable.discard(key)
 
     def wake(self) -> None:
         """Call after the transaction that enqueued has committed, to deliver without waiting."""
@@ -95,10 +112,15 @@ class Notifier:
     async def _drain_due(self) -> int:
         async with self.db.transaction() as session:
             waiting = await outbox.pending(session, limit=500)
+        unreachable = await self._unreachable_chats()
         now = utcnow()
         sent = 0
         held_back: set[str] = set()  # a chat whose earlier reply is not through yet keeps its order
         for delivery in waiting:
+            if delivery.chat in unreachable:
+                async with self.db.transaction() as session:
+                    await outbox.give_up_chat(session, delivery.chat)
+                continue
             if delivery.chat in held_back or delivery.next_attempt_at > now:
                 held_back.add(delivery.chat)
                 continue
@@ -110,6 +132,10 @@ class Notifier:
                 await sender.send(chat, Reply.from_json(delivery.payload))
             except asyncio.CancelledError:
                 raise
+            except ChatUnreachable:
+                await self._unreachable_now(chat)
+                unreachable.add(delivery.chat)
+                continue
             except Exception as exc:
                 held_back.add(delivery.chat)
                 await self._failed(delivery.id, delivery.attempts + 1, chat, exc)
@@ -118,6 +144,19 @@ class Notifier:
                 await outbox.mark_sent(session, delivery.id, utcnow())
             sent += 1
         return sent
+
+    async def _unreachable_chats(self) -> set[str]:
+        if self._unreachable is None:
+            async with self.db.transaction() as session:
+                self._unreachable = await reachability.all_unreachable(session)
+        return self._unreachable
+
+    async def _unreachable_now(self, chat: ChatRef) -> None:
+        key = chat.serialize()
+        async with self.db.transaction() as session:
+            await reachability.mark_unreachable(session, key)
+        (await self._unreachable_chats()).add(key)
+        log.warning("a %s chat can no longer be reached; its deliveries are stopped", chat.platform)
 
     async def _failed(self, delivery_id: int, attempts: int, chat: ChatRef, error: Exception) -> None:
         give_up = attempts >= self.outbox_max_attempts
@@ -148,6 +187,9 @@ class Notifier:
                 return True
             except asyncio.CancelledError:
                 raise
+            except ChatUnreachable:
+                await self._unreachable_now(chat)
+                return False
             except Exception:
                 log.warning(
                     "delivery to %s failed (attempt %d/%d)",

@@ -1,4 +1,4 @@
-"""`/balance`, `/history`, `/cancel`: what the user has, did and wants stopped."""
+"""`/balance`, `/history`, `/original`, `/cancel`, `/buy`: what the user has, did and wants stopped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from core.commands.context import Context
 from core.commands.parser import Command, whole_number
 from core.db.models import Job, LedgerEntry
 from core.errors import UserError
-from core.messages import Reply, text
+from core.messages import Choice, Reply, file, text
 
 RECENT_LEDGER_LINES = 5
 HISTORY_JOBS = 10
@@ -31,7 +31,12 @@ async def balance(ctx: Context, _command: Command) -> list[Reply]:
         lines.append(t("balance.recent"))
         lines.extend(_ledger_line(ctx, entry) for entry in recent)
     lines.append(t("credits.how_to_get"))
-    return [text("\n".join(lines))]
+    return [text("\n".join(lines), private=True, choices=((Choice(t("action.buy"), "/buy"),),))]
+
+
+async def buy(ctx: Context, _command: Command) -> list[Reply]:
+    """Until payments are configured, says how credits are obtained instead."""
+    return [text(ctx.t("buy.unavailable") + "\n" + ctx.t("credits.how_to_get"), private=True)]
 
 
 def _ledger_line(ctx: Context, entry: LedgerEntry) -> str:
@@ -45,8 +50,31 @@ def _ledger_line(ctx: Context, entry: LedgerEntry) -> str:
 async def history(ctx: Context, _command: Command) -> list[Reply]:
     jobs = await ctx.services.jobs.recent(ctx.account.id, HISTORY_JOBS)
     if not jobs:
-        return [text(ctx.t("history.empty"))]
-    return [text("\n".join([ctx.t("history.title"), *(_job_line(ctx, job) for job in jobs)]))]
+        return [text(ctx.t("history.empty"), private=True)]
+    lines = [ctx.t("history.title"), *(_job_line(ctx, job) for job in jobs)]
+    return [text("\n".join(lines), private=True)]
+
+
+async def original(ctx: Context, command: Command) -> list[Reply]:
+    """`/original <job> [image]`: the full-quality file of one of your results."""
+    words = command.words
+    index = whole_number(words[1], digits=3) if len(words) == 2 else 1
+    if len(words) not in (1, 2) or index is None:
+        raise UserError("original_usage")
+    job_id = parse_job_id(words[0])
+    job = await ctx.services.jobs.get(job_id)
+    if job is None:
+        raise UserError("job_not_found", job=job_id)
+    if job.account_id != ctx.account.id:
+        raise UserError("not_your_image")
+    if job.status != "succeeded" or not job.outputs:
+        raise UserError("job_not_finished", job=job_id)
+    if not 1 <= index <= len(job.outputs):
+        raise UserError("bad_image_index", job=job_id, count=len(job.outputs))
+    path = ctx.services.storage.path(job.outputs[index - 1])
+    if not path.is_file():
+        raise UserError("output_gone", job=job_id)
+    return [file(path, ctx.t("original.caption", job=job_id, index=index), job=job_id)]
 
 
 def _job_line(ctx: Context, job: Job) -> str:

@@ -11,6 +11,7 @@ from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.i18n import Translator, normalize_language
 from core.messages import Attachment, ChatRef, UserRef
+from core.notifier import Notifier
 from core.policy import CreditSettings, GenerationSettings
 
 
@@ -24,6 +25,7 @@ class Services:
     generation: GenerationSettings
     pricing: CreditSettings
     default_language: str
+    notifier: Notifier
 
     def language_for(self, account: AccountView, user: UserRef) -> str:
         """The account's choice, else the platform's locale, else the configured default."""

@@ -132,6 +132,8 @@ async def _store_references(ctx: Context, attachments: tuple[Attachment, ...]) -
             raise UserError("reference_too_large", name=attachment.name, limit=limit_mb)
         try:
             data = await attachment.fetch()
+        except UserError:
+            raise
         except Exception:
             raise UserError("reference_unreadable", name=attachment.name) from None
         if len(data) > generation.max_reference_bytes:

@@ -8,7 +8,7 @@ from core.commands.parser import Command
 from core.errors import UserError
 from core.generation.sizes import AspectRatio, parse_tier
 from core.i18n import LANGUAGES, Translator, normalize_language
-from core.messages import Reply, text
+from core.messages import Choice, Menu, Reply, text
 
 SETTINGS = ("ar", "style", "res", "model")
 LANGUAGE_NAMES = {"en": "English", "zh-CN": "简体中文"}
@@ -21,7 +21,7 @@ async def settings(ctx: Context, command: Command) -> list[Reply]:
     words = command.words
     if words and words[0].lower() == "reset":
         await ctx.services.accounts.set_preferences(ctx.account.id, {})
-        return [text(ctx.t("settings.reset"))]
+        return [text(ctx.t("settings.reset"), choices=_settings_menu(ctx, {}))]
     if len(words) == 2:
         if setting_name(words[0]) in {setting_name(flag) for flag in changes}:
             raise UserError("settings_usage")
@@ -29,7 +29,8 @@ async def settings(ctx: Context, command: Command) -> list[Reply]:
     elif words:
         raise UserError("settings_usage")
     if not changes:
-        return [text(_describe(ctx, ctx.account.preferences))]
+        preferences = ctx.account.preferences
+        return [text(_describe(ctx, preferences), choices=_settings_menu(ctx, preferences))]
     preferences = dict(ctx.account.preferences)
     for name, value in changes.items():
         key = setting_name(name)
@@ -37,7 +38,38 @@ async def settings(ctx: Context, command: Command) -> list[Reply]:
             raise UserError("unknown_setting", name=name)
         preferences[key] = _validated(ctx, key, value)
     await ctx.services.accounts.set_preferences(ctx.account.id, preferences)
-    return [text(ctx.t("settings.saved") + "\n" + _describe(ctx, preferences))]
+    return [
+        text(
+            ctx.t("settings.saved") + "\n" + _describe(ctx, preferences),
+            choices=_settings_menu(ctx, preferences),
+        )
+    ]
+
+
+MENU_RATIOS = ("1:1", "3:2", "2:3", "16:9", "9:16")
+MENU_STYLES = 6
+
+
+def _settings_menu(ctx: Context, preferences: dict[str, str]) -> Menu:
+    """One row per setting, the current value ticked; a press saves that value."""
+
+    def row(key: str, values: list[tuple[str, str]], current: str) -> tuple[Choice, ...]:
+        return tuple(
+            Choice(("✓ " if value == current else "") + label, f"/settings {key} {value}")
+            for value, label in values
+        )
+
+    styles = ctx.services.styles.all()[:MENU_STYLES]
+    style_values = [(style.name, style.label(ctx.language)) for style in styles]
+    current_style = preferences.get("style", "none")
+    rows = (
+        row("ar", [(ratio, ratio) for ratio in MENU_RATIOS], preferences.get("ar", "1:1")),
+        row("res", [(tier, tier.upper()) for tier in ("1k", "2k", "4k")], preferences.get("res", "1k")),
+        row("style", style_values[:3], current_style),
+        row("style", style_values[3:], current_style),
+        (Choice(ctx.t("action.reset"), "/settings reset"),),
+    )
+    return tuple(choices for choices in rows if choices)
 
 
 def setting_name(word: str) -> str | None:
@@ -73,7 +105,14 @@ def _describe(ctx: Context, preferences: dict[str, str]) -> str:
 async def language(ctx: Context, command: Command) -> list[Reply]:
     if not command.words:
         options = ", ".join(f"{code} ({name})" for code, name in LANGUAGE_NAMES.items())
-        return [text(ctx.t("language.current", language=LANGUAGE_NAMES[ctx.language], options=options))]
+        menu = (
+            tuple(
+                Choice(("✓ " if code == ctx.language else "") + name, f"/language {code}")
+                for code, name in LANGUAGE_NAMES.items()
+            ),
+        )
+        message = ctx.t("language.current", language=LANGUAGE_NAMES[ctx.language], options=options)
+        return [text(message, choices=menu)]
     word = command.words[0]
     chosen = LANGUAGE_WORDS.get(word.lower()) or normalize_language(word)
     if chosen is None or chosen not in LANGUAGES:

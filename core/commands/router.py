@@ -27,6 +27,8 @@ HANDLERS: dict[str, Handler] = {
     "balance": account.balance,
     "history": account.history,
     "cancel": account.cancel,
+    "original": account.original,
+    "buy": account.buy,
     "settings": preferences.settings,
     "styles": preferences.styles,
     "language": preferences.language,
@@ -42,8 +44,14 @@ ALIASES: dict[str, str] = {
     "风格": "styles",
     "语言": "language",
     "帮助": "help",
+    "原图": "original",
+    "购买": "buy",
     "lang": "language",
 }
+
+
+MENU = ("imagine", "balance", "history", "settings", "styles", "language", "cancel", "help")
+"""The commands a platform lists in its command menu; descriptions are `menu.<name>` in the catalogs."""
 
 
 class Core:
@@ -59,6 +67,14 @@ class Core:
         return await self._guard(
             press.user, press.chat, lambda ctx: imagine.run_action(ctx, press.job_id, press.kind, press.index)
         )
+
+    async def refuse(self, user: UserRef, chat: ChatRef, error: UserError) -> list[Reply]:
+        """Words a refusal that a door decided on itself (an expired button) in the user's language."""
+
+        async def refused(_ctx: Context) -> list[Reply]:
+            raise error
+
+        return await self._guard(user, chat, refused)
 
     async def _command(self, ctx: Context, message: str) -> list[Reply]:
         command = parse(message)
@@ -91,6 +107,7 @@ class Core:
     ) -> list[Reply]:
         t = Translator(self.services.default_language)
         try:
+            await self.services.notifier.heard_from(chat)  # they wrote from it: it is reachable again
             account_view = await self.services.accounts.resolve(user)
             t = Translator(self.services.language_for(account_view, user))
             ctx = Context(
@@ -98,7 +115,7 @@ class Core:
             )
             return await run(ctx)
         except UserError as error:
-            return [text(t(f"error.{error.code}", **error.params))]
+            return [text(t(f"error.{error.code}", **error.params), error=True)]
         except Exception:
             reference = new_reference()
             log.exception("request from a %s user failed [ref %s]", user.platform, reference)

@@ -154,3 +154,13 @@ class SafetyStrike(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnreachableChat(Base):
+    """A chat the platform refused to deliver to for good (the user blocked the bot, the chat is gone).
+    Nothing more is sent there until someone writes from it again."""
+
+    __tablename__ = "unreachable_chats"
+
+    chat: Mapped[str] = mapped_column(String(200), primary_key=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from core.credits import Balance
@@ -9,27 +10,49 @@ from core.db.models import Job
 from core.generation.sizes import Tier
 from core.generation.styles import StyleBook
 from core.i18n import Translator
-from core.messages import ActionKind, Button, Reply, Stage, actions, image, progress, text
+from core.messages import ActionKind, Button, Choice, Menu, Reply, Stage, actions, image, progress, text
 
 CAPTION_PROMPT_CHARS = 200
 
 
 def queued(t: Translator, job_id: int, position: int, cost: int, balance: Balance) -> Reply:
     return progress(
-        job_id, Stage.QUEUED, t("job.queued", job=job_id, position=position, cost=cost, balance=balance.total)
+        job_id,
+        Stage.QUEUED,
+        t("job.queued", job=job_id, position=position, cost=cost, balance=balance.total),
+        choices=cancel_choice(t, job_id),
     )
 
 
 def started(t: Translator, job: Job) -> Reply:
-    return progress(job.id, Stage.STARTED, t("job.started", job=job.id, width=job.width, height=job.height))
+    return progress(
+        job.id,
+        Stage.STARTED,
+        t("job.started", job=job.id, width=job.width, height=job.height),
+        choices=cancel_choice(t, job.id),
+    )
 
 
 def partial(t: Translator, job: Job, index: int, path: Path) -> Reply:
-    return progress(job.id, Stage.PARTIAL, t("job.partial", job=job.id, step=index + 1), path=path)
+    return progress(
+        job.id,
+        Stage.PARTIAL,
+        t("job.partial", job=job.id, step=index + 1),
+        path=path,
+        choices=cancel_choice(t, job.id),
+    )
 
 
 def retrying(t: Translator, job: Job) -> Reply:
-    return progress(job.id, Stage.QUEUED, t("job.retrying", job=job.id))
+    return progress(job.id, Stage.QUEUED, t("job.retrying", job=job.id), choices=cancel_choice(t, job.id))
+
+
+def cancel_choice(t: Translator, job_id: int) -> Menu:
+    return ((Choice(t("action.cancel"), f"/cancel {job_id}"),),)
+
+
+def original_choice(t: Translator, job_id: int, index: int) -> Menu:
+    return ((Choice(t("action.original"), f"/original {job_id} {index}"),),)
 
 
 def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles: StyleBook) -> list[Reply]:
@@ -44,14 +67,17 @@ def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles:
         balance=balance.total,
         job=job.id,
     )
-    replies = [
-        image(
-            path,
-            caption if len(paths) == 1 else f"{caption}\n{t('job.image_index', index=i + 1, n=len(paths))}",
-            job=job.id,
-        )
-        for i, path in enumerate(paths)
-    ]
+    if len(paths) == 1:  # the actions go on the image itself where the door can attach them
+        single = image(paths[0], caption, job=job.id, buttons=buttons(t, job, 1))
+        replies = [replace(single, choices=original_choice(t, job.id, 1))]
+    else:
+        replies = [
+            replace(
+                image(path, f"{caption}\n{t('job.image_index', index=i + 1, n=len(paths))}", job=job.id),
+                choices=original_choice(t, job.id, i + 1),
+            )
+            for i, path in enumerate(paths)
+        ]
     replies.append(actions(job.id, buttons(t, job, len(paths)), t("job.actions_hint", job=job.id)))
     return replies
 

@@ -46,3 +46,9 @@ async def mark_failed(
             status=GIVEN_UP if give_up else PENDING,
         )
     )
+
+
+async def give_up_chat(session: AsyncSession, chat: str) -> None:
+    await session.execute(
+        update(Delivery).where(Delivery.chat == chat, Delivery.status == PENDING).values(status=GIVEN_UP)
+    )
