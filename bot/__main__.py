@@ -91,19 +91,20 @@ def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
     configure_logging(args.log_level or default)
 
 
-# Libraries that put request bodies or SQL parameters (prompts, keys) in their DEBUG lines.
+# Libraries that log SQL with its parameters, request bodies or request URLs (prompts, keys, and the
+# bot token that Telegram puts in its URLs) at INFO or DEBUG: they only ever log warnings.
 PAYLOAD_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "openai", "httpx", "httpx2", "httpcore", "stripe")
 
 
 def configure_logging(level: str) -> None:
-    """Logs to stderr at `level`; the payload-logging libraries never go below INFO."""
+    """Logs to stderr at `level`; the payload-logging libraries never go below WARNING."""
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    floor = max(logging.getLogger().level, logging.INFO)
+    floor = max(logging.getLogger().level, logging.WARNING)
     for name in PAYLOAD_LOGGERS:
         logging.getLogger(name).setLevel(floor)
 

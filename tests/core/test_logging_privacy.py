@@ -44,8 +44,12 @@ async def test_a_generation_with_failures_logs_neither_the_prompt_nor_the_key(
 
 
 @pytest.mark.usefixtures("restored_logging")
-def test_debug_logging_keeps_payload_logging_libraries_at_info() -> None:
-    configure_logging("DEBUG")
-    assert logging.getLogger("core.generation.worker").isEnabledFor(logging.DEBUG)
-    for name in ("aiosqlite", "openai", "httpx2", "sqlalchemy.engine"):
-        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_payload_logging_libraries_only_ever_log_warnings(level: str) -> None:
+    """SQLAlchemy logs every statement with its parameters at INFO; httpx logs URLs (with Telegram's
+    token in them) at INFO."""
+    configure_logging(level)
+    assert logging.getLogger("core.generation.worker").isEnabledFor(getattr(logging, level))
+    for name in ("aiosqlite", "openai", "httpx", "httpx2", "sqlalchemy.engine", "stripe"):
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+        assert logging.getLogger(name).isEnabledFor(logging.WARNING), name
