@@ -25,6 +25,7 @@ from core.generation.worker import WorkerPool
 from core.notifier import Notifier
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
+from platforms.telegram.adapter import TelegramAdapter, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,11 @@ def build(
             core, user=console.user, json_output=console.json_output, locale=_terminal_locale()
         )
         adapters.append(console_adapter)
+    web = WebServer(db, host=settings.web.host, port=settings.web.port) if settings.web_needed else None
+    if settings.telegram.enabled:
+        adapters.append(build_telegram(settings, core, web))
     for adapter in adapters:
         notifier.register(adapter)
-    web = WebServer(db, host=settings.web.host, port=settings.web.port) if settings.web.enabled else None
     return App(
         settings=settings,
         db=db,
@@ -146,7 +149,30 @@ def console_door_enabled(settings: Settings) -> bool:
     """`[console] enabled`, or by default: on exactly when no chat platform is enabled."""
     if settings.console.enabled is not None:
         return settings.console.enabled
-    return True  # no other platform exists yet; each one's `enabled` joins this check when it lands
+    return not (settings.telegram.enabled or settings.discord.enabled)
+
+
+def build_telegram(settings: Settings, core: Core, web: WebServer | None) -> TelegramAdapter:
+    telegram = settings.telegram
+    assert telegram.token is not None  # checked by the settings
+    webhook = None
+    if telegram.mode == "webhook":
+        assert web is not None
+        assert settings.web.public_url
+        assert telegram.webhook_secret is not None
+        url = settings.web.public_url.rstrip("/") + telegram.webhook_path
+        webhook = Webhook(url=url, secret=telegram.webhook_secret.get_secret_value())
+    adapter = TelegramAdapter(
+        core,
+        token=telegram.token.get_secret_value(),
+        base_url=telegram.base_url,
+        base_file_url=telegram.file_url,
+        webhook=webhook,
+        default_language=settings.bot.default_language,
+    )
+    if web is not None and webhook is not None:
+        web.add_post(telegram.webhook_path, adapter.handle_webhook)
+    return adapter
 
 
 def build_provider(settings: Settings) -> ImageProvider:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -19,6 +20,10 @@ class WebServer:
         self.app = web.Application(client_max_size=25 * 1024 * 1024)
         self.app.router.add_get("/healthz", self._healthz)
         self._runner: web.AppRunner | None = None
+
+    def add_post(self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+        """Mounts a webhook; only before `start`."""
+        self.app.router.add_post(path, handler)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)

@@ -1,0 +1,283 @@
+"""The Telegram door (python-telegram-bot 22): updates in, replies out, the process owned by us.
+
+Started by hand (initialize, start, then polling or our own webhook route), never `run_polling`.
+Only messages and button presses are asked for; edits, channel posts, joins and other service
+messages never reach a handler. Every button press is answered so the client's spinner stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from dataclasses import dataclass
+from json import JSONDecodeError
+
+from aiohttp import web
+from telegram import BotCommand, CallbackQuery, Message, Update, User
+from telegram.constants import ChatType
+from telegram.error import InvalidToken, NetworkError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from core.commands.router import MENU, Core
+from core.errors import UserError
+from core.i18n import normalize_language, translate
+from core.messages import ActionPress, ChatRef, Incoming, Reply, ReplyType, text
+from platforms.base import Capabilities
+from platforms.telegram import incoming, render
+from platforms.telegram.callbacks import CallbackSigner, JobPress
+from platforms.telegram.media import DOCUMENT_MAX_BYTES
+from platforms.telegram.sending import EDIT_INTERVAL_S, TelegramSender
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+MENU_LANGUAGES = {"en": None, "zh-CN": "zh"}  # catalog language -> Telegram's language_code (None: default)
+ALBUM_WAIT_S = 1.0  # an album arrives as one message per photo: wait for the rest before using it
+START_RETRY_S = (1, 2, 5, 10, 30, 60)
+ALERT_CHARS = 200
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    url: str
+    secret: str
+
+
+class TelegramAdapter:
+    name = "telegram"
+    capabilities = Capabilities(
+        edit_messages=True,
+        buttons=True,
+        max_upload_bytes=DOCUMENT_MAX_BYTES,
+        max_text_chars=render.TEXT_CHARS,
+    )
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        token: str,
+        base_url: str = "https://api.telegram.org/bot",
+        base_file_url: str = "https://api.telegram.org/file/bot",
+        webhook: Webhook | None = None,
+        edit_interval_s: float = EDIT_INTERVAL_S,
+        album_wait_s: float = ALBUM_WAIT_S,
+        default_language: str = "en",
+    ) -> None:
+        self._core = core
+        self._default_language = default_language
+        self._webhook = webhook
+        self._album_wait_s = album_wait_s
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(base_url)
+            .base_file_url(base_file_url)
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .concurrent_updates(True)
+            .read_timeout(30)
+            .write_timeout(30)
+            .media_write_timeout(120)
+        )
+        if webhook is not None:
+            builder = builder.updater(None)
+        self.application: Application = builder.build()  # type: ignore[type-arg]
+        self._signer = CallbackSigner(token)
+        self._sender = TelegramSender(self.application.bot, self._signer, edit_interval_s=edit_interval_s)
+        self._albums = incoming.Albums()
+        self._ready = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self.application.add_handler(
+            MessageHandler(filters.UpdateType.MESSAGE & ~filters.IS_AUTOMATIC_FORWARD, self._on_message)
+        )
+        self.application.add_handler(CallbackQueryHandler(self._on_press))
+        self.application.add_error_handler(self._on_error)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connects (with retries while Telegram is unreachable) and publishes the command menu."""
+        for attempt, delay in enumerate((*START_RETRY_S, None), start=1):
+            try:
+                await self.application.initialize()
+                break
+            except InvalidToken:
+                raise
+            except NetworkError as error:
+                if delay is None:
+                    raise
+                log.warning(
+                    "telegram: cannot connect yet (%s); attempt %d, retrying", type(error).__name__, attempt
+                )
+                await asyncio.sleep(delay)
+        await self._publish_menu()
+        self._ready.set()
+
+    async def start(self) -> None:
+        await self.open()
+        await self.application.start()
+        try:
+            if self._webhook is None:
+                assert self.application.updater is not None
+                await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                log.info("telegram: polling for updates as @%s", self.application.bot.username)
+            else:
+                await self.application.bot.set_webhook(
+                    self._webhook.url, allowed_updates=ALLOWED_UPDATES, secret_token=self._webhook.secret
+                )
+                log.info("telegram: receiving updates by webhook as @%s", self.application.bot.username)
+            await self._stopped.wait()
+        finally:
+            if self.application.updater is not None and self.application.updater.running:
+                await self.application.updater.stop()
+            await self.application.stop()
+            await self.close()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+
+    async def close(self) -> None:
+        self._sender.close()
+        await self.application.shutdown()
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """Telegram's POST: checked against the secret, queued, answered at once."""
+        expected = self._webhook.secret if self._webhook else ""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except (JSONDecodeError, ValueError, TypeError, KeyError):
+            return web.Response(status=400)
+        await self.application.update_queue.put(update)
+        return web.Response(status=200)
+
+    # --- outgoing ----------------------------------------------------------------------------------
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        if not self._ready.is_set():
+            raise RuntimeError("telegram is not connected yet")
+        await self._sender.send(chat, reply)
+
+    async def _answer(
+        self, chat: ChatRef, replies: list[Reply], *, asker: User, reply_to: int | None
+    ) -> None:
+        for reply in replies:
+            if (
+                reply.private
+                and chat.kind != ChatType.PRIVATE
+                and await self._sent_privately(asker.id, reply)
+            ):
+                language = normalize_language(asker.language_code) or self._default_language
+                note = text(translate(language, "private.sent"))
+                await self._sender.send(chat, note, reply_to=reply_to)
+                continue
+            await self._sender.send(chat, reply, reply_to=reply_to)
+
+    async def _sent_privately(self, user_id: int, reply: Reply) -> bool:
+        """Balances and history go to the asker's private chat, when they have one with the bot."""
+        try:
+            await self._sender.send(render.chat_ref(user_id, ChatType.PRIVATE), reply)
+        except Exception:
+            return False
+        return True
+
+    # --- incoming ----------------------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return
+        self._albums.remember(message)
+        bot = self.application.bot
+        text = incoming.text_for_core(message, bot.username, bot.id)
+        if not text:
+            return  # not for us, or a photo without a command (kept for a later reply)
+        if message.media_group_id is not None:
+            await asyncio.sleep(self._album_wait_s)
+        photos = incoming.references(message, self._albums)
+        chat = render.chat_ref(message.chat.id, message.chat.type)
+        request = Incoming(
+            incoming.user_ref(message.from_user),
+            chat,
+            text,
+            tuple(incoming.attachment(photo, self._download) for photo in photos),
+            str(message.message_id),
+        )
+        replies = await self._core.dispatch(request)
+        reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
+        await self._answer(chat, replies, asker=message.from_user, reply_to=reply_to)
+
+    async def _on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        answered = False
+        try:
+            answered = await self._press(query)
+        finally:
+            if not answered:
+                await query.answer()
+
+    async def _press(self, query: CallbackQuery) -> bool:
+        """Runs a press; True when it already answered the query itself (with an alert)."""
+        user = incoming.user_ref(query.from_user)
+        message = query.message if isinstance(query.message, Message) else None
+        chat = (
+            render.chat_ref(message.chat.id, message.chat.type)
+            if message is not None
+            else render.chat_ref(query.from_user.id, ChatType.PRIVATE)
+        )
+        press = self._signer.read(query.data or "")
+        if press is None:
+            replies = await self._core.refuse(user, chat, UserError("button_expired"))
+        elif isinstance(press, JobPress):
+            replies = await self._core.on_action(
+                ActionPress(user, chat, press.job_id, press.kind, press.index)
+            )
+        else:
+            replies = await self._core.dispatch(Incoming(user, chat, press.command))
+        refusal = next((reply for reply in replies if reply.error), None)
+        if refusal is not None:
+            await query.answer(render.caption(refusal.text)[:ALERT_CHARS], show_alert=True)
+            return True
+        await query.answer()
+        if message is not None and _is_menu_update(replies) and chat.kind == ChatType.PRIVATE:
+            await self._replace_menu(message, replies[0])
+            return True
+        reply_to = message.message_id if message is not None and chat.kind != ChatType.PRIVATE else None
+        await self._answer(chat, replies, asker=query.from_user, reply_to=reply_to)
+        return True
+
+    async def _replace_menu(self, message: Message, reply: Reply) -> None:
+        """A press on a menu (settings, language) updates that menu in place instead of adding one."""
+        await message.edit_text(
+            render.split_text(reply.text)[0], reply_markup=render.keyboard(reply, self._signer)
+        )
+
+    async def _download(self, file_id: str) -> bytes:
+        file = await self.application.bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+
+    async def _publish_menu(self) -> None:
+        for language, code in MENU_LANGUAGES.items():
+            commands = [BotCommand(name, translate(language, f"menu.{name}")) for name in MENU]
+            await self.application.bot.set_my_commands(commands, language_code=code)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram: an update could not be handled", exc_info=context.error)
+
+
+def _is_menu_update(replies: list[Reply]) -> bool:
+    return len(replies) == 1 and replies[0].type == ReplyType.TEXT and bool(replies[0].choices)

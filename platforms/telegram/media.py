@@ -1,0 +1,59 @@
+"""Result images as Telegram photos: the PNG itself when Telegram takes it as a photo, else a JPEG
+preview that does, with the PNG sent along as a document."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_MAX_SIDES = 10_000  # width + height
+PHOTO_MAX_RATIO = 20
+DOCUMENT_MAX_BYTES = 50 * 1024 * 1024  # what the public Bot API accepts as an upload
+DOWNLOAD_MAX_BYTES = 20 * 1024 * 1024  # what the public Bot API lets a bot download
+JPEG_QUALITIES = (92, 85, 75, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoUpload:
+    photo: bytes
+    filename: str
+    original: bytes | None  # set when `photo` is a preview: the PNG to send as a document
+
+
+def photo_fits(width: int, height: int, size: int) -> bool:
+    ratio = max(width, height) / max(1, min(width, height))
+    return size <= PHOTO_MAX_BYTES and width + height <= PHOTO_MAX_SIDES and ratio <= PHOTO_MAX_RATIO
+
+
+def prepare_photo(path: Path) -> PhotoUpload:
+    """Blocking (reads and may re-encode the file): run it in a thread."""
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as image:
+        if photo_fits(image.width, image.height, len(data)):
+            return PhotoUpload(data, path.name, None)
+        return PhotoUpload(jpeg_preview(image), f"{path.stem}.jpg", data)
+
+
+def jpeg_preview(image: Image.Image) -> bytes:
+    """The best-quality JPEG that Telegram accepts as a photo."""
+    picture = image.convert("RGB")
+    scale = min(1.0, (PHOTO_MAX_SIDES - 1) / (picture.width + picture.height))
+    if scale < 1.0:
+        picture = picture.resize((int(picture.width * scale), int(picture.height * scale)), Image.LANCZOS)
+    encoded = b""
+    for quality in JPEG_QUALITIES:
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=quality, optimize=True)
+        encoded = buffer.getvalue()
+        if len(encoded) <= PHOTO_MAX_BYTES:
+            return encoded
+    while len(encoded) > PHOTO_MAX_BYTES:  # pathological noise: shrink until it fits
+        picture = picture.resize((picture.width * 3 // 4, picture.height * 3 // 4), Image.LANCZOS)
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=JPEG_QUALITIES[-1])
+        encoded = buffer.getvalue()
+    return encoded

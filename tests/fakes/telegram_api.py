@@ -1,0 +1,239 @@
+"""A local Telegram Bot API server: the real python-telegram-bot talks to it over HTTP.
+
+It serves `POST /bot{token}/{method}` and file downloads under `/file/bot{token}/`, records every
+call (form fields JSON-decoded, uploaded files as bytes), answers the way the Bot API does, and can
+be told to fail the next calls of a method (429 with retry_after, 403 blocked, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = 999000
+BOT_USERNAME = "image2bot_test_bot"
+EMPTY_POLL_SLEEP_S = 0.05
+WAIT_S = 10
+PLAIN_TEXT_FIELDS = {"text", "caption", "description", "secret_token", "url", "callback_query_id", "file_id"}
+
+
+@dataclass(slots=True)
+class Call:
+    method: str
+    fields: dict[str, Any]
+    files: dict[str, bytes]
+    at: float = field(default_factory=time.monotonic)
+    result: Any = None  # what the double answered (None when it failed the call)
+
+    @property
+    def message_id(self) -> int:
+        """The id of the message this call sent or edited."""
+        assert isinstance(self.result, dict), self.result
+        return int(self.result["message_id"])
+
+    @property
+    def chat_id(self) -> int | None:
+        value = self.fields.get("chat_id")
+        return int(value) if value is not None else None
+
+    @property
+    def markup(self) -> dict[str, Any] | None:
+        return self.fields.get("reply_markup")
+
+    def buttons(self) -> list[dict[str, Any]]:
+        markup = self.markup or {}
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+    def upload(self) -> bytes:
+        """The one file this call uploaded (photo, document, or edited media)."""
+        assert len(self.files) == 1, sorted(self.files)
+        return next(iter(self.files.values()))
+
+
+class TelegramBotAPIDouble:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.files: dict[str, bytes] = {}
+        self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._failures: dict[str, deque[tuple[int, dict[str, Any]]]] = defaultdict(deque)
+        self._message_ids = itertools.count(1000)
+        self._update_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=200 * 1024 * 1024)
+        app.router.add_post("/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # --- what a test arranges ----------------------------------------------------------------------
+
+    def fail_next(self, method: str, status: int, description: str, **parameters: Any) -> None:
+        payload: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            payload["parameters"] = parameters
+        self._failures[method].append((status, payload))
+
+    def add_file(self, file_id: str, data: bytes) -> None:
+        self.files[file_id] = data
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    # --- what a test reads -------------------------------------------------------------------------
+
+    def of(self, method: str, chat_id: int | None = None) -> list[Call]:
+        return [
+            call
+            for call in self.calls
+            if call.method == method and (chat_id is None or call.chat_id == chat_id)
+        ]
+
+    async def wait_for(self, method: str, count: int = 1, *, chat_id: int | None = None) -> list[Call]:
+        """Waits until `count` calls of `method` (to `chat_id`) were recorded; returns them all."""
+        async with asyncio.timeout(WAIT_S), self._changed:
+            await self._changed.wait_for(lambda: len(self.of(method, chat_id)) >= count)
+        return self.of(method, chat_id)
+
+    # --- the server --------------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return _json({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
+        method = request.match_info["method"]
+        fields, files = await _read(request)
+        if method == "getUpdates":
+            return _json({"ok": True, "result": await self._updates(fields)})
+        call = Call(method, fields, files)
+        failure = self._failures[method].popleft() if self._failures[method] else None
+        if failure is None:
+            call.result = self._result(method, fields)
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+        if failure is not None:
+            status, payload = failure
+            return _json(payload, status)
+        return _json({"ok": True, "result": call.result})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        data = self.files.get(request.match_info["path"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)
+
+    async def _updates(self, fields: dict[str, Any]) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        try:
+            batch.append(await asyncio.wait_for(self.updates.get(), timeout=EMPTY_POLL_SLEEP_S))
+        except TimeoutError:
+            return batch
+        while not self.updates.empty():
+            batch.append(self.updates.get_nowait())
+        return batch
+
+    def _result(self, method: str, fields: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Image 2",
+                "username": BOT_USERNAME,
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        if method == "getFile":
+            file_id = fields["file_id"]
+            data = self.files.get(file_id, b"")
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": len(data),
+                "file_path": file_id,
+            }
+        if method in (
+            "sendMessage",
+            "sendPhoto",
+            "sendDocument",
+            "editMessageText",
+            "editMessageMedia",
+            "editMessageReplyMarkup",
+            "editMessageCaption",
+        ):
+            return self._message(method, fields)
+        return True
+
+    def _message(self, method: str, fields: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(fields["chat_id"])
+        message_id = int(fields["message_id"]) if "message_id" in fields else next(self._message_ids)
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Image 2", "username": BOT_USERNAME},
+        }
+        if "text" in fields:
+            message["text"] = fields["text"]
+        if "caption" in fields:
+            message["caption"] = fields["caption"]
+        if method == "sendPhoto" or (method == "editMessageMedia" and fields["media"]["type"] == "photo"):
+            message["photo"] = [
+                {"file_id": f"p{message_id}", "file_unique_id": f"p{message_id}", "width": 1, "height": 1}
+            ]
+        if method == "sendDocument":
+            message["document"] = {"file_id": f"d{message_id}", "file_unique_id": f"d{message_id}"}
+        return message
+
+
+async def _read(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+    fields: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    if request.content_type == "application/json":
+        return dict(await request.json()), files
+    form = await request.post()
+    for name, value in form.items():
+        if isinstance(value, web.FileField):
+            files[name] = value.file.read()
+        else:
+            fields[name] = str(value) if name in PLAIN_TEXT_FIELDS else _decode(str(value))
+    return fields, files
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.json_response(payload, status=status)

@@ -1,0 +1,93 @@
+"""The acceptance path: `image2bot run` with Telegram switched on by environment variables, polling a
+Bot API server, and `image2bot users show` reading the account afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from core.policy import CreditSettings
+from tests.fakes.telegram_api import TelegramBotAPIDouble
+from tests.harness import DatabaseTarget
+from tests.platforms.console.test_console_e2e import _env
+from tests.platforms.telegram.conftest import TOKEN
+
+USER = 4242
+TIMEOUT_S = 60
+
+
+async def test_image2bot_run_serves_telegram_and_charges_the_asker(
+    database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble
+) -> None:
+    env = _env(
+        database,
+        IMAGE2BOT_TELEGRAM__ENABLED="true",
+        IMAGE2BOT_TELEGRAM__TOKEN=TOKEN,
+        IMAGE2BOT_TELEGRAM__BASE_URL=api.base_url,
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        message = {
+            "message_id": 1,
+            "date": int(time.time()),
+            "chat": {"id": USER, "type": "private"},
+            "from": {"id": USER, "is_bot": False, "first_name": "T", "language_code": "en"},
+            "text": "/imagine a cat named Whiskerfield --ar 3:2",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
+        }
+        await api.updates.put({"update_id": 1, "message": message})
+        async with asyncio.timeout(TIMEOUT_S):
+            [photo] = await api.wait_for("sendPhoto", chat_id=USER)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(TIMEOUT_S):
+            _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert TOKEN not in err.decode(), "the token never reaches the log"
+    assert "Whiskerfield" not in err.decode(), "nor does the prompt"
+    assert "Traceback" not in err.decode(), err.decode()[-4000:]
+
+    [ack] = [call for call in api.of("sendMessage", USER) if "queued" in call.fields["text"]]
+    assert ack.at < photo.at
+    with Image.open(io.BytesIO(photo.upload())) as image:
+        assert image.size == (1248, 832)
+    assert [b["text"] for b in photo.buttons()][:4] == [
+        "🔁 Reroll",
+        "⬆️ Upscale 2K",
+        "⬆️ Upscale 4K",
+        "✨ Vary",
+    ]
+
+    show = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "users",
+        "show",
+        f"telegram:{USER}",
+        "--json",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await show.communicate()
+    assert show.returncode == 0, err.decode()
+    assert json.loads(out)["balance"]["total"] == CreditSettings().trial - 10
