@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.app import console_door_enabled
+from bot.config import ConfigError, Settings, TelegramSettings, load_settings
 from core.db import migrate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
@@ -295,3 +296,39 @@ async def test_the_default_database_file_is_created_under_the_data_dir(
         await db.dispose()
 
     assert (data_dir / "image2bot.db").is_file()
+
+
+# --- platforms -------------------------------------------------------------------------------------
+
+
+def test_telegram_needs_a_token_and_webhook_mode_needs_a_secret_and_a_public_url() -> None:
+    with pytest.raises(ConfigError, match=r"telegram\.token"):
+        load_settings(None, telegram={"enabled": True})
+    with pytest.raises(ConfigError, match=r"telegram\.webhook_secret"):
+        load_settings(None, telegram={"enabled": True, "token": "1:a", "mode": "webhook"})
+    with pytest.raises(ConfigError, match=r"web\.public_url"):
+        load_settings(
+            None, telegram={"enabled": True, "token": "1:a", "mode": "webhook", "webhook_secret": "s"}
+        )
+    with pytest.raises(ConfigError, match=r"telegram.webhook_secret: .*A-Z"):
+        load_settings(None, telegram={"webhook_secret": "has spaces"})
+    webhook = load_settings(
+        None,
+        telegram={"enabled": True, "token": "1:a", "mode": "webhook", "webhook_secret": "s"},
+        web={"public_url": "https://bot.example.com"},
+    )
+    assert webhook.web_needed, "the web server runs for the webhook without being asked"
+
+
+def test_telegram_files_come_from_the_same_server_as_the_api_unless_told_otherwise() -> None:
+    assert TelegramSettings().file_url == "https://api.telegram.org/file/bot"
+    assert TelegramSettings(base_url="http://127.0.0.1:8081/bot").file_url == "http://127.0.0.1:8081/file/bot"
+    assert TelegramSettings(base_file_url="http://files/bot").file_url == "http://files/bot"
+
+
+def test_the_console_chat_is_off_once_a_platform_is_on_unless_asked_for() -> None:
+    assert console_door_enabled(load_settings(None))
+    assert not console_door_enabled(load_settings(None, telegram={"enabled": True, "token": "1:a"}))
+    assert not console_door_enabled(load_settings(None, discord={"enabled": True, "token": "t"}))
+    both = load_settings(None, telegram={"enabled": True, "token": "1:a"}, console={"enabled": True})
+    assert console_door_enabled(both)
