@@ -16,7 +16,7 @@ from json import JSONDecodeError
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Message, Update, User
 from telegram.constants import ChatType
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -28,7 +28,7 @@ from telegram.ext import (
 )
 
 from core.commands.router import MENU, Core
-from core.errors import UserError
+from core.errors import ChatUnreachable, UserError
 from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Incoming, Reply, ReplyType, text
 from platforms.base import Capabilities
@@ -189,7 +189,7 @@ class TelegramAdapter:
         """Balances and history go to the asker's private chat, when they have one with the bot."""
         try:
             await self._sender.send(render.chat_ref(user_id, ChatType.PRIVATE), reply)
-        except Exception:
+        except (ChatUnreachable, TelegramError):
             return False
         return True
 
@@ -201,8 +201,8 @@ class TelegramAdapter:
             return
         self._albums.remember(message)
         bot = self.application.bot
-        text = incoming.text_for_core(message, bot.username, bot.id)
-        if not text:
+        said = incoming.text_for_core(message, bot.username, bot.id)
+        if not said:
             return  # not for us, or a photo without a command (kept for a later reply)
         if message.media_group_id is not None:
             await asyncio.sleep(self._album_wait_s)
@@ -211,7 +211,7 @@ class TelegramAdapter:
         request = Incoming(
             incoming.user_ref(message.from_user),
             chat,
-            text,
+            said,
             tuple(incoming.attachment(photo, self._download) for photo in photos),
             str(message.message_id),
         )

@@ -110,6 +110,30 @@ async def test_a_photo_captioned_imagine_is_sent_to_the_image_service_as_the_ref
         assert reference.convert("RGB").getpixel((5, 5)) == (10, 200, 30)
 
 
+async def test_imagine_replying_to_an_album_uses_every_photo_of_it(
+    database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble, openai_double: OpenAIImagesDouble
+) -> None:
+    colours = [(200, 0, 0), (0, 0, 200)]
+    openai = {"api_key": "sk-test", "base_url": openai_double.base_url}
+    async with open_telegram_bot(
+        database, tmp_path, api, openai=openai, generation={"provider": "openai"}
+    ) as bot:
+        album = []
+        for number, colour in enumerate(colours):
+            api.add_file(f"album-{number}", png_bytes(320, 240, colour))
+            size = {"file_id": f"album-{number}", "file_unique_id": f"a{number}", "width": 320, "height": 240}
+            album.append(await bot.say(None, photo=[size], media_group_id="g1"))
+        await bot.say("/imagine blend these", reply_to_message=album[0])
+        await api.wait_for("sendPhoto", chat_id=ALICE)
+
+    [edit] = [request for request in openai_double.requests if request.path == "/v1/images/edits"]
+    sent = []
+    for _, _, data in edit.files:
+        with Image.open(io.BytesIO(data)) as reference:
+            sent.append(reference.convert("RGB").getpixel((5, 5)))
+    assert sent == colours
+
+
 async def test_a_reference_over_telegrams_download_limit_is_refused_clearly_and_costs_nothing(
     database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble
 ) -> None:
