@@ -22,7 +22,9 @@ from core.generation.providers.openai import OpenAIProvider
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
+from core.messages import ChatRef
 from core.notifier import Notifier
+from core.support import SupportDesk
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
 from platforms.telegram.adapter import TelegramAdapter, Webhook
@@ -104,6 +106,16 @@ def build(
     notifier = Notifier(db)
     styles = StyleBook(settings.styles)
     worker = WorkerPool(db, provider, storage, notifier, styles, settings.generation)
+    support = SupportDesk(
+        db=db,
+        notifier=notifier,
+        staff=frozenset(f"wecom:{agent}" for agent in settings.support.wecom_agents),
+        staff_chats=support_chats(settings),
+        admins=frozenset(settings.bot.admins),
+        staff_language=settings.bot.default_language,
+        contact_qr_path=settings.support.contact_qr_path,
+        hours=settings.support.hours,
+    )
     services = Services(
         db=db,
         accounts=Accounts(db, trial_credits=settings.credits.trial, admins=settings.bot.admins),
@@ -114,6 +126,7 @@ def build(
         pricing=settings.credits,
         default_language=settings.bot.default_language,
         notifier=notifier,
+        support=support,
     )
     core = Core(services)
     adapters: list[Adapter] = []
@@ -149,7 +162,21 @@ def console_door_enabled(settings: Settings) -> bool:
     """`[console] enabled`, or by default: on exactly when no chat platform is enabled."""
     if settings.console.enabled is not None:
         return settings.console.enabled
-    return not (settings.telegram.enabled or settings.discord.enabled)
+    return not (settings.telegram.enabled or settings.discord.enabled or settings.wecom.enabled)
+
+
+def support_chats(settings: Settings) -> tuple[ChatRef, ...]:
+    """Where tickets go: the WeCom agents' app chats, or one WeCom group chat."""
+    if not settings.wecom.enabled:
+        if settings.support.wecom_agents or settings.support.wecom_chat_id:
+            log.warning(
+                "support staff are configured in WeCom, but [wecom] is not enabled: tickets are only stored"
+            )
+        return ()
+    chats = [ChatRef("wecom", "user", agent) for agent in settings.support.wecom_agents]
+    if settings.support.wecom_chat_id:
+        chats.append(ChatRef("wecom", "group", settings.support.wecom_chat_id))
+    return tuple(chats)
 
 
 def build_telegram(settings: Settings, core: Core, web: WebServer | None) -> TelegramAdapter:

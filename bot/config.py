@@ -123,6 +123,38 @@ class DiscordSettings(Section):
     sync_commands: bool = True
 
 
+class WeComKfSettings(Section):
+    enabled: bool = False
+    open_kfid: str | None = None
+
+
+class WeComSettings(Section):
+    enabled: bool = False
+    corp_id: str | None = None
+    agent_id: int | None = None
+    secret: SecretStr | None = None
+    token: SecretStr | None = None
+    encoding_aes_key: SecretStr | None = None
+    api_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    callback_path: str = Field(default="/wecom/callback", pattern=r"^/\S*$")
+    request_timeout_s: Annotated[float, Field(gt=0)] = 10
+    kf: WeComKfSettings = Field(default_factory=WeComKfSettings)
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9]{43}", value.get_secret_value()):
+            raise ValueError("WeCom's EncodingAESKey is 43 letters and digits")
+        return value
+
+
+class SupportSettings(Section):
+    wecom_agents: list[str] = Field(default_factory=list)
+    wecom_chat_id: str | None = None
+    contact_qr_path: Path | None = None
+    hours: str = ""
+
+
 class ConsoleSettings(Section):
     enabled: bool | None = Field(default=None, description="default: on when no other platform is")
     user: str | None = Field(default=None, description="default: the OS user")
@@ -147,6 +179,8 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    wecom: WeComSettings = Field(default_factory=WeComSettings)
+    support: SupportSettings = Field(default_factory=SupportSettings)
 
     @field_validator("styles")
     @classmethod
@@ -192,12 +226,24 @@ class Settings(BaseSettings):
                 )
         if self.discord.enabled and self.discord.token is None:
             raise ValueError("discord.enabled: set discord.token (from the Developer Portal)")
+        wecom = self.wecom
+        if wecom.enabled:
+            missing = [
+                f"wecom.{key}"
+                for key in ("corp_id", "agent_id", "secret", "token", "encoding_aes_key")
+                if getattr(wecom, key) is None
+            ]
+            if missing:
+                raise ValueError(f"wecom.enabled: set {', '.join(missing)}")
+            if wecom.kf.enabled and not wecom.kf.open_kfid:
+                raise ValueError("wecom.kf.enabled: set wecom.kf.open_kfid")
         return self
 
     @property
     def web_needed(self) -> bool:
         """The web app runs when asked to, or when a platform receives its events through it."""
-        return self.web.enabled or (self.telegram.enabled and self.telegram.mode == "webhook")
+        telegram_webhook = self.telegram.enabled and self.telegram.mode == "webhook"
+        return self.web.enabled or telegram_webhook or self.wecom.enabled
 
     def open_database(self) -> Database:
         """The engine for these settings (nothing connects until first use)."""

@@ -24,4 +24,11 @@ def new_reference() -> str:
 
 class ChatUnreachable(Exception):
     """Raised by a door when its platform says a chat can no longer be reached (the user blocked the
-    bot, left the group, deleted the chat). Nothing more is sent there until someone writes from it."""
+    bot, left the group, deleted the chat). Nothing more is sent there until someone writes from it.
+
+    `keep_pending`: the platform only allows replies after the user writes (a closed customer-service
+    window): what waits is kept and delivered then, instead of given up."""
+
+    def __init__(self, reason: str = "", *, keep_pending: bool = False) -> None:
+        super().__init__(reason)
+        self.keep_pending = keep_pending

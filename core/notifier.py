@@ -7,8 +7,9 @@ Two paths, by how much a reply matters:
 - `send` (best effort): progress that is worthless once late (queued, previews) is sent at once,
   retried a few times in memory, then dropped.
 A door raises `ChatUnreachable` when its platform refuses a chat for good (the user blocked the bot):
-the chat is recorded, its waiting replies are given up, and nothing is sent there until someone
-writes from it again (`heard_from`).
+the chat is recorded, its waiting replies are given up (or, for a platform that only lets the bot
+answer after the user writes, kept), and nothing is sent there until someone writes from it again
+(`heard_from`).
 Logs name the chat's platform only: no content, no ids of people.
 """
 
@@ -54,7 +55,7 @@ class Notifier:
     _senders: dict[str, ReplySender] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _draining: asyncio.Lock = field(default_factory=asyncio.Lock)  # one drain at a time: no double sends
-    _unreachable: set[str] | None = None  # loaded from the database on first use
+    _unreachable: dict[str, bool] | None = None  # chat -> keep its replies; loaded on first use
 
     def register(self, sender: ReplySender) -> None:
         self._senders[sender.name] = sender
@@ -86,7 +87,8 @@ class Notifier:
         if key in unreachable:
             async with self.db.transaction() as session:
                 await reachability.mark_reachable(session, key)
-            unreachable.discard(key)
+            if unreachable.pop(key, False):
+                self.wake()  # what was kept for this chat can go now
 
     def wake(self) -> None:
         """Call after the transaction that enqueued has committed, to deliver without waiting."""
@@ -118,8 +120,9 @@ class Notifier:
         held_back: set[str] = set()  # a chat whose earlier reply is not through yet keeps its order
         for delivery in waiting:
             if delivery.chat in unreachable:
-                async with self.db.transaction() as session:
-                    await outbox.give_up_chat(session, delivery.chat)
+                if not unreachable[delivery.chat]:
+                    async with self.db.transaction() as session:
+                        await outbox.give_up_chat(session, delivery.chat)
                 continue
             if delivery.chat in held_back or delivery.next_attempt_at > now:
                 held_back.add(delivery.chat)
@@ -132,9 +135,8 @@ class Notifier:
                 await sender.send(chat, Reply.from_json(delivery.payload))
             except asyncio.CancelledError:
                 raise
-            except ChatUnreachable:
-                await self._unreachable_now(chat)
-                unreachable.add(delivery.chat)
+            except ChatUnreachable as gone:
+                await self._unreachable_now(chat, gone)
                 continue
             except Exception as exc:
                 held_back.add(delivery.chat)
@@ -145,18 +147,21 @@ class Notifier:
             sent += 1
         return sent
 
-    async def _unreachable_chats(self) -> set[str]:
+    async def _unreachable_chats(self) -> dict[str, bool]:
         if self._unreachable is None:
             async with self.db.transaction() as session:
                 self._unreachable = await reachability.all_unreachable(session)
         return self._unreachable
 
-    async def _unreachable_now(self, chat: ChatRef) -> None:
+    async def _unreachable_now(self, chat: ChatRef, gone: ChatUnreachable) -> None:
         key = chat.serialize()
         async with self.db.transaction() as session:
-            await reachability.mark_unreachable(session, key)
-        (await self._unreachable_chats()).add(key)
-        log.warning("a %s chat can no longer be reached; its deliveries are stopped", chat.platform)
+            await reachability.mark_unreachable(session, key, keep_pending=gone.keep_pending)
+        (await self._unreachable_chats())[key] = gone.keep_pending
+        if gone.keep_pending:
+            log.warning("a %s chat takes replies only after the user writes; keeping them", chat.platform)
+        else:
+            log.warning("a %s chat can no longer be reached; its deliveries are stopped", chat.platform)
 
     async def _failed(self, delivery_id: int, attempts: int, chat: ChatRef, error: Exception) -> None:
         give_up = attempts >= self.outbox_max_attempts
@@ -187,8 +192,8 @@ class Notifier:
                 return True
             except asyncio.CancelledError:
                 raise
-            except ChatUnreachable:
-                await self._unreachable_now(chat)
+            except ChatUnreachable as gone:
+                await self._unreachable_now(chat, gone)
                 return False
             except Exception:
                 log.warning(

@@ -13,6 +13,7 @@ from core.i18n import Translator, normalize_language
 from core.messages import Attachment, ChatRef, UserRef
 from core.notifier import Notifier
 from core.policy import CreditSettings, GenerationSettings
+from core.support import SupportDesk
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Services:
     pricing: CreditSettings
     default_language: str
     notifier: Notifier
+    support: SupportDesk
 
     def language_for(self, account: AccountView, user: UserRef) -> str:
         """The account's choice, else the platform's locale, else the configured default."""

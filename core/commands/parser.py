@@ -32,12 +32,16 @@ class Command:
         return self.text.split()
 
 
-def parse(message: str) -> Command | None:
-    """None when the message is not a command (does not start with `/`)."""
+def parse(message: str, *, free_text: frozenset[str] = frozenset()) -> Command | None:
+    """None when the message is not a command (does not start with `/`).
+
+    Commands named in `free_text` take their text as written: no flags are cut out of it."""
     match = _COMMAND.match(message)
     if match is None:
         return None
     rest = message[match.end() :]
+    if match["name"].lower() in free_text:
+        return Command(match["name"].lower(), rest.strip())
     flags: dict[str, str] = {}
     pieces: list[str] = []
     position = 0

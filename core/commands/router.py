@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from core.commands import account, admin, imagine, info, preferences
+from core.commands import account, admin, imagine, info, preferences, support
 from core.commands.context import Context, Services
 from core.commands.parser import Command, parse, whole_number
 from core.errors import UserError, new_reference
@@ -33,7 +33,9 @@ HANDLERS: dict[str, Handler] = {
     "styles": preferences.styles,
     "language": preferences.language,
     "grant": admin.grant,
+    "support": support.support,
 }
+FREE_TEXT = frozenset({"support", "客服"})  # their text is a message to people, taken as written
 ALIASES: dict[str, str] = {
     "画": "imagine",
     "生成": "imagine",
@@ -44,13 +46,14 @@ ALIASES: dict[str, str] = {
     "风格": "styles",
     "语言": "language",
     "帮助": "help",
+    "客服": "support",
     "原图": "original",
     "购买": "buy",
     "lang": "language",
 }
 
 
-MENU = ("imagine", "balance", "history", "settings", "styles", "language", "cancel", "help")
+MENU = ("imagine", "balance", "history", "settings", "styles", "language", "cancel", "support", "help")
 """The commands a platform lists in its command menu; descriptions are `menu.<name>` in the catalogs."""
 
 
@@ -77,7 +80,9 @@ class Core:
         return await self._guard(user, chat, refused)
 
     async def _command(self, ctx: Context, message: str) -> list[Reply]:
-        command = parse(message)
+        if ctx.services.support.is_staff(ctx.user) and not message.lstrip().startswith("/"):
+            return await support.staff_message(ctx, message)
+        command = parse(message, free_text=FREE_TEXT)
         if command is None:
             raise UserError("not_a_command")
         name = ALIASES.get(command.name, command.name)

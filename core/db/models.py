@@ -163,4 +163,56 @@ class UnreachableChat(Base):
     __tablename__ = "unreachable_chats"
 
     chat: Mapped[str] = mapped_column(String(200), primary_key=True)
+    keep_pending: Mapped[bool] = mapped_column(default=False)  # deliver what waits once they write
     since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SupportTicket(Base):
+    """A conversation between a user and the support staff, shown everywhere as `#<id>`."""
+
+    __tablename__ = "support_tickets"
+    __table_args__ = (Index("ix_support_tickets_account_status", "account_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(170))
+    chat: Mapped[str] = mapped_column(String(200))  # where the user wrote from: replies go there
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+
+class SupportMessage(Base):
+    """One message of a ticket's thread, from the user or from a member of staff."""
+
+    __tablename__ = "support_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_tickets.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(170))  # "user", or the staff member's identity
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to which account, for actions taken on someone else's behalf (credits by staff)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(170))
+    action: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlatformState(Base):
+    """Small values a platform door must keep across restarts (a message cursor), by key."""
+
+    __tablename__ = "platform_state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

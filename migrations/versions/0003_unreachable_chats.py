@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "unreachable_chats",
         sa.Column("chat", sa.String(length=200), nullable=False),
+        sa.Column("keep_pending", sa.Boolean(), nullable=False),
         sa.Column("since", core.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("chat", name=op.f("pk_unreachable_chats")),
     )

@@ -69,6 +69,18 @@ def test_example_config_documents_every_key_including_the_unset_ones(tmp_path: P
         every.web.public_url,
         every.console.enabled,
         every.console.user,
+        every.telegram.token,
+        every.telegram.base_file_url,
+        every.telegram.webhook_secret,
+        every.discord.token,
+        every.wecom.corp_id,
+        every.wecom.agent_id,
+        every.wecom.secret,
+        every.wecom.token,
+        every.wecom.encoding_aes_key,
+        every.wecom.kf.open_kfid,
+        every.support.wecom_chat_id,
+        every.support.contact_qr_path,
     ]
     assert None not in unset_by_default
 

@@ -15,7 +15,8 @@ class RecordingChat:
     name = "test"
     capabilities = Capabilities(edit_messages=True, buttons=True)
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "test") -> None:
+        self.name = name
         self.sent: defaultdict[str, list[Reply]] = defaultdict(list)
         self.fail_next = 0  # how many upcoming sends raise, to exercise the notifier's retries
         self._changed = asyncio.Condition()

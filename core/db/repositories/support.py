@@ -1,0 +1,64 @@
+"""Support tickets, their threads, and the audit trail of what staff did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import AuditEvent, SupportMessage, SupportTicket
+
+OPEN, CLOSED = "open", "closed"
+
+
+async def open_ticket(session: AsyncSession, account_id: int) -> SupportTicket | None:
+    return await session.scalar(
+        select(SupportTicket)
+        .where(SupportTicket.account_id == account_id, SupportTicket.status == OPEN)
+        .order_by(SupportTicket.id.desc())
+        .limit(1)
+    )
+
+
+async def create(session: AsyncSession, **fields: Any) -> SupportTicket:
+    ticket = SupportTicket(status=OPEN, **fields)
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+async def get(session: AsyncSession, ticket_id: int) -> SupportTicket | None:
+    return await session.get(SupportTicket, ticket_id)
+
+
+async def add_message(session: AsyncSession, ticket_id: int, author: str, body: str) -> SupportMessage:
+    message = SupportMessage(ticket_id=ticket_id, author=author, body=body)
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def thread(session: AsyncSession, ticket_id: int) -> list[SupportMessage]:
+    result = await session.scalars(
+        select(SupportMessage).where(SupportMessage.ticket_id == ticket_id).order_by(SupportMessage.id)
+    )
+    return list(result)
+
+
+async def close(session: AsyncSession, ticket_id: int, now: datetime) -> bool:
+    """False when the ticket was already closed."""
+    result = await session.execute(
+        update(SupportTicket)
+        .where(SupportTicket.id == ticket_id, SupportTicket.status == OPEN)
+        .values(status=CLOSED, closed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def audit(
+    session: AsyncSession, *, actor: str, action: str, account_id: int | None, details: dict[str, Any]
+) -> None:
+    session.add(AuditEvent(actor=actor, action=action, account_id=account_id, details=details))
+    await session.flush()

@@ -1,0 +1,221 @@
+"""The support desk: users reach a human from any platform; staff answer from WeCom.
+
+`/support <message>` opens a ticket for the account (or adds to its open one) and forwards a card to
+the staff chats: who, where, balances, recent jobs and ledger lines, and the message. Staff answer
+with `#<ticket> <text>`, `#<ticket> close` or, administrators only, `#<ticket> credit <n> <reason>`.
+Everything a user must hear goes through the durable outbox, in the transaction that records it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import credits
+from core.db.models import SupportTicket
+from core.db.repositories import jobs as jobs_repo
+from core.db.repositories import support as repo
+from core.db.session import Database
+from core.db.types import utcnow
+from core.errors import UserError
+from core.i18n import Translator
+from core.messages import ChatRef, Reply, UserRef, text
+from core.notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+CARD_JOBS = 5
+CARD_LEDGER_LINES = 5
+MAX_CREDIT = 100_000
+STAFF_COMMAND = re.compile(r"^#(\d{1,9})(?:\s+(.*))?$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    ticket_id: int
+    appended: bool
+
+
+@dataclass
+class SupportDesk:
+    db: Database
+    notifier: Notifier
+    staff: frozenset[str]  # identities of the members of staff (`wecom:<userid>`)
+    staff_chats: tuple[ChatRef, ...]  # where tickets are forwarded
+    admins: frozenset[str]
+    staff_language: str
+    contact_qr_path: Path | None = None
+    hours: str = ""
+
+    def is_staff(self, user: UserRef) -> bool:
+        return user.identity in self.staff
+
+    async def submit(
+        self, account_id: int, user: UserRef, chat: ChatRef, language: str, message: str
+    ) -> Submitted:
+        """Opens a ticket (or adds to the open one) and forwards the message to the staff."""
+        async with self.db.transaction() as session:
+            await credits.lock(session, account_id)  # one open ticket per account, even when racing
+            ticket = await repo.open_ticket(session, account_id)
+            appended = ticket is not None
+            if ticket is None:
+                ticket = await repo.create(
+                    session,
+                    account_id=account_id,
+                    identity=user.identity,
+                    chat=chat.serialize(),
+                    language=language,
+                )
+            entry = await repo.add_message(session, ticket.id, "user", message)
+            card = await self._card(session, ticket, user, chat, message, appended=appended)
+            for staff_chat in self.staff_chats:
+                await self.notifier.enqueue(
+                    session, staff_chat, [text(card)], key=f"support:{entry.id}:{staff_chat.serialize()}"
+                )
+        self.notifier.wake()
+        if not self.staff_chats:
+            log.warning("support ticket %s stored, but no support staff chat is configured", ticket.id)
+        log.info(
+            "support ticket %s %s from a %s user",
+            ticket.id,
+            "updated" if appended else "opened",
+            user.platform,
+        )
+        return Submitted(ticket.id, appended)
+
+    async def answer(self, staff: UserRef, message: str) -> list[Reply]:
+        """A staff message: `#<ticket> <text>`, `#<ticket> close`, `#<ticket> credit <n> <reason>`."""
+        t = Translator(self.staff_language)
+        match = STAFF_COMMAND.match(message.strip())
+        if match is None:
+            raise UserError("support_staff_usage")
+        ticket_id, rest = int(match.group(1)), (match.group(2) or "").strip()
+        if not rest:
+            raise UserError("support_staff_usage")
+        words = rest.split(maxsplit=3)
+        if words[0].lower() == "close" and len(words) == 1:
+            return [text(await self._close(staff, ticket_id, t))]
+        if words[0].lower() == "credit":
+            return [text(await self._credit(staff, ticket_id, words[1:], t))]
+        return [text(await self._reply(staff, ticket_id, rest, t))]
+
+    async def _reply(self, staff: UserRef, ticket_id: int, body: str, t: Translator) -> str:
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            entry = await repo.add_message(session, ticket.id, staff.identity, body)
+            user_t = Translator(ticket.language)
+            notice = user_t("support.replied", ticket=ticket.id, text=body)
+            await self._tell_user(session, ticket, notice, key=f"support:reply:{entry.id}")
+        self.notifier.wake()
+        return t("support.staff.sent", ticket=ticket_id, who=ticket.identity)
+
+    async def _close(self, staff: UserRef, ticket_id: int, t: Translator) -> str:
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            if not await repo.close(session, ticket.id, utcnow()):
+                return t("support.staff.already_closed", ticket=ticket_id)
+            await repo.add_message(session, ticket.id, staff.identity, "(closed)")
+            notice = Translator(ticket.language)("support.closed", ticket=ticket.id)
+            await self._tell_user(session, ticket, notice, key=f"support:close:{ticket.id}")
+        self.notifier.wake()
+        return t("support.staff.closed", ticket=ticket_id)
+
+    async def _credit(self, staff: UserRef, ticket_id: int, words: Sequence[str], t: Translator) -> str:
+        if staff.identity not in self.admins:
+            raise UserError("support_credit_not_admin")
+        amount = int(words[0]) if words and words[0].isdigit() else 0
+        reason = " ".join(words[1:]).strip()
+        if not 0 < amount <= MAX_CREDIT or not reason:
+            raise UserError("support_credit_usage", limit=MAX_CREDIT)
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            await credits.lock(session, ticket.account_id)
+            await credits.grant(
+                session,
+                ticket.account_id,
+                amount,
+                kind=credits.EntryKind.ADMIN_GRANT,
+                key=f"support:credit:{uuid.uuid4()}",
+                reference=f"ticket:{ticket.id}",
+                note=reason,
+            )
+            await repo.audit(
+                session,
+                actor=staff.identity,
+                action="support_credit",
+                account_id=ticket.account_id,
+                details={"ticket": ticket.id, "credits": amount, "reason": reason},
+            )
+            await repo.add_message(session, ticket.id, staff.identity, f"(credit {amount}: {reason})")
+            balance = await credits.balance(session, ticket.account_id)
+            notice = Translator(ticket.language)(
+                "support.credited", ticket=ticket.id, credits=amount, reason=reason, balance=balance.total
+            )
+            await self._tell_user(session, ticket, notice, key=f"support:credit:{ticket.id}:{uuid.uuid4()}")
+        self.notifier.wake()
+        return t("support.staff.credited", ticket=ticket_id, credits=amount, balance=balance.total)
+
+    async def _ticket(self, session: AsyncSession, ticket_id: int) -> SupportTicket:
+        ticket = await repo.get(session, ticket_id)
+        if ticket is None:
+            raise UserError("support_ticket_not_found", ticket=ticket_id)
+        return ticket
+
+    async def _tell_user(
+        self, session: AsyncSession, ticket: SupportTicket, notice: str, *, key: str
+    ) -> None:
+        await self.notifier.enqueue(session, ChatRef.parse(ticket.chat), [text(notice)], key=key)
+
+    async def _card(
+        self,
+        session: AsyncSession,
+        ticket: SupportTicket,
+        user: UserRef,
+        chat: ChatRef,
+        message: str,
+        *,
+        appended: bool,
+    ) -> str:
+        """What the staff see: enough to answer without asking who, where and what happened."""
+        t = Translator(self.staff_language)
+        balance = await credits.balance(session, ticket.account_id)
+        jobs = await jobs_repo.recent(session, ticket.account_id, CARD_JOBS)
+        entries = await credits.recent_entries(session, ticket.account_id, CARD_LEDGER_LINES)
+        lines = [
+            t("support.card.title_more" if appended else "support.card.title", ticket=ticket.id),
+            t(
+                "support.card.who",
+                identity=user.identity,
+                platform=user.platform,
+                chat=chat.serialize(),
+                language=ticket.language,
+                account=ticket.account_id,
+            ),
+            t(
+                "support.card.balance",
+                total=balance.total,
+                subscription=balance.subscription,
+                one_time=balance.one_time,
+            ),
+            t("support.card.jobs"),
+            *(
+                f"  #{job.id} {job.status}{f' ({job.error_code})' if job.error_code else ''} "
+                f"{job.width}x{job.height} {job.cost}"
+                for job in jobs
+            ),
+            t("support.card.ledger"),
+            *(
+                f"  {entry.delta:+d} {entry.kind} {entry.bucket} {entry.created_at:%Y-%m-%d %H:%M}"
+                for entry in entries
+            ),
+            t("support.card.message"),
+            message,
+            t("support.card.how", ticket=ticket.id),
+        ]
+        return "\n".join(lines)
