@@ -43,6 +43,7 @@ class Account(Base):
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
     balance_subscription: Mapped[int] = mapped_column(default=0)
     balance_one_time: Mapped[int] = mapped_column(default=0)
+    frozen_reason: Mapped[str | None] = mapped_column(String(32))  # e.g. "dispute": no new generations
 
 
 class Identity(Base):
@@ -216,3 +217,76 @@ class PlatformState(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Payment(Base):
+    """A purchase (a pack, or one billing cycle of a plan) and what it did to the ledger.
+
+    Kept when an account is erased: accounting needs it, and it names no person."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("provider", "reference", name="provider_reference"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))  # stripe | telegram_stars
+    reference: Mapped[str] = mapped_column(String(200))  # checkout session, invoice or Stars charge id
+    kind: Mapped[str] = mapped_column(String(16))  # pack | plan
+    item: Mapped[str] = mapped_column(String(64))
+    credits: Mapped[int]
+    amount: Mapped[int | None]  # minor units (cents), or Stars
+    currency: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(24))  # paid | refunded | partially_refunded | failed
+    payment_intent: Mapped[str | None] = mapped_column(String(200), index=True)
+    customer: Mapped[str | None] = mapped_column(String(200))
+    subscription: Mapped[str | None] = mapped_column(String(200))
+    receipt_url: Mapped[str | None] = mapped_column(Text)
+    credits_reclaimed: Mapped[int] = mapped_column(default=0)
+    shortfall: Mapped[int] = mapped_column(default=0)  # credits a refund could not take back (spent)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StripeEvent(Base):
+    """A verified webhook event, stored before it is answered, handled exactly once."""
+
+    __tablename__ = "stripe_events"
+    __table_args__ = (Index("ix_stripe_events_due", "handled_at", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    created: Mapped[int]  # Stripe's own timestamp: the order events happened in
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
+class Subscription(Base):
+    """A plan an account subscribes to, as Stripe last told us."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # Stripe's subscription id
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
+    plan: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    customer: Mapped[str | None] = mapped_column(String(200))
+    chat: Mapped[str | None] = mapped_column(String(200))
+    current_period_end: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Checkout(Base):
+    """A payment link we posted: which account and chat it belongs to, so the webhook can answer there."""
+
+    __tablename__ = "checkouts"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the Checkout Session id, or a token
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
+    item: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
