@@ -1,0 +1,1 @@
+"""The Discord door: slash commands, deferred answers, progress edits and buttons (discord.py)."""

@@ -1,0 +1,246 @@
+"""The Discord door: slash commands and buttons in, through discord.py's gateway client.
+
+Chats are `discord:guild:<channel id>` and `discord:dm:<DM channel id>`: the channel is where a job's
+result is posted when no interaction can carry it any more (after 15 minutes, after a restart).
+People are `discord:<user id>`; in a guild, whoever ran the command pays.
+
+Discord wants an answer to an interaction within 3 seconds. The core usually answers well before;
+if it has not after `DEFER_AFTER_S`, the interaction is deferred ("thinking") and answered when the
+core is done. A job's first answer is always a deferral edited into its queue position, so the
+interaction's token then carries the job's progress and result (see `delivery`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import replace
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+
+from core.commands.router import Core
+from core.errors import UserError
+from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, Stage, UserRef
+from platforms.base import Capabilities
+from platforms.discord import commands, render
+from platforms.discord.buttons import DoorClient
+from platforms.discord.delivery import (
+    DEFAULT_UPLOAD_LIMIT,
+    DM,
+    GUILD,
+    Delivery,
+    edit_original,
+    send_followup,
+    send_kwargs,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_BASE_URL = "https://discord.com/api/v10"
+DEFER_AFTER_S = 2.0
+PROGRESS_INTERVAL_S = 3.0
+EPHEMERAL = "image2bot.ephemeral"  # in Interaction.extras: whether our deferral was ephemeral
+
+
+class DiscordAdapter:
+    name = "discord"
+    capabilities = Capabilities(
+        edit_messages=True,
+        buttons=True,
+        max_upload_bytes=DEFAULT_UPLOAD_LIMIT,
+        max_text_chars=render.MAX_CONTENT,
+    )
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        token: str,
+        api_base_url: str = DEFAULT_API_BASE_URL,
+        guild_ids: Sequence[int] = (),
+        sync_commands: bool = True,
+        progress_interval_s: float = PROGRESS_INTERVAL_S,
+        defer_after_s: float = DEFER_AFTER_S,
+    ) -> None:
+        self._core = core
+        self._token = token
+        self._api_base_url = api_base_url.rstrip("/")
+        self._guild_ids = tuple(guild_ids)
+        self._sync_commands = sync_commands
+        self._defer_after_s = defer_after_s
+        self.client = DoorClient(self)
+        self.tree = commands.build_tree(
+            self.client,
+            self,
+            styles=core.services.styles.all(),
+            models=core.services.generation.models,
+            guild_ids=self._guild_ids,
+        )
+        self._delivery = Delivery(self.client, progress_interval_s=progress_interval_s)
+
+    async def login(self) -> None:
+        """Logs in over REST at `api_base_url` and publishes the commands when configured to."""
+        discord.http.Route.BASE = self._api_base_url  # one Discord client per process
+        await self.client.login(self._token)
+        await self.tree.set_translator(commands.Translations())
+        if self._sync_commands:
+            await self._publish_commands()
+
+    async def start(self) -> None:
+        """Serves until `stop()`: the gateway address comes from the same API (`GET /gateway/bot`)."""
+        await self.login()
+        _shards, url, _limits = await self.client.http.get_bot_gateway()
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)  # also where discord.py reconnects to
+        await self.client.connect(reconnect=True)
+
+    async def stop(self) -> None:
+        self._delivery.close()
+        await self.client.close()
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        if reply.job is not None:
+            await self._delivery.deliver(chat, reply)
+        else:
+            await self._delivery.post(chat, render.message(reply))
+
+    async def _publish_commands(self) -> None:
+        if not self._guild_ids:
+            synced = await self.tree.sync()
+            log.info("discord: %d global commands published", len(synced))
+            return
+        for guild_id in self._guild_ids:
+            synced = await self.tree.sync(guild=discord.Object(id=guild_id))
+            log.info("discord: %d commands published to a guild", len(synced))
+
+    # -- what users do -----------------------------------------------------------------------------
+
+    async def run_command(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        attachments: Sequence[discord.Attachment] = (),
+        *,
+        public: bool = False,
+    ) -> None:
+        references = tuple(_attachment(attachment) for attachment in attachments)
+        incoming = Incoming(_user(interaction), _chat(interaction), text, references, str(interaction.id))
+        replies = await self._in_time(interaction, self._core.dispatch(incoming), public=public)
+        await self._answer(interaction, replies)
+
+    async def job_button(self, interaction: discord.Interaction, job_id: int, kind: str, index: int) -> None:
+        user, chat = _user(interaction), _chat(interaction)
+        try:
+            action = ActionKind(kind)
+        except ValueError:  # an action this version no longer offers
+            replies = await self._core.refuse(user, chat, UserError("button_expired"))
+        else:
+            press = ActionPress(user, chat, job_id, action, index)
+            replies = await self._in_time(interaction, self._core.on_action(press), public=True)
+        await self._answer(interaction, replies)
+
+    async def command_button(self, interaction: discord.Interaction, command: str) -> None:
+        """A shortcut pressed: answered to the presser alone, or in place on their own menu."""
+        incoming = Incoming(_user(interaction), _chat(interaction), command, (), str(interaction.id))
+        answered = await self._in_time(interaction, self._core.dispatch(incoming), public=False)
+        replies = [replace(reply, private=True) for reply in answered]
+        if not replies or not _updates_in_place(interaction, replies[0]):
+            await self._answer(interaction, replies)
+            return
+        first = replies[0]
+        message = render.message(first)
+        await interaction.response.edit_message(content=message.content, view=message.view, attachments=[])
+        if first.job is not None and first.final:
+            await self._delivery.finish(first.job, shown=True)
+        await self._follow_up(interaction, replies[1:])
+
+    # -- answering an interaction -------------------------------------------------------------------
+
+    async def _in_time(
+        self, interaction: discord.Interaction, replies: Awaitable[list[Reply]], *, public: bool
+    ) -> list[Reply]:
+        """The core's replies; Discord is told to wait when the core takes long."""
+        task = asyncio.ensure_future(replies)
+        try:
+            async with asyncio.timeout(self._defer_after_s):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            await _defer(interaction, ephemeral=not public)
+            return await task
+
+    async def _answer(self, interaction: discord.Interaction, replies: list[Reply]) -> None:
+        if replies:
+            await self._first_answer(interaction, replies[0])
+            await self._after_answer(replies[0])
+            await self._follow_up(interaction, replies[1:])
+
+    async def _follow_up(self, interaction: discord.Interaction, replies: list[Reply]) -> None:
+        for reply in replies:
+            await send_followup(interaction, render.message(reply))
+            await self._after_answer(reply)
+
+    async def _first_answer(self, interaction: discord.Interaction, reply: Reply) -> None:
+        message = render.message(reply)
+        response = interaction.response
+        if reply.job is not None and reply.stage == Stage.QUEUED:
+            await self._start_thread(interaction, reply.job, message)
+            return
+        if not response.is_done():
+            if message.attachment is None:
+                await response.send_message(**send_kwargs(message))
+                return
+            await _defer(interaction, ephemeral=message.ephemeral)
+        if message.ephemeral and not interaction.extras.get(EPHEMERAL):
+            await interaction.delete_original_response()  # everyone saw "thinking"; only the asker sees this
+            await send_followup(interaction, message)
+        else:
+            await edit_original(interaction, message)
+
+    async def _start_thread(
+        self, interaction: discord.Interaction, job_id: int, queued: render.Message
+    ) -> None:
+        """Defers visibly and shows the queue position; the job's progress then edits this answer."""
+        thread = self._delivery.open(job_id, interaction)
+        try:
+            if not interaction.response.is_done():
+                await _defer(interaction, ephemeral=False)
+            await edit_original(interaction, queued)
+        except discord.HTTPException:
+            thread.usable = False  # the result goes to the channel instead
+            raise
+        finally:
+            thread.last_edit = time.monotonic()
+            thread.ready.set()
+
+    async def _after_answer(self, reply: Reply) -> None:
+        if reply.job is not None and reply.final:
+            await self._delivery.finish(reply.job)
+
+
+def _updates_in_place(interaction: discord.Interaction, reply: Reply) -> bool:
+    """A press on the presser's own menu refreshes it; a Cancel press turns the progress into its end."""
+    metadata = interaction.message.interaction_metadata if interaction.message else None
+    own = metadata is not None and metadata.user.id == interaction.user.id
+    changes_it = bool(reply.choices) or (reply.job is not None and reply.final)
+    return own and changes_it and not reply.error and not interaction.response.is_done()
+
+
+async def _defer(interaction: discord.Interaction, *, ephemeral: bool) -> None:
+    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+    interaction.extras[EPHEMERAL] = ephemeral
+
+
+def _user(interaction: discord.Interaction) -> UserRef:
+    user = interaction.user
+    return UserRef("discord", str(user.id), display_name=user.display_name, locale=interaction.locale.value)
+
+
+def _chat(interaction: discord.Interaction) -> ChatRef:
+    return ChatRef("discord", GUILD if interaction.guild_id else DM, str(interaction.channel_id))
+
+
+def _attachment(attachment: discord.Attachment) -> Attachment:
+    return Attachment(name=attachment.filename, fetch=attachment.read, size=attachment.size)

@@ -1,0 +1,180 @@
+"""The slash commands: `/imagine` with typed options, and one plain command per core command.
+
+Every slash command becomes the text the core parses (`/imagine a castle --ar 16:9`), so Discord
+adds no behaviour of its own. A command of the core's menu (`MENU`) with no options needs no code
+here: it is listed from `MENU` and described by `menu.<name>` in the catalogs. Names and
+descriptions are localized for every catalog language besides English (Discord shows the user's).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+from discord.app_commands import locale_str
+
+from core.commands.router import ALIASES, MENU
+from core.generation.styles import Style
+from core.i18n import FALLBACK, LANGUAGES, translate
+
+PLAIN_COMMANDS: tuple[str, ...] = tuple(name for name in MENU if name != "imagine")
+ASPECTS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21")
+RESOLUTIONS = ("1k", "2k", "4k")
+MAX_CHOICES = 25
+MAX_DESCRIPTION = 100
+CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False)
+INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
+
+# /imagine's options: English description, then the Chinese name and description.
+IMAGINE_OPTIONS: dict[str, tuple[str, str, str]] = {
+    "prompt": (
+        "Describe the picture; --ar, --style and the other options work here too",
+        "提示词",
+        "描述画面",
+    ),
+    "aspect": ("Width:height of the picture", "比例", "画面宽高比"),
+    "style": ("A look for the picture", "风格", "画面风格"),
+    "resolution": ("1K, 2K or 4K; larger costs more", "分辨率", "1K、2K 或 4K，越大越贵"),
+    "model": ("The image model", "模型", "图像模型"),
+    "reference": ("An image to start from", "参考图", "作为参考的图片"),
+    "reference2": ("A second reference image", "参考图2", "第二张参考图"),
+}
+CHINESE = "zh-CN"
+
+
+class CommandHandler(Protocol):
+    async def run_command(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        attachments: Sequence[discord.Attachment] = (),
+        *,
+        public: bool = False,
+    ) -> None:
+        """`public`: when Discord must be answered before the core has, answer visibly to all."""
+        ...
+
+
+class Translations(app_commands.Translator):
+    """Serves the translations each `locale_str` carries in its `translations` extra."""
+
+    async def translate(
+        self, string: locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
+        translations: dict[str, str] = string.extras.get("translations", {})
+        return translations.get(locale.value)
+
+
+def build_tree(
+    client: discord.Client,
+    handler: CommandHandler,
+    *,
+    styles: Sequence[Style],
+    models: Sequence[str],
+    guild_ids: Sequence[int] = (),
+) -> app_commands.CommandTree[Any]:
+    """Global commands, or commands of those guilds only (they update at once; global ones can lag)."""
+    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+    guilds = [discord.Object(id=guild_id) for guild_id in guild_ids]
+    for command in (imagine(handler, styles, models), *(plain(handler, name) for name in PLAIN_COMMANDS)):
+        if guilds:
+            tree.add_command(command, guilds=guilds)
+        else:
+            tree.add_command(command)
+    return tree
+
+
+def imagine_text(
+    prompt: str, *, ar: str | None, style: str | None, res: str | None, model: str | None
+) -> str:
+    flags = {"ar": ar, "style": style, "res": res, "model": model}
+    options = " ".join(f"--{flag} {_quoted(value)}" for flag, value in flags.items() if value)
+    return f"/imagine {prompt} {options}".strip()
+
+
+def imagine(
+    handler: CommandHandler, styles: Sequence[Style], models: Sequence[str]
+) -> app_commands.Command[Any, ..., None]:
+    async def callback(
+        interaction: discord.Interaction,
+        prompt: str,
+        aspect: str | None = None,
+        style: str | None = None,
+        resolution: str | None = None,
+        model: str | None = None,
+        reference: discord.Attachment | None = None,
+        reference2: discord.Attachment | None = None,
+    ) -> None:
+        text = imagine_text(prompt, ar=aspect, style=style, res=resolution, model=model)
+        references = [attachment for attachment in (reference, reference2) if attachment is not None]
+        await handler.run_command(interaction, text, references, public=True)
+
+    command = _command("imagine", callback)
+    app_commands.rename(
+        **{option: _text(option, chinese) for option, (_, chinese, _) in IMAGINE_OPTIONS.items()}
+    )(command)
+    app_commands.describe(
+        **{option: _text(english, chinese) for option, (english, _, chinese) in IMAGINE_OPTIONS.items()}
+    )(command)
+    app_commands.choices(
+        aspect=[app_commands.Choice(name=ratio, value=ratio) for ratio in ASPECTS],
+        resolution=[app_commands.Choice(name=tier.upper(), value=tier) for tier in RESOLUTIONS],
+        style=[app_commands.Choice(name=_labels(style), value=style.name) for style in styles[:MAX_CHOICES]],
+        model=[app_commands.Choice(name=name, value=name) for name in models[:MAX_CHOICES]],
+    )(command)
+    return command
+
+
+def plain(handler: CommandHandler, name: str) -> app_commands.Command[Any, ..., None]:
+    async def callback(interaction: discord.Interaction) -> None:
+        await handler.run_command(interaction, f"/{name}")
+
+    return _command(name, callback)
+
+
+def _command(name: str, callback: Any) -> app_commands.Command[Any, ..., None]:
+    return app_commands.Command(
+        name=_text(name, _chinese_name(name)),
+        description=_catalog(f"menu.{name}"),
+        callback=callback,
+        allowed_contexts=CONTEXTS,
+        allowed_installs=INSTALLS,
+    )
+
+
+def _catalog(key: str) -> locale_str:
+    translations = {
+        language: translate(language, key)[:MAX_DESCRIPTION] for language in LANGUAGES if language != FALLBACK
+    }
+    return locale_str(translate(FALLBACK, key)[:MAX_DESCRIPTION], translations=translations)
+
+
+def _text(english: str, chinese: str | None) -> locale_str:
+    return locale_str(english, translations={CHINESE: chinese} if chinese else {})
+
+
+def _labels(style: Style) -> locale_str:
+    translations = {language: style.label(language) for language in LANGUAGES if language != FALLBACK}
+    return locale_str(style.label(FALLBACK), translations=translations)
+
+
+def _chinese_name(command: str) -> str | None:
+    """The core's first Chinese alias of a command (`/画` for `/imagine`), its name in zh-CN."""
+    return next(
+        (
+            alias
+            for alias, target in ALIASES.items()
+            if target == command and all(unicodedata.name(char, "").startswith("CJK") for char in alias)
+        ),
+        None,
+    )
+
+
+def _quoted(value: str) -> str:
+    """An option value the core's parser reads back whole."""
+    if value.split() == [value] and value[0] not in "\"'":
+        return value
+    return f"'{value}'" if '"' in value else f'"{value}"'
