@@ -1,0 +1,103 @@
+"""`/buy`, `/subscription`, `/invoices`: buying credits and looking after what was bought."""
+
+from __future__ import annotations
+
+from core import credits
+from core.commands.context import Context
+from core.commands.parser import Command
+from core.errors import UserError
+from core.messages import Choice, Reply, text
+from core.payments.catalogue import Pack, Plan, money
+
+INVOICE_LINES = 10
+
+
+async def buy(ctx: Context, command: Command) -> list[Reply]:
+    payments = ctx.services.payments
+    t = ctx.t
+    if not payments.available:
+        return [text(t("buy.unavailable") + "\n" + t("credits.how_to_get"), private=True)]
+    if command.words:
+        item = ctx.services.payments.catalogue.find(command.words[0])
+        if item is None or item not in payments.purchasable():
+            raise UserError("unknown_item", value=command.words[0], items=_ids(ctx))
+        url = await payments.link(ctx.account.id, ctx.chat, item)
+        message = t("buy.link", item=item.name, what=describe(ctx, item), url=url)
+        return [text(message + "\n" + t("payment.support_hint"), private=True)]
+    lines = [t("buy.title")]
+    lines.extend(f"• {describe(ctx, item)} — /buy {item.id}" for item in payments.purchasable())
+    lines.append(t("payment.support_hint"))
+    menu = tuple((Choice(item.name, f"/buy {item.id}"),) for item in payments.purchasable())
+    return [text("\n".join(lines), choices=menu, private=True)]
+
+
+def describe(ctx: Context, item: Pack | Plan) -> str:
+    price = money(item.amount, item.currency)
+    if isinstance(item, Plan):
+        key = "buy.plan_year" if item.interval == "year" else "buy.plan_month"
+        return ctx.t(key, name=item.name, credits=item.credits_per_cycle, price=price)
+    return ctx.t("buy.pack", name=item.name, credits=item.credits, price=price)
+
+
+async def subscription(ctx: Context, command: Command) -> list[Reply]:
+    payments = ctx.services.payments
+    action = command.words[0].lower() if command.words else ""
+    if action == "cancel":
+        updated = await payments.cancel_renewal(ctx.account.id)
+        end = f"{updated.current_period_end:%Y-%m-%d}" if updated.current_period_end else "—"
+        return [text(ctx.t("subscription.cancelled", end=end), private=True)]
+    if action == "portal":
+        url = await payments.portal(ctx.account.id)
+        return [text(ctx.t("subscription.portal", url=url), private=True)]
+    if action:
+        raise UserError("subscription_usage")
+    current = await payments.subscription(ctx.account.id)
+    if current is None:
+        return [text(ctx.t("subscription.none"), private=True)]
+    plan = payments.catalogue.find(current.plan)
+    async with ctx.services.db.transaction() as session:
+        balance = await credits.balance(session, ctx.account.id)
+    end = f"{current.current_period_end:%Y-%m-%d}" if current.current_period_end else "—"
+    message = ctx.t(
+        "subscription.status",
+        plan=plan.name if plan else current.plan,
+        status=ctx.t(f"subscription.states.{current.status}") if current.status in STATES else current.status,
+        end=end,
+        credits=balance.subscription,
+    )
+    if current.cancel_at_period_end:
+        message += "\n" + ctx.t("subscription.ends", end=end)
+    menu = [Choice(ctx.t("action.manage_billing"), "/subscription portal")]
+    if not current.cancel_at_period_end:
+        menu.insert(0, Choice(ctx.t("action.cancel_renewal"), "/subscription cancel"))
+    return [text(message + "\n" + ctx.t("payment.support_hint"), choices=(tuple(menu),), private=True)]
+
+
+STATES = ("active", "trialing", "past_due", "canceled", "unpaid", "incomplete")
+
+
+async def invoices(ctx: Context, _command: Command) -> list[Reply]:
+    history = await ctx.services.payments.history(ctx.account.id, INVOICE_LINES)
+    if not history:
+        return [text(ctx.t("invoices.none"), private=True)]
+    lines = [ctx.t("invoices.title")]
+    for payment in history:
+        line = ctx.t(
+            "invoices.line",
+            date=f"{payment.created_at:%Y-%m-%d}",
+            amount=money(payment.amount, payment.currency or "usd") or "—",
+            credits=payment.credits,
+            item=payment.item,
+            status=payment.status,
+        )
+        lines.append(line + (f" · {payment.receipt_url}" if payment.receipt_url else ""))
+    return [text("\n".join(lines), private=True)]
+
+
+async def paysupport(ctx: Context, _command: Command) -> list[Reply]:
+    """Telegram requires bots that take payments to answer /paysupport."""
+    return [text(ctx.t("payment.paysupport"))]
+
+
+def _ids(ctx: Context) -> str:
+    return ", ".join(item.id for item in ctx.services.payments.purchasable())

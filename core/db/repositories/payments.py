@@ -1,0 +1,148 @@
+"""Payments, stored Stripe events, subscriptions and the checkouts we posted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import Account, Checkout, Payment, StripeEvent, Subscription
+
+# --- events -----------------------------------------------------------------------------------------
+
+
+async def store_event(session: AsyncSession, event: dict[str, Any]) -> bool:
+    """Keeps a verified event once; False when it was already stored."""
+    if await session.get(StripeEvent, event["id"]) is not None:
+        return False
+    try:
+        async with session.begin_nested():  # the same event may be arriving in parallel
+            session.add(
+                StripeEvent(
+                    id=event["id"], type=event["type"], payload=event, created=int(event.get("created", 0))
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+async def due_events(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Ids of unhandled events whose retry time has come, oldest (by Stripe's clock) first."""
+    result = await session.scalars(
+        select(StripeEvent.id)
+        .where(StripeEvent.handled_at.is_(None), StripeEvent.next_attempt_at <= now)
+        .order_by(StripeEvent.created, StripeEvent.received_at)
+        .limit(limit)
+    )
+    return list(result)
+
+
+async def claim_event(session: AsyncSession, event_id: str) -> StripeEvent | None:
+    """The event, locked for this transaction, if nobody has handled (or is handling) it."""
+    return await session.scalar(
+        select(StripeEvent)
+        .where(StripeEvent.id == event_id, StripeEvent.handled_at.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+
+
+async def mark_handled(session: AsyncSession, event_id: str, now: datetime) -> None:
+    await session.execute(update(StripeEvent).where(StripeEvent.id == event_id).values(handled_at=now))
+
+
+async def mark_failed(
+    session: AsyncSession, event_id: str, *, attempts: int, next_attempt_at: datetime, error: str
+) -> None:
+    await session.execute(
+        update(StripeEvent)
+        .where(StripeEvent.id == event_id)
+        .values(attempts=attempts, next_attempt_at=next_attempt_at, error=error[:200])
+    )
+
+
+async def event_attempts(session: AsyncSession, event_id: str) -> int:
+    return int(await session.scalar(select(StripeEvent.attempts).where(StripeEvent.id == event_id)) or 0)
+
+
+# --- checkouts, payments, subscriptions ---------------------------------------------------------------
+
+
+async def add_checkout(session: AsyncSession, **fields: Any) -> None:
+    session.add(Checkout(**fields))
+    await session.flush()
+
+
+async def checkout(session: AsyncSession, checkout_id: str) -> Checkout | None:
+    return await session.get(Checkout, checkout_id)
+
+
+async def payment(session: AsyncSession, provider: str, reference: str) -> Payment | None:
+    return await session.scalar(
+        select(Payment).where(Payment.provider == provider, Payment.reference == reference)
+    )
+
+
+async def payment_by_intent(session: AsyncSession, payment_intent: str) -> Payment | None:
+    return await session.scalar(select(Payment).where(Payment.payment_intent == payment_intent))
+
+
+async def add_payment(session: AsyncSession, **fields: Any) -> Payment:
+    row = Payment(**fields)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def payments_of(session: AsyncSession, account_id: int, limit: int) -> list[Payment]:
+    result = await session.scalars(
+        select(Payment).where(Payment.account_id == account_id).order_by(Payment.id.desc()).limit(limit)
+    )
+    return list(result)
+
+
+async def has_paid(session: AsyncSession, account_id: int) -> bool:
+    return bool(
+        await session.scalar(select(exists().where(Payment.account_id == account_id, Payment.kind == "pack")))
+    )
+
+
+async def subscription(session: AsyncSession, subscription_id: str) -> Subscription | None:
+    return await session.get(Subscription, subscription_id)
+
+
+async def current_subscription(session: AsyncSession, account_id: int) -> Subscription | None:
+    """The account's newest subscription that still gives credits (active, trialing or past due)."""
+    return await session.scalar(
+        select(Subscription)
+        .where(
+            Subscription.account_id == account_id,
+            or_(Subscription.status.in_(("active", "trialing", "past_due"))),
+        )
+        .order_by(Subscription.updated_at.desc())
+        .limit(1)
+    )
+
+
+async def save_subscription(session: AsyncSession, subscription_id: str, **fields: Any) -> Subscription:
+    row = await session.get(Subscription, subscription_id)
+    if row is None:
+        row = Subscription(id=subscription_id, **fields)
+        session.add(row)
+    else:
+        for name, value in fields.items():
+            if value is not None:
+                setattr(row, name, value)
+    await session.flush()
+    return row
+
+
+async def set_frozen(session: AsyncSession, account_id: int, reason: str | None) -> None:
+    await session.execute(update(Account).where(Account.id == account_id).values(frozen_reason=reason))
+
+
+async def frozen_reason(session: AsyncSession, account_id: int) -> str | None:
+    return await session.scalar(select(Account.frozen_reason).where(Account.id == account_id))

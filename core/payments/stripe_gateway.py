@@ -1,0 +1,111 @@
+"""Stripe, through its official SDK (async client): checkout, billing portal, subscriptions, lists,
+and webhook verification. Nothing else in the bot speaks to Stripe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from core.payments.catalogue import Pack, Plan
+
+SIGNATURE_TOLERANCE_S = 300
+CHECKOUT_EXPIRES_S = 60 * 60
+
+
+class InvalidWebhook(Exception):
+    """The payload is not a Stripe event signed with our secret, or its signature is too old."""
+
+
+class StripeGateway:
+    def __init__(
+        self, *, api_key: str, webhook_secret: str, api_base: str | None = None, max_network_retries: int = 2
+    ) -> None:
+        self._http = stripe.AIOHTTPClient()
+        addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses=addresses,
+            http_client=self._http,
+            max_network_retries=max_network_retries,
+        )
+        self._webhook_secret = webhook_secret
+
+    async def close(self) -> None:
+        await self._http.close_async()
+
+    def verify(self, payload: bytes, signature: str) -> dict[str, Any]:
+        """The event, when `signature` is Stripe's for `payload` and recent; else InvalidWebhook."""
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, signature, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE_S
+            )
+        except (stripe.SignatureVerificationError, ValueError) as error:
+            raise InvalidWebhook(type(error).__name__) from None
+        return event.to_dict()
+
+    async def create_checkout(
+        self,
+        item: Pack | Plan,
+        *,
+        account_ref: str,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        now: int,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "mode": "subscription" if isinstance(item, Plan) else "payment",
+            "client_reference_id": account_ref,
+            "metadata": metadata,
+            "line_items": [_line_item(item)],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        if isinstance(item, Plan):
+            params["subscription_data"] = {"metadata": metadata}  # Stripe does not copy it over
+        else:
+            params["expires_at"] = now + CHECKOUT_EXPIRES_S
+            params["payment_intent_data"] = {"metadata": metadata}
+        session = await self._client.v1.checkout.sessions.create_async(
+            params, {"idempotency_key": idempotency_key}
+        )
+        return session.to_dict()
+
+    async def portal(self, customer: str, return_url: str) -> str:
+        session = await self._client.v1.billing_portal.sessions.create_async(
+            {"customer": customer, "return_url": return_url}
+        )
+        return str(session.url)
+
+    async def cancel_at_period_end(self, subscription_id: str) -> dict[str, Any]:
+        updated = await self._client.v1.subscriptions.update_async(
+            subscription_id, {"cancel_at_period_end": True}
+        )
+        return updated.to_dict()
+
+    async def completed_sessions(self, since: int) -> list[dict[str, Any]]:
+        """Checkout Sessions completed since `since` (a Unix time), all pages."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"status": "complete", "created": {"gte": since}, "limit": 100}
+        while True:
+            page = await self._client.v1.checkout.sessions.list_async(params)
+            found.extend(session.to_dict() for session in page.data)
+            if not page.has_more or not page.data:
+                return found
+            params["starting_after"] = page.data[-1].id
+
+
+def _line_item(item: Pack | Plan) -> dict[str, Any]:
+    if item.price_id:
+        return {"price": item.price_id, "quantity": 1}
+    assert item.amount is not None  # the catalogue checks this
+    price: dict[str, Any] = {
+        "currency": item.currency,
+        "unit_amount": item.amount,
+        "product_data": {"name": item.name},
+    }
+    if isinstance(item, Plan):
+        price["recurring"] = {"interval": item.interval}
+    return {"price_data": price, "quantity": 1}

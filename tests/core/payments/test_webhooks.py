@@ -1,0 +1,198 @@
+"""Stripe's webhooks: verified, stored, and crediting exactly once, whatever order and however often."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import func, select
+
+from core import credits
+from core.db.models import Payment, StripeEvent
+from core.i18n import translate
+from tests.core.payments.conftest import WEBHOOK_SECRET, Shop
+from tests.fakes.stripe_api import event, sign_webhook
+
+
+def notices(shop: Shop, user: str = "alice") -> list[str]:
+    return [reply.text for reply in shop.harness.chat.sent[user]]
+
+
+async def test_a_completed_checkout_sent_five_times_at_once_credits_once(shop: Shop) -> None:
+    session = await shop.buy("starter")
+    before = (await shop.balance()).total
+    completed = shop.stripe.complete_session(session["id"])
+
+    await shop.deliver("checkout.session.completed", completed, times=5)
+    await shop.deliver("checkout.session.completed", completed)  # a new event id for the same purchase
+
+    after = await shop.balance()
+    assert after.total == before + 500
+    assert after.one_time == before + 500
+    received = translate("en", "payment.received", credits=500, balance=before + 500)
+    assert sum(text.startswith(received) for text in notices(shop)) == 1
+    async with shop.harness.app.db.transaction() as session_db:
+        assert await session_db.scalar(select(func.count()).select_from(Payment)) == 1
+    await shop.harness.assert_ledger_consistent()
+
+
+async def test_forged_tampered_and_stale_signatures_are_refused_and_nothing_is_stored(shop: Shop) -> None:
+    session = await shop.buy("starter")
+    before = (await shop.balance()).total
+    payload = json.dumps(
+        event("checkout.session.completed", shop.stripe.complete_session(session["id"]))
+    ).encode()
+    good = sign_webhook(payload, WEBHOOK_SECRET)
+    tampered = payload.replace(b'"starter"', b'"studio"')
+    stale = sign_webhook(payload, WEBHOOK_SECRET, timestamp=int(time.time()) - 301)
+
+    assert await shop.post(payload, None) == 400
+    assert await shop.post(payload, sign_webhook(payload, "whsec_someone_else")) == 400
+    assert await shop.post(tampered, good) == 400
+    assert await shop.post(payload, stale) == 400
+    assert await shop.post(b"not json", sign_webhook(b"not json", WEBHOOK_SECRET)) == 400
+    await shop.settle()
+
+    assert (await shop.balance()).total == before
+    async with shop.harness.app.db.transaction() as session_db:
+        assert await session_db.scalar(select(func.count()).select_from(StripeEvent)) == 0
+
+
+async def test_unknown_event_types_are_acknowledged_and_ignored(shop: Shop) -> None:
+    await shop.harness.say("/balance")
+    before = await shop.balance()
+    event_id = await shop.deliver("customer.created", {"id": "cus_1", "object": "customer"})
+    assert await shop.balance() == before
+    async with shop.harness.app.db.transaction() as session_db:
+        stored = await session_db.get(StripeEvent, event_id)
+        assert stored is not None
+        assert stored.handled_at is not None
+
+
+async def test_an_unpaid_completion_waits_for_the_delayed_payment(shop: Shop) -> None:
+    session = await shop.buy("starter")
+    before = (await shop.balance()).total
+    pending = shop.stripe.complete_session(session["id"], payment_status="unpaid")
+    await shop.deliver("checkout.session.completed", pending)
+    assert (await shop.balance()).total == before
+    await shop.deliver("checkout.session.async_payment_succeeded", {**pending, "payment_status": "paid"})
+    assert (await shop.balance()).total == before + 500
+
+
+async def test_invoice_paid_sets_the_subscription_bucket_once_per_invoice(shop: Shop) -> None:
+    session = await shop.buy("pro")
+    completed = shop.stripe.complete_session(session["id"])
+    invoice = subscription_invoice(completed, "in_1")
+    await shop.deliver("invoice.paid", invoice)  # before the checkout's own event: order is not promised
+    await shop.deliver("checkout.session.completed", completed)
+    await shop.deliver("invoice.paid", invoice)
+
+    balance = await shop.balance()
+    assert balance.subscription == 1000
+    cycle = [text for text in notices(shop) if text.startswith("New billing cycle")]
+    assert len(cycle) == 1
+
+    await shop.harness.imagine("a cat")  # 10 credits, from the subscription bucket first
+    await shop.deliver("invoice.paid", subscription_invoice(completed, "in_2"))
+    assert (await shop.balance()).subscription == 1000, "unused credits do not roll over; the cycle refills"
+    await shop.harness.assert_ledger_consistent()
+
+
+async def test_a_refund_after_spending_takes_back_what_is_left_and_records_the_shortfall(shop: Shop) -> None:
+    session = await shop.buy("starter")
+    completed = shop.stripe.complete_session(session["id"])
+    await shop.deliver("checkout.session.completed", completed)
+    account_balance = await shop.balance()
+    spend = account_balance.one_time - 100  # spent on images, as a ledger reserve and settle
+    account = await shop.harness.app.core.services.accounts.find("test", "alice")
+    assert account is not None
+    async with shop.harness.app.db.transaction() as db_session:
+        hold = await credits.reserve(db_session, account.id, spend, key="test:spend")
+        await credits.settle(db_session, hold.id)
+
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": completed["payment_intent"],
+        "amount": 999,
+        "amount_refunded": 999,
+        "refunded": True,
+    }
+    await shop.deliver("charge.refunded", charge, times=3)
+
+    assert (await shop.balance()).total == 0
+    async with shop.harness.app.db.transaction() as db_session:
+        [payment] = (await db_session.scalars(select(Payment))).all()
+    assert (payment.credits_reclaimed, payment.shortfall, payment.status) == (100, 400, "refunded")
+    await shop.harness.assert_ledger_consistent()
+
+
+async def test_a_dispute_freezes_new_images_until_it_is_won(shop: Shop) -> None:
+    session = await shop.buy("starter")
+    completed = shop.stripe.complete_session(session["id"])
+    await shop.deliver("checkout.session.completed", completed)
+    dispute = {
+        "id": "dp_1",
+        "object": "dispute",
+        "payment_intent": completed["payment_intent"],
+        "status": "needs_response",
+    }
+
+    await shop.deliver("charge.dispute.created", dispute)
+    [refused] = await shop.harness.say("/imagine a cat")
+    assert refused.text == translate("en", "error.account_frozen")
+    assert translate("en", "payment.disputed") in "\n".join(notices(shop))
+
+    await shop.deliver("charge.dispute.closed", {**dispute, "status": "won"})
+    await shop.harness.imagine("a cat")
+
+
+async def test_reconciliation_applies_a_missed_checkout_and_skips_a_credited_one(shop: Shop) -> None:
+    missed = await shop.buy("starter")
+    credited = await shop.buy("creator")
+    before = (await shop.balance()).total
+    await shop.deliver("checkout.session.completed", shop.stripe.complete_session(credited["id"]))
+    shop.stripe.complete_session(missed["id"])  # paid, but its webhook never came
+
+    await shop.events.reconcile()
+    await shop.events.reconcile()
+
+    assert (await shop.balance()).total == before + 1200 + 500
+    await shop.harness.assert_ledger_consistent()
+
+
+def subscription_invoice(completed: dict[str, object], invoice_id: str) -> dict[str, object]:
+    metadata = completed["metadata"]
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "customer": completed["customer"],
+        "amount_paid": 1499,
+        "currency": "usd",
+        "status": "paid",
+        "hosted_invoice_url": f"https://invoice.stripe.test/{invoice_id}",
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": completed["subscription"], "metadata": metadata},
+        },
+        "lines": {"object": "list", "data": [{"period": {"start": 0, "end": int(time.time()) + 30 * 86400}}]},
+    }
+
+
+async def test_a_checkout_made_by_something_else_on_the_account_is_set_aside_not_retried(shop: Shop) -> None:
+    foreign = {
+        "id": "cs_other",
+        "object": "checkout.session",
+        "mode": "payment",
+        "payment_status": "paid",
+        "metadata": {},
+        "client_reference_id": None,
+        "amount_total": 500,
+        "currency": "usd",
+    }
+    event_id = await shop.deliver("checkout.session.completed", foreign)
+    async with shop.harness.app.db.transaction() as session_db:
+        stored = await session_db.get(StripeEvent, event_id)
+        assert stored is not None
+        assert (stored.handled_at is not None, stored.attempts) == (True, 0)
+        assert await session_db.scalar(select(func.count()).select_from(Payment)) == 0
