@@ -1,0 +1,91 @@
+"""Around every command: the terms must be accepted first, and consenting users' use is counted.
+
+Until an account has accepted the current terms and privacy policy it can only read about them,
+accept them, choose a language, reach support and link to an account that has. The analytics event
+is written after the command, only while the account consents, with nothing but its shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from core.commands.context import Context
+from core.commands.imagine import OPTION_ALIASES
+from core.commands.parser import Command
+from core.errors import UserError
+from core.generation.sizes import AspectRatio, parse_tier
+from core.messages import Choice, Reply, text
+from core.privacy.analytics import Value
+from core.privacy.chats import is_group
+from core.privacy.consent import Source
+
+OPEN_BEFORE_ACCEPTANCE = frozenset(
+    {"start", "help", "privacy", "terms", "language", "accept", "support", "link"}
+)
+
+
+async def guarded(
+    ctx: Context,
+    name: str,
+    run: Callable[[], Awaitable[list[Reply]]],
+    *,
+    command: Command | None = None,
+    properties: dict[str, Value] | None = None,
+) -> list[Reply]:
+    privacy = ctx.services.privacy
+    state = await privacy.consents.state(ctx.account.id)
+    direct = None if is_group(ctx.chat) else ctx.chat.serialize()
+    if state.erasing:
+        raise UserError("erasure_in_progress")
+    if not state.accepted(privacy.settings):
+        if not privacy.settings.require_acceptance:
+            await privacy.consents.accept(
+                ctx.account.id, ctx.user.platform, direct_chat=direct, source=Source.IMPLIED
+            )
+        elif name == "start" or name not in OPEN_BEFORE_ACCEPTANCE:
+            return [terms_prompt(ctx, renewed=state.ever_accepted)]
+    elif direct is not None and direct != state.direct_chat:
+        await privacy.consents.note_direct_chat(ctx.account.id, direct)
+    if not state.analytics:
+        return await run()
+    event = {
+        "command": name,
+        "platform": ctx.user.platform,
+        **_shape(ctx, name, command),
+        **(properties or {}),
+    }
+    try:
+        replies = await run()
+    except UserError:
+        await privacy.analytics.record(ctx.account.id, "command", {**event, "success": False})
+        raise
+    await privacy.analytics.record(ctx.account.id, "command", {**event, "success": True})
+    return replies
+
+
+def terms_prompt(ctx: Context, *, renewed: bool) -> Reply:
+    settings = ctx.services.privacy.settings
+    message = ctx.t(
+        "privacy.prompt_changed" if renewed else "privacy.prompt",
+        terms_version=settings.terms_version,
+        terms_url=settings.terms_url,
+        policy_version=settings.policy_version,
+        policy_url=settings.policy_url,
+        min_age=settings.min_age,
+    )
+    button = Choice(ctx.t("privacy.accept_button", min_age=settings.min_age), "/accept")
+    return text(message, choices=((button,),))
+
+
+def _shape(ctx: Context, name: str, command: Command | None) -> dict[str, Value]:
+    """The size an /imagine asked for: tier and ratio, only when they are valid values."""
+    if name != "imagine" or command is None:
+        return {}
+    chosen = {**ctx.account.preferences, **{OPTION_ALIASES.get(k, k): v for k, v in command.flags.items()}}
+    shape: dict[str, Value] = {}
+    try:
+        shape["tier"] = parse_tier(chosen.get("res") or "1k").value
+        shape["ratio"] = str(AspectRatio.parse(chosen.get("ar") or "1:1"))
+    except UserError:
+        pass
+    return shape

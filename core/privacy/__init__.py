@@ -1,0 +1,1 @@
+"""The privacy promises of the Privacy Policy, kept in the core: consent, export, erasure, retention."""

@@ -1,0 +1,165 @@
+"""Acceptance of the terms, optional consents, the profile a user can correct, and the legal hold.
+
+Every change is recorded: acceptances and consents as append-only consent records (versions, time,
+platform), the profile in place with an audit event. The trial comes with the first acceptance, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import credits
+from core.accounts import Accounts
+from core.db.models import PrivacyProfile
+from core.db.repositories import privacy as repo
+from core.db.repositories.support import audit
+from core.db.session import Database
+from core.db.types import utcnow
+from core.privacy.settings import PrivacySettings
+
+log = logging.getLogger(__name__)
+
+
+class Choice(StrEnum):
+    ANALYTICS = "analytics"
+    MARKETING = "marketing"
+
+
+class Source(StrEnum):
+    USER = "user"  # the user pressed or typed /accept
+    IMPLIED = "implied"  # `require_acceptance = false`: the operator obtained it elsewhere
+    CARRIED = "carried"  # /unlink: the same person, now on a fresh account
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyState:
+    terms_version: str | None = None
+    policy_version: str | None = None
+    analytics: bool = False
+    marketing: bool = False
+    direct_chat: str | None = None
+    erasing: bool = False
+
+    def accepted(self, settings: PrivacySettings) -> bool:
+        return (self.terms_version, self.policy_version) == (settings.terms_version, settings.policy_version)
+
+    @property
+    def ever_accepted(self) -> bool:
+        return self.terms_version is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    changed: bool  # False when the current versions were already accepted
+    trial: int  # credits granted with it
+
+
+class Consents:
+    def __init__(self, db: Database, accounts: Accounts, settings: PrivacySettings) -> None:
+        self._db = db
+        self._accounts = accounts
+        self.settings = settings
+
+    async def state(self, account_id: int) -> PrivacyState:
+        async with self._db.transaction() as session:
+            found = await repo.profile(session, account_id)
+            erasing = await repo.erasing(session, account_id)
+        if found is None:
+            return PrivacyState(erasing=erasing)
+        return PrivacyState(
+            terms_version=found.terms_version,
+            policy_version=found.policy_version,
+            analytics=found.analytics,
+            marketing=found.marketing,
+            direct_chat=found.direct_chat,
+            erasing=erasing,
+        )
+
+    async def accept(
+        self, account_id: int, platform: str, *, direct_chat: str | None = None, source: Source = Source.USER
+    ) -> Accepted:
+        """Records acceptance of the current terms and policy; grants the trial the first time."""
+        settings = self.settings
+        async with self._db.transaction() as session:
+            await credits.lock(session, account_id)  # concurrent first messages accept once
+            profile = await repo.ensure_profile(session, account_id)
+            if (profile.terms_version, profile.policy_version) == (
+                settings.terms_version,
+                settings.policy_version,
+            ):
+                return Accepted(changed=False, trial=0)
+            now = utcnow()
+            trial = 0 if profile.trial_granted else await self._accounts.grant_trial(session, account_id)
+            await repo.update_profile(
+                session,
+                account_id,
+                terms_version=settings.terms_version,
+                policy_version=settings.policy_version,
+                accepted_at=now,
+                trial_granted=True,
+                **({"direct_chat": direct_chat} if direct_chat else {}),
+            )
+            await self._record(session, account_id, "terms", True, platform, source)
+        return Accepted(changed=True, trial=trial)
+
+    async def set_choice(self, account_id: int, choice: Choice, granted: bool, platform: str) -> bool:
+        """Gives or withdraws an optional consent; False when it already was as asked."""
+        async with self._db.transaction() as session:
+            await credits.lock(session, account_id)
+            profile = await repo.ensure_profile(session, account_id)
+            if getattr(profile, choice.value) == granted:
+                return False
+            await repo.update_profile(session, account_id, **{choice.value: granted})
+            await self._record(session, account_id, choice.value, granted, platform, Source.USER)
+        log.info("a %s consent was %s", choice.value, "given" if granted else "withdrawn")
+        return True
+
+    async def note_direct_chat(self, account_id: int, chat: str) -> None:
+        """Remembers the user's private chat (broadcasts and notices go there)."""
+        async with self._db.transaction() as session:
+            await repo.update_profile(session, account_id, direct_chat=chat)
+
+    async def profile(self, account_id: int) -> PrivacyProfile | None:
+        async with self._db.transaction() as session:
+            return await repo.profile(session, account_id)
+
+    async def correct(self, account_id: int, field: str, value: str | None) -> None:
+        """`/profile set|clear name|email`; the value is never logged."""
+        assert field in ("name", "email")
+        async with self._db.transaction() as session:
+            await credits.lock(session, account_id)
+            await repo.ensure_profile(session, account_id)
+            await repo.update_profile(session, account_id, **{field: value})
+            await audit(session, actor="user", action=f"profile_{field}", account_id=account_id, details={})
+
+    async def hold(self, account_id: int, reason: str | None, *, actor: str) -> bool:
+        """Places (reason given) or lifts (None) a legal hold; False when nothing changed."""
+        async with self._db.transaction() as session:
+            await credits.lock(session, account_id)
+            profile = await repo.ensure_profile(session, account_id)
+            if (profile.hold_reason is None) == (reason is None):
+                return False
+            await repo.update_profile(session, account_id, hold_reason=reason)
+            action = "legal_hold" if reason else "legal_hold_lifted"
+            await audit(session, actor=actor, action=action, account_id=account_id, details={})
+        return True
+
+    async def _record(
+        self, session: AsyncSession, account_id: int, kind: str, granted: bool, platform: str, source: Source
+    ) -> None:
+        settings = self.settings
+        await repo.add_consent(
+            session,
+            account_id=account_id,
+            kind=kind,
+            granted=granted,
+            terms_version=settings.terms_version if kind == "terms" else None,
+            policy_version=settings.policy_version,
+            min_age=settings.min_age if kind == "terms" else None,
+            platform=platform,
+            source=source.value,
+        )

@@ -1,0 +1,208 @@
+"""`/delete` and `image2bot admin delete`: erase an account's personal data for good.
+
+The request is recorded first. The erasure then runs in idempotent steps, so a crash leaves a pending
+request that the next start finishes:
+1. one transaction: cancel and refund unfinished jobs, forfeit what is left of the balance, delete the
+   rows that name or describe the person and pseudonymise the ones the law makes us keep (ledger,
+   payments), and note the files still to remove;
+2. remove those files;
+3. mark the request done, and on SQLite empty the write-ahead log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import credits
+from core.db.models import DeletionRequest
+from core.db.repositories import accounts as accounts_repo
+from core.db.repositories import erasure
+from core.db.repositories import jobs as jobs_repo
+from core.db.repositories import privacy as repo
+from core.db.repositories.support import audit
+from core.db.session import Database
+from core.db.types import utcnow
+from core.generation.jobs import WorkerControl
+from core.generation.storage import Storage
+from core.privacy import codes
+from core.privacy.ledger import PrivacyEntryKind, move
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "delete"
+
+
+class OnLegalHold(Exception):
+    """The account is under a legal hold: nothing of it may be erased until the hold is lifted."""
+
+
+class Confirmation(StrEnum):
+    ERASED = "erased"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    NO_CODE = "no_code"
+
+
+@dataclass
+class Eraser:
+    db: Database
+    storage: Storage
+    worker: WorkerControl
+
+    async def new_code(self, account_id: int) -> str:
+        """A 6-character code that confirms the erasure within 10 minutes."""
+        code = codes.new_code(codes.DELETE_CODE_LENGTH)
+        async with self.db.transaction() as session:
+            await self._refuse_if_held(session, account_id)
+            digest = codes.code_hash(PURPOSE, code, str(account_id))
+            await repo.replace_code(session, account_id, PURPOSE, digest, utcnow() + codes.CODE_LIFETIME)
+        return code
+
+    async def confirm(self, account_id: int, typed: str) -> Confirmation:
+        """Checks the code and, when it is right, erases the account."""
+        code = codes.normalized(typed)
+        now = utcnow()
+        async with self.db.transaction() as session:
+            await self._refuse_if_held(session, account_id)
+            if await repo.deletion_request(session, account_id) is None:
+                found = await repo.open_code(session, account_id, PURPOSE)
+                if found is None:
+                    return Confirmation.NO_CODE
+                if code is None or found.code_hash != codes.code_hash(PURPOSE, code, str(account_id)):
+                    return Confirmation.WRONG
+                if not await repo.use_code(session, found.id, now):
+                    return Confirmation.EXPIRED
+                await repo.request_deletion(session, account_id, "user")
+                await audit(
+                    session, actor="user", action="erasure_requested", account_id=account_id, details={}
+                )
+        await self.run(account_id)
+        return Confirmation.ERASED
+
+    async def erase_now(self, account_id: int, actor: str) -> None:
+        """The operator's erasure (`image2bot admin delete`), for a request received elsewhere."""
+        async with self.db.transaction() as session:
+            await self._refuse_if_held(session, account_id)
+            await repo.request_deletion(session, account_id, "operator")
+            await audit(session, actor=actor, action="erasure_requested", account_id=account_id, details={})
+        await self.run(account_id)
+
+    async def resume(self) -> int:
+        """Finishes erasures a crash interrupted; returns how many it finished."""
+        async with self.db.transaction() as session:
+            pending = await repo.pending_deletions(session)
+        finished = 0
+        for account_id in pending:
+            finished += await self.run(account_id)
+        if finished:
+            log.info("finished %d interrupted erasure(s)", finished)
+        return finished
+
+    async def run(self, account_id: int) -> bool:
+        """Carries out a recorded erasure; every step may run again. False when there is none to do
+        (already done, or suspended by a legal hold)."""
+        async with self.db.transaction() as session:
+            await credits.lock(session, account_id)
+            request = await repo.deletion_request(session, account_id)
+            found = await repo.profile(session, account_id)
+            if request is None or request.status != repo.PENDING or (found and found.hold_reason):
+                return False
+            running = await self._close_money(session, account_id, request.id)
+            files = sorted(set(request.files or ()) | await self._files(session, account_id))
+            identities = {
+                f"{identity.platform}:{identity.platform_user_id}"
+                for identity in await accounts_repo.identities(session, account_id)
+            }
+            await erasure.erase_rows(
+                session,
+                account_id,
+                job_ids=[job.id for job in await erasure.jobs_of(session, account_id)],
+                chats=await erasure.chats_of(session, account_id),
+                identities=identities,
+                stripe_needles=await erasure.stripe_references(session, account_id),
+            )
+            await session.execute(
+                update(DeletionRequest).where(DeletionRequest.id == request.id).values(files=files)
+            )
+        for job_id in running:
+            self.worker.abort(job_id)
+        await asyncio.to_thread(remove_files, self.storage.root, files)
+        async with self.db.transaction() as session:
+            await credits.lock(session, account_id)  # the account first, as in every step: no deadlock
+            await session.execute(
+                update(DeletionRequest).where(DeletionRequest.account_id == account_id).values(files=[])
+            )
+            if await repo.finish_deletion(session, account_id, utcnow()):
+                await audit(
+                    session,
+                    actor=request.requested_by,
+                    action="erasure_completed",
+                    account_id=account_id,
+                    details={},
+                )
+        await self.db.checkpoint()
+        log.info("an account was erased (%d files removed)", len(files))
+        return True
+
+    async def _refuse_if_held(self, session: AsyncSession, account_id: int) -> None:
+        await credits.lock(session, account_id)
+        found = await repo.profile(session, account_id)
+        if found is not None and found.hold_reason:
+            raise OnLegalHold(account_id)
+
+    async def _close_money(self, session: AsyncSession, account_id: int, request_id: int) -> list[int]:
+        """Refunds unfinished jobs, then forfeits the whole balance; returns the jobs that were running."""
+        running = []
+        for job in await erasure.jobs_of(session, account_id):
+            if job.status not in jobs_repo.ACTIVE:
+                continue
+            if await jobs_repo.transition(
+                session, job.id, from_statuses=jobs_repo.ACTIVE, to=jobs_repo.CANCELLED, finished_at=utcnow()
+            ):
+                if job.hold_id:
+                    await credits.refund(session, job.hold_id)
+                if job.status == jobs_repo.RUNNING:
+                    running.append(job.id)
+        balance = await credits.balance(session, account_id)
+        left = (
+            (credits.Bucket.SUBSCRIPTION, balance.subscription),
+            (credits.Bucket.ONE_TIME, balance.one_time),
+        )
+        for bucket, amount in left:
+            await move(
+                session,
+                account_id,
+                bucket,
+                -amount,
+                kind=PrivacyEntryKind.FORFEIT,
+                key=f"erasure:{request_id}:{bucket}:{uuid.uuid4().hex[:12]}",
+                reference=f"erasure:{request_id}",
+            )
+        return running
+
+    async def _files(self, session: AsyncSession, account_id: int) -> set[str]:
+        """The account's files, as patterns under the data folder: outputs and previews by job (one may
+        still be written by a job that was running), references nobody else uses, exports."""
+        jobs = await erasure.jobs_of(session, account_id)
+        references = {path for job in jobs for path in job.references or ()}
+        shared = await erasure.uploads_used_by_others(session, account_id, references)
+        patterns = {f"outputs/job-{job.id}-*" for job in jobs} | {f"previews/job-{job.id}-*" for job in jobs}
+        patterns |= {path for job in jobs for path in job.outputs or ()}
+        patterns |= references - shared
+        patterns.add(f"exports/export-{account_id}-*")
+        return patterns
+
+
+def remove_files(root: Path, patterns: list[str]) -> None:
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)

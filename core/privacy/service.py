@@ -1,0 +1,54 @@
+"""The privacy services, together: what command handlers, the CLI and the app's tasks use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.accounts import Accounts
+from core.db.session import Database
+from core.generation.jobs import WorkerControl
+from core.generation.storage import Storage
+from core.notifier import Notifier
+from core.privacy.analytics import Analytics
+from core.privacy.broadcast import Broadcasts
+from core.privacy.consent import Consents
+from core.privacy.erase import Eraser
+from core.privacy.export import Exports
+from core.privacy.linking import Linker
+from core.privacy.retention import Retention
+from core.privacy.settings import PrivacySettings
+
+
+@dataclass
+class Privacy:
+    settings: PrivacySettings
+    consents: Consents
+    analytics: Analytics
+    exports: Exports
+    eraser: Eraser
+    linker: Linker
+    retention: Retention
+    broadcasts: Broadcasts
+
+    @classmethod
+    def build(
+        cls,
+        settings: PrivacySettings,
+        *,
+        db: Database,
+        accounts: Accounts,
+        storage: Storage,
+        notifier: Notifier,
+        worker: WorkerControl,
+        default_language: str,
+    ) -> Privacy:
+        return cls(
+            settings=settings,
+            consents=Consents(db, accounts, settings),
+            analytics=Analytics(db),
+            exports=Exports(db, storage),
+            eraser=Eraser(db, storage, worker),
+            linker=Linker(db),
+            retention=Retention(db, storage, settings.retention),
+            broadcasts=Broadcasts(db, notifier, default_language),
+        )

@@ -1,0 +1,32 @@
+"""`[privacy]` and `[privacy.retention]`: what users accept, and how long their data is kept."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from core.policy import Section
+
+Days = Annotated[int, Field(ge=0, le=36500)]
+Version = Annotated[str, Field(pattern=r"^[\w.-]{1,32}$")]
+
+
+class RetentionSettings(Section):
+    """Days after which the daily purge removes data; 0 keeps it."""
+
+    outputs_days: Days = 30
+    uploads_days: Days = 30
+    failed_job_details_days: Days = 90
+    support_days: Days = 365
+
+
+class PrivacySettings(Section):
+    min_age: Annotated[int, Field(ge=1, le=99)] = 13
+    terms_version: Version = "2026-01"
+    policy_version: Version = "2026-04-22"
+    terms_url: str = "https://getimage2.com/terms"
+    policy_url: str = "https://getimage2.com/privacy"
+    contact: str = "support@getimage2.com"
+    require_acceptance: bool = True
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
