@@ -10,11 +10,16 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+import telegram
+import telegram.error
+
+from bot import privacy_cli
 from bot.app import App, ConsoleOptions, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
 from core import admin
 from core.db import migrate
 from core.db.session import Database
+from core.payments.stars import UnknownCharge
 
 log = logging.getLogger("image2bot")
 
@@ -75,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_argument("who", help="an identity (telegram:123) or an account id")
     ledger.add_argument("--json", action="store_true")
     ledger.set_defaults(handler=_admin_ledger)
+    privacy_cli.add_commands(admin_parser, _with_account_db)
+    refund = admin_parser.add_parser(
+        "refund-stars", help="return a Telegram Stars payment to the buyer and take its credits back"
+    )
+    refund.add_argument("charge_id", help="the payment's telegram_payment_charge_id (see admin ledger)")
+    refund.set_defaults(handler=_admin_refund_stars)
     return parser
 
 
@@ -93,7 +104,18 @@ def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
 
 # Libraries that log SQL with its parameters, request bodies or request URLs (prompts, keys, and the
 # bot token that Telegram puts in its URLs) at INFO or DEBUG: they only ever log warnings.
-PAYLOAD_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "openai", "httpx", "httpx2", "httpcore", "stripe")
+PAYLOAD_LOGGERS = (
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "openai",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "stripe",
+    "discord",  # request bodies and whole gateway events: prompts and interaction tokens
+    "urllib3",  # wechatpy's requests: URLs carry WeCom's access token, and gettoken the corp secret
+)
 
 
 def configure_logging(level: str) -> None:
@@ -179,6 +201,38 @@ async def _admin_ledger(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return await _with_account_db(settings, args.who, ledger)
+
+
+async def _admin_refund_stars(settings: Settings, args: argparse.Namespace) -> int:
+    """Telegram returns the Stars first; only then are the credits taken back (never below zero)."""
+    if settings.telegram.token is None:
+        print("set telegram.token: Telegram returns the Stars", file=sys.stderr)
+        return 2
+    app = build(settings, ConsoleOptions(user="operator"))
+    try:
+        await app.prepare()
+        stars = app.core.services.stars
+        try:
+            buyer = await stars.buyer(args.charge_id)
+        except UnknownCharge:
+            print(f"no Telegram Stars payment with charge id {args.charge_id}", file=sys.stderr)
+            return 1
+        bot = telegram.Bot(
+            settings.telegram.token.get_secret_value(),
+            base_url=settings.telegram.base_url,
+            base_file_url=settings.telegram.file_url,
+        )
+        try:
+            async with bot:
+                await bot.refund_star_payment(buyer, args.charge_id)
+        except telegram.error.TelegramError as error:
+            print(f"Telegram refused the refund: {error.message}", file=sys.stderr)
+            return 1
+        taken = await stars.reclaim(args.charge_id)
+        print(f"refunded charge {args.charge_id}; {taken} credits taken back")
+        return 0
+    finally:
+        await app.close()
 
 
 async def _with_account_db(settings: Settings, who: str, action: Callable[[Database], Awaitable[int]]) -> int:

@@ -6,9 +6,13 @@ import asyncio
 import getpass
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from bot.config import Settings
+from bot.privacy import build_privacy, connect_doors
 from bot.web import WebServer
 from core.accounts import Accounts
 from core.commands.context import Services
@@ -24,10 +28,18 @@ from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
 from core.messages import ChatRef
 from core.notifier import Notifier
+from core.payments.catalogue import Catalogue
+from core.payments.service import Payments
+from core.payments.stars import StarsPurchases
+from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
+from core.payments.webhooks import StripeEvents
+from core.platform_state import DatabaseStateStore
 from core.support import SupportDesk
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
+from platforms.discord.adapter import DiscordAdapter
 from platforms.telegram.adapter import TelegramAdapter, Webhook
+from platforms.wecom.adapter import WeComAdapter
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +66,7 @@ class App:
     web: WebServer | None
     console: ConsoleAdapter | None = None
     console_foreground: bool = False
+    stripe_events: StripeEvents | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def prepare(self) -> None:
@@ -61,6 +74,7 @@ class App:
         await asyncio.to_thread(self.storage.prepare)
         if self.settings.database.auto_migrate:
             await migrate.upgrade(self.db.engine)
+        await self.core.services.privacy.eraser.resume()  # erasures a crash interrupted
 
     def stop(self) -> None:
         self._stop.set()
@@ -73,12 +87,20 @@ class App:
             async with asyncio.TaskGroup() as group:
                 tasks.append(group.create_task(self.worker.run(), name="worker"))
                 tasks.append(group.create_task(self.notifier.run(), name="outbox"))
+                privacy = self.core.services.privacy
+                tasks.append(group.create_task(privacy.retention.run(), name="retention-purge"))
+                tasks.append(group.create_task(privacy.broadcasts.run(), name="broadcasts"))
+                if self.stripe_events is not None:
+                    tasks.append(group.create_task(self.stripe_events.run(), name="stripe-events"))
                 if self.web is not None:
                     await self.web.start()
                 tasks.extend(group.create_task(self._serve(adapter)) for adapter in self.adapters)
                 await self._stop.wait()
                 for adapter in self.adapters:
                     await adapter.stop()
+                # A query cut short here leaves its connection to be discarded; the pool reports each
+                # as an error, but nothing is lost (jobs interrupted now are recovered at the next start).
+                logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
                 for task in tasks:
                     task.cancel()
         finally:
@@ -88,6 +110,8 @@ class App:
         if self.web is not None:
             await self.web.stop()
         await self.provider.close()
+        if self.stripe_events is not None:
+            await self.stripe_events.gateway.close()
         await self.db.dispose()
 
     async def _serve(self, adapter: Adapter) -> None:
@@ -116,9 +140,15 @@ def build(
         contact_qr_path=settings.support.contact_qr_path,
         hours=settings.support.hours,
     )
+    payments, stripe_events = build_payments(settings, db, notifier)
+    accounts = Accounts(db, trial_credits=settings.credits.trial, admins=settings.bot.admins)
+    privacy = build_privacy(
+        settings, db=db, accounts=accounts, storage=storage, notifier=notifier, worker=worker
+    )
+    stars = StarsPurchases(db, accounts, notifier, payments.catalogue, settings.bot.default_language)
     services = Services(
         db=db,
-        accounts=Accounts(db, trial_credits=settings.credits.trial, admins=settings.bot.admins),
+        accounts=accounts,
         jobs=JobService(db, provider, storage, settings.generation, settings.credits, styles, worker),
         storage=storage,
         styles=styles,
@@ -127,6 +157,9 @@ def build(
         default_language=settings.bot.default_language,
         notifier=notifier,
         support=support,
+        payments=payments,
+        stars=stars,
+        privacy=privacy,
     )
     core = Core(services)
     adapters: list[Adapter] = []
@@ -140,9 +173,22 @@ def build(
         adapters.append(console_adapter)
     web = WebServer(db, host=settings.web.host, port=settings.web.port) if settings.web_needed else None
     if settings.telegram.enabled:
-        adapters.append(build_telegram(settings, core, web))
+        adapters.append(build_telegram(settings, core, web, stars if settings.telegram.stars else None))
+    if settings.discord.enabled:
+        adapters.append(build_discord(settings, core))
+    kf_sender = None
+    if settings.wecom.enabled:
+        assert web is not None  # the callback needs it: settings.web_needed
+        wecom = build_wecom(settings, core, web, db)
+        adapters.append(wecom)
+        kf_sender = wecom.kf
+    if web is not None and stripe_events is not None:
+        web.add_post(settings.stripe.webhook_path, stripe_webhook(stripe_events))
+    connect_doors(privacy, settings, [*adapters, kf_sender] if kf_sender else adapters, web)
     for adapter in adapters:
         notifier.register(adapter)
+    if kf_sender is not None:
+        notifier.register(kf_sender)  # customer-service chats: a sender, served by the WeCom adapter
     return App(
         settings=settings,
         db=db,
@@ -155,6 +201,7 @@ def build(
         web=web,
         console=console_adapter,
         console_foreground=console.foreground if console else False,
+        stripe_events=stripe_events,
     )
 
 
@@ -163,6 +210,49 @@ def console_door_enabled(settings: Settings) -> bool:
     if settings.console.enabled is not None:
         return settings.console.enabled
     return not (settings.telegram.enabled or settings.discord.enabled or settings.wecom.enabled)
+
+
+def build_payments(
+    settings: Settings, db: Database, notifier: Notifier
+) -> tuple[Payments, StripeEvents | None]:
+    stripe_settings = settings.stripe
+    catalogue = Catalogue(stripe_settings.packs, stripe_settings.plans)
+    gateway = None
+    if stripe_settings.enabled:
+        assert stripe_settings.api_key is not None
+        assert stripe_settings.webhook_secret is not None
+        gateway = StripeGateway(
+            api_key=stripe_settings.api_key.get_secret_value(),
+            webhook_secret=stripe_settings.webhook_secret.get_secret_value(),
+            api_base=stripe_settings.api_base,
+        )
+    payments = Payments(
+        db=db,
+        catalogue=catalogue,
+        gateway=gateway,
+        checkout_mode=stripe_settings.checkout,
+        success_url=stripe_settings.success_url,
+        cancel_url=stripe_settings.cancel_url,
+        free_max_res=settings.credits.free_max_res,
+    )
+    if gateway is None:
+        return payments, None
+    events = StripeEvents(db, gateway, catalogue, notifier, settings.bot.default_language)
+    return payments, events
+
+
+def stripe_webhook(events: StripeEvents) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Stripe's POST: 400 unless signed with our secret (nothing stored), else stored and 200 at once."""
+
+    async def receive(request: web.Request) -> web.Response:
+        payload = await request.read()
+        try:
+            await events.receive(payload, request.headers.get("Stripe-Signature", ""))
+        except InvalidWebhook:
+            return web.Response(status=400)
+        return web.Response(status=200)
+
+    return receive
 
 
 def support_chats(settings: Settings) -> tuple[ChatRef, ...]:
@@ -179,7 +269,45 @@ def support_chats(settings: Settings) -> tuple[ChatRef, ...]:
     return tuple(chats)
 
 
-def build_telegram(settings: Settings, core: Core, web: WebServer | None) -> TelegramAdapter:
+def build_discord(settings: Settings, core: Core) -> DiscordAdapter:
+    discord = settings.discord
+    assert discord.token is not None  # checked by the settings
+    return DiscordAdapter(
+        core,
+        token=discord.token.get_secret_value(),
+        api_base_url=discord.api_base_url,
+        guild_ids=discord.guild_ids,
+        sync_commands=discord.sync_commands,
+    )
+
+
+def build_wecom(settings: Settings, core: Core, web: WebServer, db: Database) -> WeComAdapter:
+    wecom = settings.wecom
+    assert wecom.corp_id is not None
+    assert wecom.agent_id is not None
+    assert wecom.secret is not None
+    assert wecom.token is not None
+    assert wecom.encoding_aes_key is not None  # all checked by the settings
+    adapter = WeComAdapter(
+        core,
+        corp_id=wecom.corp_id,
+        agent_id=wecom.agent_id,
+        secret=wecom.secret.get_secret_value(),
+        token=wecom.token.get_secret_value(),
+        encoding_aes_key=wecom.encoding_aes_key.get_secret_value(),
+        api_base_url=wecom.api_base_url,
+        request_timeout_s=wecom.request_timeout_s,
+        state=DatabaseStateStore(db),
+        kf_open_kfid=wecom.kf.open_kfid if wecom.kf.enabled else None,
+    )
+    web.add_post(wecom.callback_path, adapter.handle_callback)
+    web.add_get(wecom.callback_path, adapter.handle_callback)
+    return adapter
+
+
+def build_telegram(
+    settings: Settings, core: Core, web: WebServer | None, stars: StarsPurchases | None
+) -> TelegramAdapter:
     telegram = settings.telegram
     assert telegram.token is not None  # checked by the settings
     webhook = None
@@ -196,6 +324,7 @@ def build_telegram(settings: Settings, core: Core, web: WebServer | None) -> Tel
         base_file_url=telegram.file_url,
         webhook=webhook,
         default_language=settings.bot.default_language,
+        stars=stars,
     )
     if web is not None and webhook is not None:
         web.add_post(telegram.webhook_path, adapter.handle_webhook)

@@ -27,7 +27,9 @@ from pydantic_settings import (
 from core.db.session import Database
 from core.generation.styles import DEFAULT_STYLES, Style
 from core.i18n import LANGUAGES
+from core.payments.catalogue import DEFAULT_PACKS, DEFAULT_PLANS, Catalogue, Pack, Plan
 from core.policy import CreditSettings, GenerationSettings, Section
+from core.privacy.settings import PrivacySettings
 
 CONFIG_ENV = "IMAGE2BOT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config.toml")
@@ -99,6 +101,7 @@ class TelegramSettings(Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_secret: SecretStr | None = None
     webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/\S*$")
+    stars: bool = False
 
     @field_validator("webhook_secret")
     @classmethod
@@ -155,6 +158,26 @@ class SupportSettings(Section):
     hours: str = ""
 
 
+class StripeSettings(Section):
+    enabled: bool = False
+    api_key: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    api_base: str | None = Field(default=None, description="default: Stripe's own")
+    webhook_path: str = Field(default="/stripe/webhook", pattern=r"^/\S*$")
+    success_url: str = "https://t.me/"
+    cancel_url: str = "https://t.me/"
+    checkout: Literal["session", "payment_link"] = "session"
+    packs: list[Pack] = Field(default_factory=lambda: list(DEFAULT_PACKS))
+    plans: list[Plan] = Field(default_factory=lambda: list(DEFAULT_PLANS))
+
+    @model_validator(mode="after")
+    def _catalogue(self) -> StripeSettings:
+        Catalogue(self.packs, self.plans)  # unique ids
+        if self.checkout == "payment_link" and self.plans:
+            raise ValueError("plans need checkout = 'session' (a payment link cannot subscribe an account)")
+        return self
+
+
 class ConsoleSettings(Section):
     enabled: bool | None = Field(default=None, description="default: on when no other platform is")
     user: str | None = Field(default=None, description="default: the OS user")
@@ -181,6 +204,8 @@ class Settings(BaseSettings):
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     support: SupportSettings = Field(default_factory=SupportSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("styles")
     @classmethod
@@ -237,13 +262,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"wecom.enabled: set {', '.join(missing)}")
             if wecom.kf.enabled and not wecom.kf.open_kfid:
                 raise ValueError("wecom.kf.enabled: set wecom.kf.open_kfid")
+        if self.stripe.enabled:
+            missing = [
+                f"stripe.{key}" for key in ("api_key", "webhook_secret") if getattr(self.stripe, key) is None
+            ]
+            if missing:
+                raise ValueError(f"stripe.enabled: set {', '.join(missing)}")
         return self
 
     @property
     def web_needed(self) -> bool:
         """The web app runs when asked to, or when a platform receives its events through it."""
         telegram_webhook = self.telegram.enabled and self.telegram.mode == "webhook"
-        return self.web.enabled or telegram_webhook or self.wecom.enabled
+        return self.web.enabled or telegram_webhook or self.wecom.enabled or self.stripe.enabled
 
     def open_database(self) -> Database:
         """The engine for these settings (nothing connects until first use)."""

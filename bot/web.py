@@ -25,6 +25,10 @@ class WebServer:
         """Mounts a webhook; only before `start`."""
         self.app.router.add_post(path, handler)
 
+    def add_get(self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+        """Mounts a page (a one-time download); only before `start`."""
+        self.app.router.add_get(path, handler)
+
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()

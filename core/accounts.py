@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core import credits
 from core.db.models import Account
 from core.db.repositories import accounts as repo
@@ -40,7 +42,7 @@ class Accounts:
         self._admins = frozenset(admins)
 
     async def resolve(self, user: UserRef) -> AccountView:
-        """The user's account; the first contact creates it and grants the trial credits, once."""
+        """The user's account; the first contact creates it (the trial comes with accepting the terms)."""
         async with self._db.transaction() as session:
             account = await repo.find_by_identity(session, user.platform, user.user_id)
             if account is not None:
@@ -50,16 +52,17 @@ class Accounts:
                 account = await repo.find_by_identity(session, user.platform, user.user_id)
                 assert account is not None
                 return _view(account)
-            if self._trial:
-                await credits.grant(
-                    session,
-                    account.id,
-                    self._trial,
-                    kind=credits.EntryKind.TRIAL,
-                    key=f"trial:{account.id}",
-                )
             log.info("new account %s for a %s user", account.id, user.platform)
             return _view(account, created=True)
+
+    async def grant_trial(self, session: AsyncSession, account_id: int) -> int:
+        """The trial credits, once per account; how many were granted (0 when they already were)."""
+        if not self._trial:
+            return 0
+        granted = await credits.grant(
+            session, account_id, self._trial, kind=credits.EntryKind.TRIAL, key=f"trial:{account_id}"
+        )
+        return self._trial if granted else 0
 
     async def find(self, platform: str, platform_user_id: str) -> AccountView | None:
         async with self._db.transaction() as session:

@@ -31,6 +31,9 @@ class EntryKind(StrEnum):
     RESERVE = "reserve"
     SETTLE = "settle"
     REFUND = "refund"
+    PURCHASE = "purchase"
+    SUBSCRIPTION_CYCLE = "subscription_cycle"
+    REVERSAL = "reversal"  # a purchase refunded or disputed: its credits taken back
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,62 @@ async def grant(
         note=note,
     )
     return True
+
+
+async def set_subscription(
+    session: AsyncSession, account_id: int, credits: int, *, key: str, reference: str | None = None
+) -> bool:
+    """Starts a billing cycle: the subscription bucket becomes `credits` (what was left does not roll
+    over), through one entry for the difference; False when the key was already used."""
+    current = await repo.lock_balances(session, account_id)
+    if current is None:
+        raise UnknownAccount(account_id)
+    if await repo.entry_exists(session, key):
+        return False
+    delta = credits - current[0]
+    await repo.change_balance(session, account_id, Bucket.SUBSCRIPTION, delta)
+    await repo.add_entry(
+        session,
+        account_id=account_id,
+        bucket=Bucket.SUBSCRIPTION,
+        delta=delta,
+        kind=EntryKind.SUBSCRIPTION_CYCLE,
+        idempotency_key=key,
+        reference=reference,
+    )
+    return True
+
+
+async def take_back(
+    session: AsyncSession,
+    account_id: int,
+    amount: int,
+    *,
+    key: str,
+    bucket: Bucket = Bucket.ONE_TIME,
+    reference: str | None = None,
+) -> int | None:
+    """Takes back up to `amount` credits, never below zero; returns how many it took (None when the
+    key was already used). What was already spent stays spent: the caller records the shortfall."""
+    current = await repo.lock_balances(session, account_id)
+    if current is None:
+        raise UnknownAccount(account_id)
+    if await repo.entry_exists(session, key):
+        return None
+    available = current[0] if bucket == Bucket.SUBSCRIPTION else current[1]
+    taken = max(0, min(amount, available))
+    if taken and not await repo.change_balance(session, account_id, bucket, -taken):
+        raise InsufficientCredits(Balance(*current), taken)
+    await repo.add_entry(
+        session,
+        account_id=account_id,
+        bucket=bucket,
+        delta=-taken,
+        kind=EntryKind.REVERSAL,
+        idempotency_key=key,
+        reference=reference,
+    )
+    return taken
 
 
 async def reserve(

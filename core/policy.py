@@ -27,6 +27,7 @@ class Prices(Section):
 
 class CreditSettings(Section):
     trial: Annotated[int, Field(ge=0)] = 40
+    free_max_res: Tier = Tier.K4  # the highest tier for accounts that never paid
     prices: Prices = Field(default_factory=Prices)
 
 

@@ -37,13 +37,17 @@ class DatabaseTarget:
 
 
 def make_settings(database: DatabaseTarget, data_dir: Path, **sections: dict[str, Any]) -> Settings:
+    """Test users have accepted the terms (their first command records it) unless a test passes its own
+    `privacy` section: the acceptance gate has tests of its own (tests/core/privacy)."""
     generation = {**FAST_GENERATION, **sections.pop("generation", {})}
+    privacy = {"require_acceptance": False, **sections.pop("privacy", {})}
     return load_settings(
         None,
         storage={"data_dir": data_dir},
         database=database.settings(),
         console={"enabled": False},
         generation={"provider": "local", **generation},
+        privacy=privacy,
         **sections,
     )
 

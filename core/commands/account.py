@@ -1,4 +1,4 @@
-"""`/balance`, `/history`, `/original`, `/cancel`, `/buy`: what the user has, did and wants stopped."""
+"""`/balance`, `/history`, `/original`, `/cancel`: what the user has, did and wants stopped."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ async def balance(ctx: Context, _command: Command) -> list[Reply]:
         lines.extend(_ledger_line(ctx, entry) for entry in recent)
     lines.append(t("credits.how_to_get"))
     return [text("\n".join(lines), private=True, choices=((Choice(t("action.buy"), "/buy"),),))]
-
-
-async def buy(ctx: Context, _command: Command) -> list[Reply]:
-    """Until payments are configured, says how credits are obtained instead."""
-    return [text(ctx.t("buy.unavailable") + "\n" + ctx.t("credits.how_to_get"), private=True)]
 
 
 def _ledger_line(ctx: Context, entry: LedgerEntry) -> str:

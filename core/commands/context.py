@@ -12,7 +12,10 @@ from core.generation.styles import StyleBook
 from core.i18n import Translator, normalize_language
 from core.messages import Attachment, ChatRef, UserRef
 from core.notifier import Notifier
+from core.payments.service import Payments
+from core.payments.stars import StarsPurchases
 from core.policy import CreditSettings, GenerationSettings
+from core.privacy.service import Privacy
 from core.support import SupportDesk
 
 
@@ -28,6 +31,9 @@ class Services:
     default_language: str
     notifier: Notifier
     support: SupportDesk
+    payments: Payments
+    stars: StarsPurchases
+    privacy: Privacy
 
     def language_for(self, account: AccountView, user: UserRef) -> str:
         """The account's choice, else the platform's locale, else the configured default."""

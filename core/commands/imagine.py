@@ -12,6 +12,7 @@ from core.generation import replies
 from core.generation.jobs import ImagineSpec
 from core.generation.sizes import AspectRatio, Tier, parse_tier
 from core.messages import ActionKind, Attachment, Reply
+from core.payments.service import TIER_ORDER
 
 OPTION_ALIASES = {
     "ar": "ar",
@@ -107,6 +108,13 @@ async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) ->
 
 
 async def _submit(ctx: Context, spec: ImagineSpec) -> list[Reply]:
+    payments = ctx.services.payments
+    if await payments.frozen(ctx.account.id):
+        raise UserError("account_frozen")
+    allowed = await payments.max_tier(ctx.account.id)
+    if TIER_ORDER.index(spec.tier) > TIER_ORDER.index(allowed):
+        items = ", ".join(f"/buy {item.id}" for item in payments.unlocking(spec.tier)) or "—"
+        raise UserError("resolution_locked", res=spec.tier.value.upper(), items=items)
     submitted = await ctx.services.jobs.submit(ctx.account, ctx.user, ctx.chat, ctx.language, spec)
     return [replies.queued(ctx.t, submitted.job_id, submitted.position, submitted.cost, submitted.balance)]
 

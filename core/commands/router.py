@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from core.commands import account, admin, imagine, info, preferences, support
+from core.commands import account, admin, imagine, info, payments, preferences, privacy, rights, support
 from core.commands.context import Context, Services
 from core.commands.parser import Command, parse, whole_number
+from core.commands.privacy_gate import guarded
 from core.errors import UserError, new_reference
 from core.i18n import Translator
 from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
@@ -28,12 +29,25 @@ HANDLERS: dict[str, Handler] = {
     "history": account.history,
     "cancel": account.cancel,
     "original": account.original,
-    "buy": account.buy,
+    "buy": payments.buy,
+    "subscription": payments.subscription,
+    "invoices": payments.invoices,
+    "paysupport": payments.paysupport,
     "settings": preferences.settings,
     "styles": preferences.styles,
     "language": preferences.language,
     "grant": admin.grant,
     "support": support.support,
+    "privacy": privacy.privacy,
+    "terms": privacy.terms,
+    "accept": privacy.accept,
+    "consent": privacy.consent,
+    "marketing": privacy.marketing,
+    "profile": privacy.profile,
+    "export": rights.export,
+    "delete": rights.delete,
+    "link": rights.link,
+    "unlink": rights.unlink,
 }
 FREE_TEXT = frozenset({"support", "客服"})  # their text is a message to people, taken as written
 ALIASES: dict[str, str] = {
@@ -49,11 +63,33 @@ ALIASES: dict[str, str] = {
     "客服": "support",
     "原图": "original",
     "购买": "buy",
+    "订阅": "subscription",
+    "账单": "invoices",
     "lang": "language",
+    "mydata": "export",
+    "隐私": "privacy",
+    "条款": "terms",
+    "同意": "accept",
+    "导出": "export",
+    "删除": "delete",
+    "资料": "profile",
+    "关联": "link",
 }
 
 
-MENU = ("imagine", "balance", "history", "settings", "styles", "language", "cancel", "support", "help")
+MENU = (
+    "imagine",
+    "balance",
+    "buy",
+    "history",
+    "settings",
+    "styles",
+    "language",
+    "cancel",
+    "support",
+    "privacy",
+    "help",
+)
 """The commands a platform lists in its command menu; descriptions are `menu.<name>` in the catalogs."""
 
 
@@ -67,9 +103,15 @@ class Core:
         )
 
     async def on_action(self, press: ActionPress) -> list[Reply]:
-        return await self._guard(
-            press.user, press.chat, lambda ctx: imagine.run_action(ctx, press.job_id, press.kind, press.index)
-        )
+        async def run(ctx: Context) -> list[Reply]:
+            return await guarded(
+                ctx,
+                "action",
+                lambda: imagine.run_action(ctx, press.job_id, press.kind, press.index),
+                properties={"action": press.kind.value},
+            )
+
+        return await self._guard(press.user, press.chat, run)
 
     async def refuse(self, user: UserRef, chat: ChatRef, error: UserError) -> list[Reply]:
         """Words a refusal that a door decided on itself (an expired button) in the user's language."""
@@ -87,11 +129,11 @@ class Core:
             raise UserError("not_a_command")
         name = ALIASES.get(command.name, command.name)
         if name == "action":
-            return await self._typed_action(ctx, command)
+            return await guarded(ctx, name, lambda: self._typed_action(ctx, command), command=command)
         handler = HANDLERS.get(name)
         if handler is None:
             raise UserError("unknown_command", command=f"/{command.name}")
-        return await handler(ctx, command)
+        return await guarded(ctx, name, lambda: handler(ctx, command), command=command)
 
     async def _typed_action(self, ctx: Context, command: Command) -> list[Reply]:
         """`/action <job> reroll|upscale-2k|upscale-4k|vary [image]`: buttons for doors without buttons."""

@@ -241,6 +241,7 @@ class Payment(Base):
     customer: Mapped[str | None] = mapped_column(String(200))
     subscription: Mapped[str | None] = mapped_column(String(200))
     receipt_url: Mapped[str | None] = mapped_column(Text)
+    chat: Mapped[str | None] = mapped_column(String(200))  # where to tell the buyer; erased with them
     credits_reclaimed: Mapped[int] = mapped_column(default=0)
     shortfall: Mapped[int] = mapped_column(default=0)  # credits a refund could not take back (spent)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -290,3 +291,112 @@ class Checkout(Base):
     chat: Mapped[str | None] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrivacyProfile(Base):
+    """What the account holder told us and chose: profile, acceptance, consents, legal hold.
+
+    No row until the terms are first accepted. Erasure deletes it; an account joined into another by
+    `/link` keeps only `merged_into`."""
+
+    __tablename__ = "privacy_profiles"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+    terms_version: Mapped[str | None] = mapped_column(String(32))
+    policy_version: Mapped[str | None] = mapped_column(String(32))
+    accepted_at: Mapped[datetime | None]
+    analytics: Mapped[bool] = mapped_column(default=False)
+    marketing: Mapped[bool] = mapped_column(default=False)
+    trial_granted: Mapped[bool] = mapped_column(default=False)
+    direct_chat: Mapped[str | None] = mapped_column(String(200))  # their private chat: broadcasts go there
+    last_export_at: Mapped[datetime | None]
+    hold_reason: Mapped[str | None] = mapped_column(String(200))  # a legal hold: no erasure, no purge
+    merged_into: Mapped[int | None] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentRecord(Base):
+    """Append-only: each acceptance of the terms, and each consent given or withdrawn."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # terms | analytics | marketing
+    granted: Mapped[bool]
+    terms_version: Mapped[str | None] = mapped_column(String(32))
+    policy_version: Mapped[str | None] = mapped_column(String(32))
+    min_age: Mapped[int | None]
+    platform: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # user | implied | carried
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnalyticsEvent(Base):
+    """Written only with analytics consent; names and non-identifying properties, never content."""
+
+    __tablename__ = "analytics_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrivacyCode(Base):
+    """A one-time code that confirms an erasure or links an identity; only its hash is kept."""
+
+    __tablename__ = "privacy_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # delete | link
+    code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeletionRequest(Base):
+    """An erasure, recorded before it starts and carried out in idempotent steps: a restart finishes it."""
+
+    __tablename__ = "deletion_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), unique=True)
+    requested_by: Mapped[str] = mapped_column(String(16))  # user | operator
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
+    files: Mapped[list[str]] = mapped_column(default=list)  # what is left to remove from the data folder
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class ExportFile(Base):
+    """A data export on disk: removed after 24 hours, or downloaded once through its token."""
+
+    __tablename__ = "export_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(200))  # relative to the data directory
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    downloaded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Broadcast(Base):
+    """An operator's message to every account with marketing on, sent at each platform's pace."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
+    next_account: Mapped[int] = mapped_column(default=0)  # accounts below it have been sent to
+    sent: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -49,6 +49,17 @@ class Database:
         async with self.transaction() as session:
             await session.execute(text("SELECT 1"))
 
+    async def checkpoint(self) -> None:
+        """SQLite: moves the write-ahead log into the database file and empties it, so rows just erased
+        (overwritten with zeros by secure_delete) leave no older copy in the log. No-op elsewhere."""
+        if not self.is_sqlite:
+            return
+        guard: AbstractAsyncContextManager[Any] = self._sqlite_writer or nullcontext()
+        async with guard, self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await cursor.close()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -61,6 +72,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("customer", sa.String(length=200), nullable=True),
         sa.Column("subscription", sa.String(length=200), nullable=True),
         sa.Column("receipt_url", sa.Text(), nullable=True),
+        sa.Column("chat", sa.String(length=200), nullable=True),
         sa.Column("credits_reclaimed", sa.Integer(), nullable=False),
         sa.Column("shortfall", sa.Integer(), nullable=False),
         sa.Column("created_at", core.db.types.UTCDateTime(timezone=True), nullable=False),

@@ -24,22 +24,26 @@ from telegram.ext import (
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
+    PreCheckoutQueryHandler,
     filters,
 )
 
-from core.commands.router import MENU, Core
+from core.commands.parser import parse
+from core.commands.router import ALIASES, FREE_TEXT, MENU, Core
 from core.errors import ChatUnreachable, UserError
 from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Incoming, Reply, ReplyType, text
+from core.payments.stars import StarsPurchases
 from platforms.base import Capabilities
 from platforms.telegram import incoming, render
-from platforms.telegram.callbacks import CallbackSigner, JobPress
+from platforms.telegram.callbacks import CallbackSigner, JobPress, StarsPress
 from platforms.telegram.media import DOCUMENT_MAX_BYTES
 from platforms.telegram.sending import EDIT_INTERVAL_S, TelegramSender
+from platforms.telegram.stars import StarsCounter
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.PRE_CHECKOUT_QUERY]
 MENU_LANGUAGES = {"en": None, "zh-CN": "zh"}  # catalog language -> Telegram's language_code (None: default)
 ALBUM_WAIT_S = 1.0  # an album arrives as one message per photo: wait for the rest before using it
 START_RETRY_S = (1, 2, 5, 10, 30, 60)
@@ -73,6 +77,7 @@ class TelegramAdapter:
         edit_interval_s: float = EDIT_INTERVAL_S,
         album_wait_s: float = ALBUM_WAIT_S,
         default_language: str = "en",
+        stars: StarsPurchases | None = None,
     ) -> None:
         self._core = core
         self._default_language = default_language
@@ -95,8 +100,12 @@ class TelegramAdapter:
         self._signer = CallbackSigner(token)
         self._sender = TelegramSender(self.application.bot, self._signer, edit_interval_s=edit_interval_s)
         self._albums = incoming.Albums()
+        self._stars = StarsCounter(self.application.bot, self._signer, stars) if stars else None
         self._ready = asyncio.Event()
         self._stopped = asyncio.Event()
+        if self._stars is not None:
+            self.application.add_handler(PreCheckoutQueryHandler(self._on_precheck))
+            self.application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, self._on_paid))
         self.application.add_handler(
             MessageHandler(filters.UpdateType.MESSAGE & ~filters.IS_AUTOMATIC_FORWARD, self._on_message)
         )
@@ -218,6 +227,8 @@ class TelegramAdapter:
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
         await self._answer(chat, replies, asker=message.from_user, reply_to=reply_to)
+        if self._stars is not None and _is_catalogue_request(said) and not any(r.error for r in replies):
+            await self._stars.offer(message)
 
     async def _on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -240,6 +251,12 @@ class TelegramAdapter:
             else render.chat_ref(query.from_user.id, ChatType.PRIVATE)
         )
         press = self._signer.read(query.data or "")
+        if isinstance(press, StarsPress):
+            target = int(chat.chat_id)
+            if self._stars is not None and await self._stars.invoice(target, query.from_user, press.pack_id):
+                await query.answer()
+                return True
+            press = None
         if press is None:
             replies = await self._core.refuse(user, chat, UserError("button_expired"))
         elif isinstance(press, JobPress):
@@ -260,6 +277,14 @@ class TelegramAdapter:
         await self._answer(chat, replies, asker=query.from_user, reply_to=reply_to)
         return True
 
+    async def _on_precheck(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.pre_checkout_query is not None and self._stars is not None:
+            await self._stars.precheck(update.pre_checkout_query)
+
+    async def _on_paid(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message is not None and self._stars is not None:
+            await self._stars.paid(update.message)
+
     async def _replace_menu(self, message: Message, reply: Reply) -> None:
         """A press on a menu (settings, language) updates that menu in place instead of adding one."""
         await message.edit_text(
@@ -277,6 +302,11 @@ class TelegramAdapter:
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram: an update could not be handled", exc_info=context.error)
+
+
+def _is_catalogue_request(said: str) -> bool:
+    command = parse(said, free_text=FREE_TEXT)
+    return command is not None and ALIASES.get(command.name, command.name) == "buy" and not command.text
 
 
 def _is_menu_update(replies: list[Reply]) -> bool:

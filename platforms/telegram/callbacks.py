@@ -38,6 +38,11 @@ class CommandPress:
     command: str
 
 
+@dataclass(frozen=True, slots=True)
+class StarsPress:
+    pack_id: str
+
+
 class CallbackSigner:
     def __init__(self, token: str) -> None:
         self._key = hmac.new(token.encode(), b"image2bot telegram buttons", hashlib.sha256).digest()
@@ -50,7 +55,10 @@ class CallbackSigner:
         data = self._signed(f"c:{choice.command}")
         return data if len(data.encode()) <= MAX_BYTES else None
 
-    def read(self, data: str) -> JobPress | CommandPress | None:
+    def for_stars(self, pack_id: str) -> str:
+        return self._signed(f"s:{pack_id}")
+
+    def read(self, data: str) -> JobPress | CommandPress | StarsPress | None:
         """What a press asks for, or None when the data is not ours or was altered."""
         payload, _, signature = data.rpartition("|")
         if not payload or not hmac.compare_digest(signature, self._signature(payload)):
@@ -58,6 +66,8 @@ class CallbackSigner:
         kind, _, rest = payload.partition(":")
         if kind == "c" and rest.startswith("/"):
             return CommandPress(rest)
+        if kind == "s" and rest:
+            return StarsPress(rest)
         if kind == "j":
             parts = rest.split(":")
             if len(parts) == 3 and parts[0].isdigit() and parts[1] in CODE_KINDS and parts[2].isdigit():

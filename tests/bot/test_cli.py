@@ -60,11 +60,14 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
 def chat_in_console(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *lines: str
 ) -> list[Any]:
-    """`image2bot console --user x --json` with the given lines on stdin; returns the JSON replies."""
-    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{line}\n" for line in lines)))
+    """`image2bot console --user x --json` with the given lines on stdin, after accepting the terms;
+    returns the JSON replies to the given lines."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{line}\n" for line in ("/accept", *lines))))
     code, out, err = run(capsys, "console", "--user", "x", "--json")
     assert code == 0, err
-    return [json.loads(line) for line in out.splitlines()]
+    accepted, *replies = [json.loads(line) for line in out.splitlines()]
+    assert accepted["text"].startswith("Thank you: you accepted"), accepted
+    return replies
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -14,6 +14,7 @@ from PIL import Image
 
 from core.generation.styles import DEFAULT_STYLES
 from core.i18n import translate
+from core.privacy.settings import PrivacySettings
 from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.harness import DatabaseTarget
 
@@ -52,15 +53,25 @@ def _replies(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
+def _after_accepting(stdout: str) -> list[dict[str, Any]]:
+    """The replies after the first one, which must be the acceptance of the terms (ACCEPT)."""
+    accepted, *replies = _replies(stdout)
+    assert accepted["text"].startswith(translate("en", "privacy.accept.done").split(" (")[0]), accepted
+    return replies
+
+
+ACCEPT = "/accept\n"  # a newcomer accepts the terms before the first image
+
+
 async def test_the_first_scenario_of_the_readme(database: DatabaseTarget, tmp_path: Path) -> None:
     code, out, err = await _run(
         ["console", "--user", "x", "--json"],
-        "/balance\n/imagine a red fox --ar 16:9\n/balance\n",
+        ACCEPT + "/balance\n/imagine a red fox --ar 16:9\n/balance\n",
         tmp_path,
         _env(database),
     )
     assert code == 0, err
-    replies = _replies(out)
+    replies = _after_accepting(out)
     balances = [reply["text"] for reply in replies if reply["type"] == "text"]
     assert balances[0].startswith(translate("en", "balance.total", total=40))
     assert balances[1].startswith(translate("en", "balance.total", total=30))
@@ -79,7 +90,10 @@ async def test_the_first_scenario_of_the_readme(database: DatabaseTarget, tmp_pa
 
 async def test_text_mode_prints_images_as_paths_and_explains_mistakes(tmp_path: Path) -> None:
     code, out, err = await _run(
-        ["console", "--user", "y"], "/imagine a boat --ar 5:1\n/imagine a boat\n", tmp_path, _env(None)
+        ["console", "--user", "y"],
+        ACCEPT + "/imagine a boat --ar 5:1\n/imagine a boat\n",
+        tmp_path,
+        _env(None),
     )
     assert code == 0, err
     assert translate("en", "error.ratio_out_of_range", value="5:1", min="1:3", max="3:1") in out
@@ -94,12 +108,12 @@ async def test_a_reference_file_is_used_and_a_missing_one_costs_nothing(tmp_path
     reference.write_bytes(buffer.getvalue())
     code, out, err = await _run(
         ["console", "--user", "z", "--json"],
-        f"/imagine make it dreamy --ref {reference}\n/imagine again --ref missing.png\n/balance\n",
+        ACCEPT + f"/imagine make it dreamy --ref {reference}\n/imagine again --ref missing.png\n/balance\n",
         tmp_path,
         _env(None),
     )
     assert code == 0, err
-    replies = _replies(out)
+    replies = _after_accepting(out)
     assert any(reply["type"] == "image" for reply in replies)
     assert translate("en", "error.reference_unreadable", name="missing.png") in [r["text"] for r in replies]
     assert list((tmp_path / "data" / "uploads").glob("*.png"))
@@ -108,9 +122,12 @@ async def test_a_reference_file_is_used_and_a_missing_one_costs_nothing(tmp_path
 
 
 async def test_run_with_no_config_chats_on_the_console(tmp_path: Path) -> None:
-    code, out, err = await _run(["run"], "/start\n", tmp_path, _env(None, LANG="C.UTF-8"))
+    code, out, err = await _run(["run"], "/start\n/accept\n/start\n", tmp_path, _env(None, LANG="C.UTF-8"))
     assert code == 0, err
-    assert translate("en", "start.welcome", balance=40, price=10) in out
+    terms = PrivacySettings()
+    assert out.index(translate("en", "privacy.prompt", **terms.model_dump())) < out.index(
+        translate("en", "start.welcome", balance=40, price=10)
+    )
     assert "offline demo renderer" in err
     assert (tmp_path / "data" / "image2bot.db").is_file()
 
@@ -120,7 +137,10 @@ async def test_with_a_key_and_a_base_url_the_console_generates_through_that_serv
 ) -> None:
     env = _env(None, OPENAI_API_KEY="sk-test", IMAGE2BOT_OPENAI__BASE_URL=openai_double.base_url)
     code, out, err = await _run(
-        ["console", "--user", "x", "--json"], "/imagine a red fox --ar 16:9 --style cinema\n", tmp_path, env
+        ["console", "--user", "x", "--json"],
+        ACCEPT + "/imagine a red fox --ar 16:9 --style cinema\n",
+        tmp_path,
+        env,
     )
     assert code == 0, err
     [request] = [r for r in openai_double.requests if r.path == "/v1/images/generations"]
@@ -145,10 +165,10 @@ async def test_a_server_error_from_that_server_restores_the_credits(
         IMAGE2BOT_GENERATION__RETRY_BACKOFF_S="0.05",
     )
     code, out, err = await _run(
-        ["console", "--user", "x", "--json"], "/imagine a red fox\n/balance\n", tmp_path, env
+        ["console", "--user", "x", "--json"], ACCEPT + "/imagine a red fox\n/balance\n", tmp_path, env
     )
     assert code == 0, err
-    replies = _replies(out)
+    replies = _after_accepting(out)
     job = replies[0]["job"]
     final = next(reply for reply in replies if reply.get("final"))
     assert final["text"] == translate("en", "job.failed.temporary", job=job, credits=10)

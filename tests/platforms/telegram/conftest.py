@@ -109,14 +109,19 @@ def _user(user_id: int, language: str = "en") -> dict[str, Any]:
 
 
 def open_telegram_bot(
-    database: DatabaseTarget, data_dir: Path, api: TelegramBotAPIDouble, **sections: dict[str, Any]
+    database: DatabaseTarget,
+    data_dir: Path,
+    api: TelegramBotAPIDouble,
+    *,
+    stars: bool = False,
+    **sections: Any,
 ) -> AbstractAsyncContextManager[TelegramBot]:
-    return _telegram_bot(database, data_dir, api, **sections)
+    return _telegram_bot(database, data_dir, api, stars, **sections)
 
 
 @asynccontextmanager
 async def _telegram_bot(
-    database: DatabaseTarget, data_dir: Path, api: TelegramBotAPIDouble, **sections: dict[str, Any]
+    database: DatabaseTarget, data_dir: Path, api: TelegramBotAPIDouble, stars: bool, **sections: Any
 ) -> AsyncIterator[TelegramBot]:
     async with harness_for(database, data_dir, **sections) as harness:
         adapter = TelegramAdapter(
@@ -126,6 +131,7 @@ async def _telegram_bot(
             base_file_url=api.base_file_url,
             edit_interval_s=0.0,
             album_wait_s=0.2,
+            stars=harness.app.core.services.stars if stars else None,
         )
         harness.app.notifier.register(adapter)
         bot = TelegramBot(api, adapter, harness)

@@ -44,15 +44,24 @@ async def test_image2bot_run_serves_telegram_and_charges_the_asker(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        message = {
+        accept = {
             "message_id": 1,
             "date": int(time.time()),
             "chat": {"id": USER, "type": "private"},
             "from": {"id": USER, "is_bot": False, "first_name": "T", "language_code": "en"},
+            "text": "/accept",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+        }
+        message = {
+            **accept,
+            "message_id": 2,
             "text": "/imagine a cat named Whiskerfield --ar 3:2",
             "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
         }
-        await api.updates.put({"update_id": 1, "message": message})
+        await api.updates.put({"update_id": 1, "message": accept})  # a newcomer accepts the terms first
+        async with asyncio.timeout(TIMEOUT_S):
+            await api.wait_for("sendMessage", chat_id=USER)
+        await api.updates.put({"update_id": 2, "message": message})
         async with asyncio.timeout(TIMEOUT_S):
             [photo] = await api.wait_for("sendPhoto", chat_id=USER)
     finally:
