@@ -7,6 +7,7 @@ import getpass
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -42,6 +43,8 @@ from platforms.telegram.adapter import TelegramAdapter, Webhook
 from platforms.wecom.adapter import WeComAdapter
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_DELIVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class App:
                     await self.web.start()
                 tasks.extend(group.create_task(self._serve(adapter)) for adapter in self.adapters)
                 await self._stop.wait()
+                await self._last_deliveries()
                 for adapter in self.adapters:
                     await adapter.stop()
                 # A query cut short here leaves its connection to be discarded; the pool reports each
@@ -105,6 +109,13 @@ class App:
                     task.cancel()
         finally:
             await self.close()
+
+    async def _last_deliveries(self) -> None:
+        """Lets a delivery in flight be recorded as sent (so it is not repeated at the next start) and
+        sends what is due, for a few seconds at most: what is left waits in the outbox."""
+        with suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_DELIVERY_S):
+                await self.notifier.drain()
 
     async def close(self) -> None:
         if self.web is not None:

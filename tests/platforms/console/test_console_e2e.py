@@ -174,3 +174,15 @@ async def test_a_server_error_from_that_server_restores_the_credits(
     assert final["text"] == translate("en", "job.failed.temporary", job=job, credits=10)
     code, out, _ = await _run(["users", "show", "console:x", "--json"], "", tmp_path, env)
     assert json.loads(out)["balance"]["total"] == 40
+
+
+async def test_a_result_shown_before_exit_is_not_shown_again_at_the_next_start(tmp_path: Path) -> None:
+    code, out, err = await _run(
+        ["console", "--user", "w", "--json"], ACCEPT + "/imagine a fox\n", tmp_path, _env(None)
+    )
+    assert code == 0, err
+    assert any(reply["type"] == "image" for reply in _after_accepting(out))
+
+    code, out, err = await _run(["console", "--user", "w", "--json"], "/balance\n", tmp_path, _env(None))
+    assert code == 0, err
+    assert [reply["type"] for reply in _replies(out)] == ["text"], "only the answer to /balance"
