@@ -150,6 +150,7 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
     account_id = int(metadata["account_id"]) if metadata.get("account_id") else (stored and stored.account_id)
     if not account_id or not isinstance(plan, Plan):
         raise NotYet(f"invoice {invoice['id']}: its subscription is not known yet")
+    account_id = await repo.surviving_account(ctx.session, account_id)
     chat = (stored.chat if stored else None) or metadata.get("chat")
     period_end = _period_end(invoice)
     await repo.save_subscription(
@@ -220,7 +221,9 @@ async def subscription_changed(
     when = _time(created)
     if stored is not None and stored.updated_at > when:
         return  # an older state than the one we have
-    account_id = stored.account_id if stored else int(metadata["account_id"])
+    account_id = await repo.surviving_account(
+        ctx.session, stored.account_id if stored else int(metadata["account_id"])
+    )
     plan = stored.plan if stored else metadata.get("item", "")
     status = "canceled" if deleted else str(sub.get("status", "active"))
     await repo.save_subscription(
@@ -304,6 +307,7 @@ async def _buyer(
     )
     if not account_id:
         return None
+    account_id = await repo.surviving_account(ctx.session, account_id)
     item_id = metadata.get("item") or (checkout.item if checkout else "")
     chat = metadata.get("chat") or (checkout.chat if checkout else None)
     return account_id, ctx.catalogue.find(item_id) if item_id else None, chat

@@ -9,7 +9,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Account, Checkout, Payment, StripeEvent, Subscription
+from core.db.models import Account, Checkout, Payment, PrivacyProfile, StripeEvent, Subscription
 
 # --- events -----------------------------------------------------------------------------------------
 
@@ -138,6 +138,19 @@ async def save_subscription(session: AsyncSession, subscription_id: str, **field
                 setattr(row, name, value)
     await session.flush()
     return row
+
+
+async def surviving_account(session: AsyncSession, account_id: int) -> int:
+    """The account that holds this one's credits now: itself, or the one `/link` joined it into."""
+    seen = {account_id}
+    while True:
+        merged_into = await session.scalar(
+            select(PrivacyProfile.merged_into).where(PrivacyProfile.account_id == account_id)
+        )
+        if merged_into is None or merged_into in seen:
+            return account_id
+        seen.add(merged_into)
+        account_id = merged_into
 
 
 async def set_frozen(session: AsyncSession, account_id: int, reason: str | None) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from core import credits
 from core.db.models import Payment, StripeEvent
 from core.i18n import translate
+from core.messages import ChatRef, Incoming, UserRef
 from tests.core.payments.conftest import WEBHOOK_SECRET, Shop
 from tests.fakes.stripe_api import event, sign_webhook
 
@@ -196,3 +197,20 @@ async def test_a_checkout_made_by_something_else_on_the_account_is_set_aside_not
         assert stored is not None
         assert (stored.handled_at is not None, stored.attempts) == (True, 0)
         assert await session_db.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+async def test_a_purchase_started_before_linking_accounts_lands_in_the_joined_wallet(shop: Shop) -> None:
+    harness = shop.harness
+    elsewhere = UserRef("other", "a-on-discord")
+    chat = ChatRef("other", "dm", "chan")
+    [reply] = await harness.app.core.dispatch(Incoming(elsewhere, chat, "/buy starter"))
+    [session] = [s for s in shop.stripe.checkout_sessions.values() if s["url"] in reply.text]
+    [code_reply] = await harness.say("/link")
+    code = code_reply.text.split("/link ")[1].split()[0]
+    await harness.app.core.dispatch(Incoming(elsewhere, chat, f"/link {code}"))
+    joined = (await shop.balance()).total
+
+    await shop.deliver("checkout.session.completed", shop.stripe.complete_session(session["id"]))
+
+    assert (await shop.balance()).total == joined + 500, "credits follow the person into the joined wallet"
+    await harness.assert_ledger_consistent()
