@@ -9,12 +9,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from platforms.images import jpeg_within
+
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_SIDES = 10_000  # width + height
 PHOTO_MAX_RATIO = 20
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024  # what the public Bot API accepts as an upload
 DOWNLOAD_MAX_BYTES = 20 * 1024 * 1024  # what the public Bot API lets a bot download
-JPEG_QUALITIES = (92, 85, 75, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,20 +41,7 @@ def prepare_photo(path: Path) -> PhotoUpload:
 
 def jpeg_preview(image: Image.Image) -> bytes:
     """The best-quality JPEG that Telegram accepts as a photo."""
-    picture = image.convert("RGB")
-    scale = min(1.0, (PHOTO_MAX_SIDES - 1) / (picture.width + picture.height))
+    scale = min(1.0, (PHOTO_MAX_SIDES - 1) / (image.width + image.height))
     if scale < 1.0:
-        picture = picture.resize((int(picture.width * scale), int(picture.height * scale)), Image.LANCZOS)
-    encoded = b""
-    for quality in JPEG_QUALITIES:
-        buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=quality, optimize=True)
-        encoded = buffer.getvalue()
-        if len(encoded) <= PHOTO_MAX_BYTES:
-            return encoded
-    while len(encoded) > PHOTO_MAX_BYTES:  # pathological noise: shrink until it fits
-        picture = picture.resize((picture.width * 3 // 4, picture.height * 3 // 4), Image.LANCZOS)
-        buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=JPEG_QUALITIES[-1])
-        encoded = buffer.getvalue()
-    return encoded
+        image = image.resize((int(image.width * scale), int(image.height * scale)), Image.Resampling.LANCZOS)
+    return jpeg_within(image, PHOTO_MAX_BYTES)

@@ -4,16 +4,13 @@ that fits."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from platforms.images import jpeg_bytes_within
 
 IMAGE_MAX_BYTES = 10 * 1024 * 1024
 FILE_MAX_BYTES = 20 * 1024 * 1024
-JPEG_QUALITIES = (90, 80, 70)
-SHRINK = 0.75
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
@@ -35,23 +32,9 @@ def image_uploads(path: Path) -> ImageUploads:
     mime = MIME.get(path.suffix.lower())
     if mime is not None and len(data) <= IMAGE_MAX_BYTES:
         return ImageUploads(Upload(path.name, data, mime), None)
-    preview = Upload(f"{path.stem}.jpg", jpeg_within(data, IMAGE_MAX_BYTES), "image/jpeg")
+    preview = Upload(f"{path.stem}.jpg", jpeg_bytes_within(data, IMAGE_MAX_BYTES), "image/jpeg")
     return ImageUploads(preview, file_upload(path, data) if len(data) <= FILE_MAX_BYTES else None)
 
 
 def file_upload(path: Path, data: bytes) -> Upload:
     return Upload(path.name, data, MIME.get(path.suffix.lower(), "application/octet-stream"))
-
-
-def jpeg_within(data: bytes, limit: int) -> bytes:
-    """The image as a JPEG of at most `limit` bytes: lower quality first, then smaller."""
-    with Image.open(io.BytesIO(data)) as opened:
-        picture = opened.convert("RGB")
-    while True:
-        for quality in JPEG_QUALITIES:
-            buffer = io.BytesIO()
-            picture.save(buffer, format="JPEG", quality=quality, optimize=True)
-            if buffer.tell() <= limit:
-                return buffer.getvalue()
-        width, height = (max(1, int(edge * SHRINK)) for edge in picture.size)
-        picture = picture.resize((width, height), Image.Resampling.LANCZOS)

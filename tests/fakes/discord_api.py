@@ -28,7 +28,7 @@ CHANNEL_ID = 700_000_000_000_000_004
 DISCORD_EPOCH_MS = 1_420_070_400_000
 TOKEN_LIFETIME = timedelta(minutes=15)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-WAIT_S = 20.0
+WAIT_S = 30.0  # generous: a loaded CI machine starts a bot subprocess slowly
 
 
 def snowflake(at: datetime | None = None, sequence: int = 0) -> int:

@@ -20,7 +20,7 @@ from aiohttp import web
 BOT_ID = 999000
 BOT_USERNAME = "image2bot_test_bot"
 EMPTY_POLL_SLEEP_S = 0.05
-WAIT_S = 10
+WAIT_S = 30  # generous: a loaded CI machine starts a bot subprocess slowly
 PLAIN_TEXT_FIELDS = {"text", "caption", "description", "secret_token", "url", "callback_query_id", "file_id"}
 
 
