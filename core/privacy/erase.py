@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
-from core.db.models import DeletionRequest
 from core.db.repositories import accounts as accounts_repo
 from core.db.repositories import erasure
 from core.db.repositories import jobs as jobs_repo
@@ -129,17 +127,13 @@ class Eraser:
                 identities=identities,
                 stripe_needles=await erasure.stripe_references(session, account_id),
             )
-            await session.execute(
-                update(DeletionRequest).where(DeletionRequest.id == request.id).values(files=files)
-            )
+            await repo.set_deletion_files(session, request.id, files)
         for job_id in running:
             self.worker.abort(job_id)
         await asyncio.to_thread(remove_files, self.storage.root, files)
         async with self.db.transaction() as session:
             await credits.lock(session, account_id)  # the account first, as in every step: no deadlock
-            await session.execute(
-                update(DeletionRequest).where(DeletionRequest.account_id == account_id).values(files=[])
-            )
+            await repo.clear_deletion_files(session, account_id)
             if await repo.finish_deletion(session, account_id, utcnow()):
                 await audit(
                     session,

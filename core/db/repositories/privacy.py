@@ -322,3 +322,14 @@ async def detach_identity(session: AsyncSession, identity_id: int) -> int:
         .execution_options(synchronize_session=False)
     )
     return account.id
+
+
+async def set_deletion_files(session: AsyncSession, request_id: int, files: list[str]) -> None:
+    """The file patterns an erasure still has to remove (kept until they are gone)."""
+    await session.execute(update(DeletionRequest).where(DeletionRequest.id == request_id).values(files=files))
+
+
+async def clear_deletion_files(session: AsyncSession, account_id: int) -> None:
+    await session.execute(
+        update(DeletionRequest).where(DeletionRequest.account_id == account_id).values(files=[])
+    )

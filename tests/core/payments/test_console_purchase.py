@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from core.i18n import translate
+from tests.cli import console, free_port
 from tests.core.payments.conftest import WEBHOOK_SECRET
 from tests.fakes.stripe_api import StripeAPIDouble, event, sign_webhook
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
-
-TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_buy_in_the_console_and_a_webhook_credits_once(
@@ -39,31 +30,10 @@ async def test_buy_in_the_console_and_a_webhook_credits_once(
         IMAGE2BOT_WEB__PORT=str(port),
         IMAGE2BOT_PRIVACY__REQUIRE_ACCEPTANCE="false",
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "console",
-        "--user",
-        "alice",
-        "--json",
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-
-    async def reply() -> str:
-        async with asyncio.timeout(TIMEOUT_S):
-            return str(json.loads(await process.stdout.readline())["text"])  # type: ignore[union-attr]
-
-    try:
-        process.stdin.write(b"/balance\n/buy starter\n")
-        balance = await reply()
-        link = await reply()
+    async with console("alice", cwd=tmp_path, env=env) as chat:
+        chat.say("/balance", "/buy starter")
+        balance = await chat.reply()
+        link = await chat.reply()
         [session] = list(stripe_api.checkout_sessions.values())
         assert session["url"] in link
         assert session["metadata"]["item"] == "starter"
@@ -83,13 +53,8 @@ async def test_buy_in_the_console_and_a_webhook_credits_once(
             assert await asyncio.gather(post(good), post(good), post(good)) == [200, 200, 200]
 
         before = int(balance.split()[1])
-        assert await reply() == translate(
+        assert await chat.reply() == translate(
             "en", "payment.received", credits=500, balance=before + 500
         ) + "\n" + (translate("en", "payment.support_hint"))
-        process.stdin.write(b"/balance\n")
-        assert (await reply()).startswith(translate("en", "balance.total", total=before + 500))
-    finally:
-        process.stdin.close()
-        async with asyncio.timeout(TIMEOUT_S):
-            _, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
+        chat.say("/balance")
+        assert (await chat.reply()).startswith(translate("en", "balance.total", total=before + 500))

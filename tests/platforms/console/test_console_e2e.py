@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +13,9 @@ from PIL import Image
 from core.generation.styles import DEFAULT_STYLES
 from core.i18n import translate
 from core.privacy.settings import PrivacySettings
+from tests.cli import run
 from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.harness import DatabaseTarget
-
-TIMEOUT_S = 60
 
 
 def _env(database: DatabaseTarget | None, **extra: str) -> dict[str, str]:
@@ -32,21 +29,7 @@ def _env(database: DatabaseTarget | None, **extra: str) -> dict[str, str]:
 
 
 async def _run(args: list[str], stdin: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(TIMEOUT_S):
-        out, err = await process.communicate(stdin.encode())
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run(*args, cwd=cwd, env=env, stdin=stdin)
 
 
 def _replies(stdout: str) -> list[dict[str, Any]]:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
-import signal
-import sys
 from pathlib import Path
 
 from PIL import Image
 
+from tests.cli import TIMEOUT_S, serving, users_show
 from tests.fakes.discord_api import TOKEN, DiscordDouble
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.discord.conftest import ALICE, buttons, callback, webhook
-
-TIMEOUT_S = 60
 
 
 async def test_image2bot_run_serves_discord_and_charges_the_asker(
@@ -31,29 +27,14 @@ async def test_image2bot_run_serves_discord_and_charges_the_asker(
         # the terms were accepted elsewhere: the consent gate has its own test (test_discord_consent)
         IMAGE2BOT_PRIVACY__REQUIRE_ACCEPTANCE="false",
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
     asked = discord_api.slash("imagine", {"prompt": "a castle", "aspect": "16:9"}, who=ALICE)
-    try:
+    async with serving("run", cwd=tmp_path, env=env) as served:
         async with asyncio.timeout(TIMEOUT_S):
             await discord_api.identified.wait()
         await discord_api.dispatch("INTERACTION_CREATE", asked)
         [followup] = await discord_api.wait_for("POST", webhook(asked))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(TIMEOUT_S):
-            _, err = await process.communicate()
-    log = err.decode()
-    assert process.returncode == 0, log
+    log = served.log
+    assert served.returncode == 0, log
     assert TOKEN not in log, "the token never reaches the log"
     assert "a castle" not in log, "nor does the prompt"
     assert "Traceback" not in log, log[-4000:]
@@ -69,22 +50,6 @@ async def test_image2bot_run_serves_discord_and_charges_the_asker(
         "✨ Vary",
     ]
 
-    show = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "users",
-        "show",
-        f"discord:{ALICE['id']}",
-        "--json",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(TIMEOUT_S):
-        out, err = await show.communicate()
-    assert show.returncode == 0, err.decode()
-    report = json.loads(out)
+    report = await users_show(f"discord:{ALICE['id']}", cwd=tmp_path, env=env)
     [job] = report["jobs"]
     assert (job["status"], job["size"], job["cost"]) == ("succeeded", "1360x768", 10)

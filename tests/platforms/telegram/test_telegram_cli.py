@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
-import signal
-import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 
 from core.policy import CreditSettings
+from tests.cli import TIMEOUT_S, serving, users_show
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.telegram.conftest import TOKEN
 
 USER = 4242
-TIMEOUT_S = 60
 
 
 async def test_image2bot_run_serves_telegram_and_charges_the_asker(
@@ -32,18 +29,7 @@ async def test_image2bot_run_serves_telegram_and_charges_the_asker(
         IMAGE2BOT_TELEGRAM__TOKEN=TOKEN,
         IMAGE2BOT_TELEGRAM__BASE_URL=api.base_url,
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    async with serving("run", cwd=tmp_path, env=env) as served:
         accept = {
             "message_id": 1,
             "date": int(time.time()),
@@ -64,14 +50,10 @@ async def test_image2bot_run_serves_telegram_and_charges_the_asker(
         await api.updates.put({"update_id": 2, "message": message})
         async with asyncio.timeout(TIMEOUT_S):
             [photo] = await api.wait_for("sendPhoto", chat_id=USER)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(TIMEOUT_S):
-            _, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    assert TOKEN not in err.decode(), "the token never reaches the log"
-    assert "Whiskerfield" not in err.decode(), "nor does the prompt"
-    assert "Traceback" not in err.decode(), err.decode()[-4000:]
+    assert served.returncode == 0, served.log
+    assert TOKEN not in served.log, "the token never reaches the log"
+    assert "Whiskerfield" not in served.log, "nor does the prompt"
+    assert "Traceback" not in served.log, served.log[-4000:]
 
     [ack] = [call for call in api.of("sendMessage", USER) if "queued" in call.fields["text"]]
     assert ack.at < photo.at
@@ -84,19 +66,5 @@ async def test_image2bot_run_serves_telegram_and_charges_the_asker(
         "✨ Vary",
     ]
 
-    show = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "users",
-        "show",
-        f"telegram:{USER}",
-        "--json",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await show.communicate()
-    assert show.returncode == 0, err.decode()
-    assert json.loads(out)["balance"]["total"] == CreditSettings().trial - 10
+    report = await users_show(f"telegram:{USER}", cwd=tmp_path, env=env)
+    assert report["balance"]["total"] == CreditSettings().trial - 10

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest_asyncio
 
 from core.db.repositories import payments as payments_repo
 from core.i18n import translate
+from tests.cli import run
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
@@ -111,21 +111,9 @@ async def test_the_operator_refunds_stars_and_the_credits_go_back(
         paid = await bot.balance()
     env = _env(database, IMAGE2BOT_TELEGRAM__TOKEN=TOKEN, IMAGE2BOT_TELEGRAM__BASE_URL=api.base_url)
     env["IMAGE2BOT_STRIPE__PACKS"] = json.dumps(PACKS)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "admin",
-        "refund-stars",
-        "charge-9",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    assert "500 credits taken back" in out.decode()
+    code, out, err = await run("admin", "refund-stars", "charge-9", cwd=tmp_path, env=env)
+    assert code == 0, err
+    assert "500 credits taken back" in out
     [refund] = api.of("refundStarPayment")
     assert (refund.fields["user_id"], refund.fields["telegram_payment_charge_id"]) == (ALICE, "charge-9")
     async with open_telegram_bot(database, tmp_path, api, stars=True, stripe={"packs": PACKS}) as bot:

@@ -3,22 +3,19 @@ WeCom with what they need, and the agent's encrypted `#<n> ...` answer is printe
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from core.i18n import translate
-from tests.core.payments.test_console_purchase import free_port
+from tests.cli import console, free_port
 from tests.fakes.wecom_api import WeComAPIDouble
 from tests.fakes.wecom_crypto import WeComCallbackCrypto, member_text
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.wecom.conftest import AES_KEY, AGENT_ID, CALLBACK_PATH, CORP_ID, SECRET, TOKEN
 
-TIMEOUT_S = 60
 AGENT = "lisi"
 
 
@@ -39,30 +36,9 @@ async def test_support_from_the_console_is_answered_from_wecom(
         IMAGE2BOT_WEB__PORT=str(port),
         IMAGE2BOT_PRIVACY__REQUIRE_ACCEPTANCE="false",
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "console",
-        "--user",
-        "alice",
-        "--json",
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-
-    async def reply() -> str:
-        async with asyncio.timeout(TIMEOUT_S):
-            return str(json.loads(await process.stdout.readline())["text"])  # type: ignore[union-attr]
-
-    try:
-        process.stdin.write(b"/support my credits vanished\n")
-        assert await reply() == translate("en", "support.opened", ticket=1)
+    async with console("alice", cwd=tmp_path, env=env) as chat:
+        chat.say("/support my credits vanished")
+        assert await chat.reply() == translate("en", "support.opened", ticket=1)
         [card] = await api.wait_for("message/send", where=lambda call: call.body.get("touser") == AGENT)
         for expected in ("#1", "console:alice", "Balance 40", "my credits vanished"):
             assert expected in card.content, expected
@@ -73,9 +49,4 @@ async def test_support_from_the_console_is_answered_from_wecom(
             url = f"http://127.0.0.1:{port}{CALLBACK_PATH}"
             async with http.post(url, params=callback.query, data=callback.body) as answer:
                 assert answer.status == 200
-        assert await reply() == translate("en", "support.replied", ticket=1, text="we restored them")
-    finally:
-        process.stdin.close()
-        async with asyncio.timeout(TIMEOUT_S):
-            _, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
+        assert await chat.reply() == translate("en", "support.replied", ticket=1, text="we restored them")
