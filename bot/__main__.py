@@ -10,11 +10,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-import telegram
-import telegram.error
-
 from bot import privacy_cli
-from bot.app import App, ConsoleOptions, build, console_door_enabled, default_console_user
+from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
 from core import admin
 from core.db import migrate
@@ -49,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="start every enabled platform, the web server and the workers")
+    run.add_argument(
+        "--role",
+        choices=[role.value for role in Role],
+        default=Role.ALL.value,
+        help="all (default): everything in one process; gateway: chat platforms; worker: generations; "
+        "web: webhooks. Any number of processes can share one PostgreSQL database.",
+    )
     run.set_defaults(handler=_run)
 
     console = commands.add_parser(
@@ -97,7 +101,9 @@ def _positive_int(value: str) -> int:
 
 def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
     """INFO by default; WARNING when a console chat shares the terminal, so logs do not drown it."""
-    chatting = args.command == "console" or (args.command == "run" and console_door_enabled(settings))
+    chatting = args.command == "console" or (
+        args.command == "run" and Role(args.role).doors and console_door_enabled(settings)
+    )
     default = "WARNING" if chatting else "INFO"
     configure_logging(args.log_level or default)
 
@@ -131,8 +137,8 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(floor)
 
 
-async def _run(settings: Settings, _args: argparse.Namespace) -> int:
-    return await _serve(build(settings))
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    return await _serve(build(settings, role=Role(args.role)))
 
 
 async def _console(settings: Settings, args: argparse.Namespace) -> int:
@@ -205,6 +211,8 @@ async def _admin_ledger(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _admin_refund_stars(settings: Settings, args: argparse.Namespace) -> int:
     """Telegram returns the Stars first; only then are the credits taken back (never below zero)."""
+    import telegram  # only this command talks to Telegram directly
+
     if settings.telegram.token is None:
         print("set telegram.token: Telegram returns the Stars", file=sys.stderr)
         return 2

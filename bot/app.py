@@ -9,6 +9,8 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -18,12 +20,11 @@ from bot.web import WebServer
 from core.accounts import Accounts
 from core.commands.context import Services
 from core.commands.router import Core
-from core.db import migrate
+from core.db import migrate, signals
 from core.db.session import Database
 from core.generation.jobs import JobService
 from core.generation.providers.base import ImageProvider
 from core.generation.providers.local import LocalProvider
-from core.generation.providers.openai import OpenAIProvider
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
@@ -38,13 +39,41 @@ from core.platform_state import DatabaseStateStore
 from core.support import SupportDesk
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
-from platforms.discord.adapter import DiscordAdapter
-from platforms.telegram.adapter import TelegramAdapter, Webhook
-from platforms.wecom.adapter import WeComAdapter
+
+if TYPE_CHECKING:  # each platform's SDK is imported only when that platform is on: starts stay fast
+    from platforms.discord.adapter import DiscordAdapter
+    from platforms.telegram.adapter import TelegramAdapter
+    from platforms.wecom.adapter import WeComAdapter
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DELIVERY_S = 5.0
+
+
+class Role(StrEnum):
+    """What one process does; any number of processes share one database.
+
+    `all` does everything (the single-machine default). `gateway` runs the chat doors (Telegram
+    polling, Discord, the console) and delivers replies; `worker` renders jobs; `web` serves webhooks
+    (Stripe, WeCom, Telegram in webhook mode) and handles what they bring.
+    """
+
+    ALL = "all"
+    GATEWAY = "gateway"
+    WORKER = "worker"
+    WEB = "web"
+
+    @property
+    def doors(self) -> bool:
+        return self in (Role.ALL, Role.GATEWAY)
+
+    @property
+    def renders(self) -> bool:
+        return self in (Role.ALL, Role.WORKER)
+
+    @property
+    def serves_web(self) -> bool:
+        return self in (Role.ALL, Role.WEB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +99,7 @@ class App:
     console: ConsoleAdapter | None = None
     console_foreground: bool = False
     stripe_events: StripeEvents | None = None
+    role: Role = Role.ALL
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def prepare(self) -> None:
@@ -77,7 +107,8 @@ class App:
         await asyncio.to_thread(self.storage.prepare)
         if self.settings.database.auto_migrate:
             await migrate.upgrade(self.db.engine)
-        await self.core.services.privacy.eraser.resume()  # erasures a crash interrupted
+        if self.role.renders:
+            await self.core.services.privacy.eraser.resume()  # erasures a crash interrupted
 
     def stop(self) -> None:
         self._stop.set()
@@ -88,13 +119,19 @@ class App:
         tasks: list[asyncio.Task[None]] = []
         try:
             async with asyncio.TaskGroup() as group:
-                tasks.append(group.create_task(self.worker.run(), name="worker"))
-                tasks.append(group.create_task(self.notifier.run(), name="outbox"))
-                privacy = self.core.services.privacy
-                tasks.append(group.create_task(privacy.retention.run(), name="retention-purge"))
-                tasks.append(group.create_task(privacy.broadcasts.run(), name="broadcasts"))
+                wake_on: dict[str, Callable[[], None]] = {}
+                if self.role.renders:
+                    tasks.append(group.create_task(self.worker.run(), name="worker"))
+                    privacy = self.core.services.privacy
+                    tasks.append(group.create_task(privacy.retention.run(), name="retention-purge"))
+                    tasks.append(group.create_task(privacy.broadcasts.run(), name="broadcasts"))
+                    wake_on[signals.JOBS] = self.worker.wake
+                if self.notifier.has_senders:
+                    tasks.append(group.create_task(self.notifier.run(), name="outbox"))
+                    wake_on[signals.OUTBOX] = self.notifier.wake
                 if self.stripe_events is not None:
                     tasks.append(group.create_task(self.stripe_events.run(), name="stripe-events"))
+                tasks.append(group.create_task(signals.listen(self.db, wake_on), name="wake-ups"))
                 if self.web is not None:
                     await self.web.start()
                 tasks.extend(group.create_task(self._serve(adapter)) for adapter in self.adapters)
@@ -113,6 +150,8 @@ class App:
     async def _last_deliveries(self) -> None:
         """Lets a delivery in flight be recorded as sent (so it is not repeated at the next start) and
         sends what is due, for a few seconds at most: what is left waits in the outbox."""
+        if not self.notifier.has_senders:
+            return
         with suppress(TimeoutError):
             async with asyncio.timeout(SHUTDOWN_DELIVERY_S):
                 await self.notifier.drain()
@@ -121,8 +160,8 @@ class App:
         if self.web is not None:
             await self.web.stop()
         await self.provider.close()
-        if self.stripe_events is not None:
-            await self.stripe_events.gateway.close()
+        if (stripe := self.core.services.payments.gateway) is not None:
+            await stripe.close()
         await self.db.dispose()
 
     async def _serve(self, adapter: Adapter) -> None:
@@ -132,13 +171,18 @@ class App:
 
 
 def build(
-    settings: Settings, console: ConsoleOptions | None = None, *, provider: ImageProvider | None = None
+    settings: Settings,
+    console: ConsoleOptions | None = None,
+    *,
+    provider: ImageProvider | None = None,
+    role: Role = Role.ALL,
 ) -> App:
-    """Wires the application; `provider` replaces the configured image provider (tests, embedding)."""
+    """Wires the application for `role`; `provider` replaces the configured image provider (tests,
+    embedding)."""
     db = settings.open_database()
     storage = Storage(settings.storage.data_dir)
     provider = provider or build_provider(settings)
-    notifier = Notifier(db)
+    notifier = Notifier(db, claim_s=settings.bot.delivery_claim_s)
     styles = StyleBook(settings.styles)
     worker = WorkerPool(db, provider, storage, notifier, styles, settings.generation)
     support = SupportDesk(
@@ -152,6 +196,8 @@ def build(
         hours=settings.support.hours,
     )
     payments, stripe_events = build_payments(settings, db, notifier)
+    if not role.serves_web:
+        stripe_events = None  # stored and handled by the web processes
     accounts = Accounts(db, trial_credits=settings.credits.trial, admins=settings.bot.admins)
     privacy = build_privacy(
         settings, db=db, accounts=accounts, storage=storage, notifier=notifier, worker=worker
@@ -175,21 +221,22 @@ def build(
     core = Core(services)
     adapters: list[Adapter] = []
     console_adapter = None
-    if console is None and console_door_enabled(settings):
+    if console is None and role.doors and console_door_enabled(settings):
         console = ConsoleOptions(user=settings.console.user or default_console_user())
     if console is not None:
         console_adapter = ConsoleAdapter(
             core, user=console.user, json_output=console.json_output, locale=_terminal_locale()
         )
         adapters.append(console_adapter)
-    web = WebServer(db, host=settings.web.host, port=settings.web.port) if settings.web_needed else None
-    if settings.telegram.enabled:
+    serve_web = role is Role.WEB or (role.serves_web and settings.web_needed)
+    web = WebServer(db, host=settings.web.host, port=settings.web.port) if serve_web else None
+    telegram_by_webhook = settings.telegram.mode == "webhook"
+    if settings.telegram.enabled and (role.doors or (web is not None and telegram_by_webhook)):
         adapters.append(build_telegram(settings, core, web, stars if settings.telegram.stars else None))
-    if settings.discord.enabled:
+    if settings.discord.enabled and role.doors:
         adapters.append(build_discord(settings, core))
     kf_sender = None
-    if settings.wecom.enabled:
-        assert web is not None  # the callback needs it: settings.web_needed
+    if settings.wecom.enabled and (role.doors or web is not None):
         wecom = build_wecom(settings, core, web, db)
         adapters.append(wecom)
         kf_sender = wecom.kf
@@ -213,6 +260,7 @@ def build(
         console=console_adapter,
         console_foreground=console.foreground if console else False,
         stripe_events=stripe_events,
+        role=role,
     )
 
 
@@ -281,6 +329,8 @@ def support_chats(settings: Settings) -> tuple[ChatRef, ...]:
 
 
 def build_discord(settings: Settings, core: Core) -> DiscordAdapter:
+    from platforms.discord.adapter import DiscordAdapter
+
     discord = settings.discord
     assert discord.token is not None  # checked by the settings
     return DiscordAdapter(
@@ -289,10 +339,14 @@ def build_discord(settings: Settings, core: Core) -> DiscordAdapter:
         api_base_url=discord.api_base_url,
         guild_ids=discord.guild_ids,
         sync_commands=discord.sync_commands,
+        shard_count=discord.shard_count,
+        shard_ids=discord.shard_ids,
     )
 
 
-def build_wecom(settings: Settings, core: Core, web: WebServer, db: Database) -> WeComAdapter:
+def build_wecom(settings: Settings, core: Core, web: WebServer | None, db: Database) -> WeComAdapter:
+    from platforms.wecom.adapter import WeComAdapter
+
     wecom = settings.wecom
     assert wecom.corp_id is not None
     assert wecom.agent_id is not None
@@ -311,14 +365,17 @@ def build_wecom(settings: Settings, core: Core, web: WebServer, db: Database) ->
         state=DatabaseStateStore(db),
         kf_open_kfid=wecom.kf.open_kfid if wecom.kf.enabled else None,
     )
-    web.add_post(wecom.callback_path, adapter.handle_callback)
-    web.add_get(wecom.callback_path, adapter.handle_callback)
+    if web is not None:
+        web.add_post(wecom.callback_path, adapter.handle_callback)
+        web.add_get(wecom.callback_path, adapter.handle_callback)
     return adapter
 
 
 def build_telegram(
     settings: Settings, core: Core, web: WebServer | None, stars: StarsPurchases | None
 ) -> TelegramAdapter:
+    from platforms.telegram.adapter import TelegramAdapter, Webhook
+
     telegram = settings.telegram
     assert telegram.token is not None  # checked by the settings
     webhook = None
@@ -343,6 +400,8 @@ def build_telegram(
 
 
 def build_provider(settings: Settings) -> ImageProvider:
+    from core.generation.providers.openai import OpenAIProvider
+
     if settings.provider_name == "openai" and settings.openai.api_key is not None:
         log.info("image provider: OpenAI (%s)", settings.generation.model)
         return OpenAIProvider(

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -68,6 +69,7 @@ class OpenAISettings(Section):
 class BotSettings(Section):
     default_language: str = "en"
     admins: list[str] = Field(default_factory=list)
+    delivery_claim_s: Annotated[float, Field(gt=0)] = 60.0
 
     @field_validator("default_language")
     @classmethod
@@ -124,6 +126,23 @@ class DiscordSettings(Section):
     api_base_url: str = "https://discord.com/api/v10"
     guild_ids: list[int] = Field(default_factory=list)
     sync_commands: bool = True
+    # Sharding: the gateway split into shard_count connections; this process runs shard_ids (all when unset)
+    shard_count: Annotated[int, Field(ge=1)] | None = None
+    shard_ids: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1)
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_exist(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if value is None or "shard_count" not in info.data:  # a shard_count error is reported already
+            return value
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError("set discord.shard_count too (the shards of every process together)")
+        if outside := [shard for shard in value if shard >= count]:
+            raise ValueError(f"shards are numbered 0 to {count - 1} (shard_count {count}): not {outside}")
+        if len(set(value)) != len(value):
+            raise ValueError("each shard may be listed once")
+        return value
 
 
 class WeComKfSettings(Section):

@@ -32,3 +32,11 @@ class ChatUnreachable(Exception):
     def __init__(self, reason: str = "", *, keep_pending: bool = False) -> None:
         super().__init__(reason)
         self.keep_pending = keep_pending
+
+
+class RetryLater(Exception):
+    """Raised by a door when its platform asks to wait before the next send (a flood limit)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds:g}s")
+        self.seconds = seconds

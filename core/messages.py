@@ -128,7 +128,8 @@ class Reply:
     door that waits for its jobs knows when it is done. `error` marks a refusal (a door may show
     it as a toast or only to the asker); `private` marks what only the asker should see, where the
     platform can do that (balances, history). `buttons` are job actions; `choices` are rows of
-    command shortcuts.
+    command shortcuts. `resend_note` (images) is shown instead of the image when an earlier attempt
+    to send it was cut off: it may have arrived, and a user must never get the same image twice.
     """
 
     type: ReplyType
@@ -141,6 +142,18 @@ class Reply:
     choices: Menu = ()
     error: bool = False
     private: bool = False
+    resend_note: str = ""
+
+    def instead_of_resending(self) -> Reply:
+        """What to send when this image may already have reached the chat."""
+        return Reply(
+            ReplyType.TEXT,
+            text=self.resend_note,
+            job=self.job,
+            final=self.final,
+            choices=self.choices,
+            private=self.private,
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -161,6 +174,7 @@ class Reply:
             ),
             error=bool(data.get("error", False)),
             private=bool(data.get("private", False)),
+            resend_note=data.get("resend_note", ""),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -185,6 +199,8 @@ class Reply:
             data["error"] = True
         if self.private:
             data["private"] = True
+        if self.resend_note:
+            data["resend_note"] = self.resend_note
         return data
 
 
@@ -208,9 +224,16 @@ def text(
     )
 
 
-def image(path: Path, caption: str, *, job: int | None = None, buttons: tuple[Button, ...] = ()) -> Reply:
+def image(
+    path: Path,
+    caption: str,
+    *,
+    job: int | None = None,
+    buttons: tuple[Button, ...] = (),
+    resend_note: str = "",
+) -> Reply:
     """A result image; `buttons` are the actions on this image when the door can attach them to it."""
-    return Reply(ReplyType.IMAGE, text=caption, path=path, job=job, buttons=buttons)
+    return Reply(ReplyType.IMAGE, text=caption, path=path, job=job, buttons=buttons, resend_note=resend_note)
 
 
 def file(path: Path, caption: str = "", *, job: int | None = None) -> Reply:

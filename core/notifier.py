@@ -5,7 +5,13 @@ Two paths, by how much a reply matters:
   outbox in the same transaction as that change, then delivered by `run`, retried with capped
   backoff until the platform takes them. A crash or an outage delays them; it never loses them.
 - `send` (best effort): progress that is worthless once late (queued, previews) is sent at once,
-  retried a few times in memory, then dropped.
+  retried a few times in memory, then dropped. A process without a door for that platform (a
+  worker-only process) queues it in the outbox instead, to expire if not sent soon.
+Every process with doors drains the outbox for its platforms. A process claims the chats it sends to
+for a while (`claim_s`), so no two processes send the same reply, and each chat gets its replies in
+order; a process that dies mid-send leaves its claim to lapse, and the reply is sent again: delivery
+is at least once, and a key per reply keeps the same reply from being queued twice. An image is the
+exception: one whose sending was cut off may have arrived, so its `resend_note` goes instead.
 A door raises `ChatUnreachable` when its platform refuses a chat for good (the user blocked the bot):
 the chat is recorded, its waiting replies are given up (or, for a platform that only lets the bot
 answer after the user writes, kept), and nothing is sent there until someone writes from it again
@@ -17,20 +23,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from contextlib import suppress
+import secrets
+from collections import defaultdict
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import signals
+from core.db.models import Delivery
 from core.db.repositories import deliveries as outbox
 from core.db.repositories import reachability
 from core.db.session import Database
 from core.db.types import utcnow
-from core.errors import ChatUnreachable
+from core.errors import ChatUnreachable, RetryLater
+from core.instance import process_name
 from core.messages import ChatRef, Reply
+from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +63,29 @@ class Notifier:
     outbox_backoff_max_s: float = 300.0
     outbox_max_attempts: int = 20  # about an hour and a half of trying with the defaults
     poll_interval_s: float = 5.0
+    claim_s: float = 60.0  # how long a claimed reply is this process's to send
+    progress_ttl_s: float = 120.0  # progress queued by a process without doors, then dropped
+    parallel_chats: int = 16  # chats sent to at the same time while draining
+    owner: str = field(default_factory=lambda: process_name("outbox"))
     _senders: dict[str, ReplySender] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _draining: asyncio.Lock = field(default_factory=asyncio.Lock)  # one drain at a time: no double sends
-    _unreachable: dict[str, bool] | None = None  # chat -> keep its replies; loaded on first use
+    _unreachable: dict[str, bool] | None = None  # chat -> keep its replies; refreshed at every drain
+    _next_due: datetime | None = None  # the earliest retry the last drain scheduled
 
     def register(self, sender: ReplySender) -> None:
         self._senders[sender.name] = sender
+
+    @property
+    def has_senders(self) -> bool:
+        return bool(self._senders)
 
     async def send(self, chat: ChatRef, replies: Sequence[Reply]) -> bool:
         """Best effort: delivers `replies` in order now; False when one could not be delivered."""
         sender = self._senders.get(chat.platform)
         if sender is None:
-            log.warning("no adapter for platform %s: %d replies dropped", chat.platform, len(replies))
-            return False
+            await self._hand_over(chat, replies)
+            return True
         if chat.serialize() in await self._unreachable_chats():
             return False
         for reply in replies:
@@ -79,6 +99,21 @@ class Notifier:
         """Durable: queues `replies` inside the caller's transaction; `key` makes a repeat a no-op."""
         for index, reply in enumerate(replies):
             await outbox.add(session, key=f"{key}:{index}", chat=chat.serialize(), payload=reply.to_json())
+        await signals.notify(session, signals.OUTBOX)
+
+    async def _hand_over(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
+        """Progress from a process without a door for `chat`: queued for one that has it, briefly."""
+        expires_at = utcnow() + timedelta(seconds=self.progress_ttl_s)
+        async with self.db.transaction() as session:
+            for reply in replies:
+                await outbox.add(
+                    session,
+                    key=f"progress:{secrets.token_hex(8)}",
+                    chat=chat.serialize(),
+                    payload=reply.to_json(),
+                    expires_at=expires_at,
+                )
+            await signals.notify(session, signals.OUTBOX)
 
     async def heard_from(self, chat: ChatRef) -> None:
         """Someone wrote from `chat`: it can be delivered to again."""
@@ -95,55 +130,97 @@ class Notifier:
         self._wake.set()
 
     async def run(self) -> None:
-        """Drains the outbox until cancelled."""
+        """Drains the outbox for this process's platforms until cancelled."""
         while True:
             self._wake.clear()
             try:
                 await self.drain()
             except Exception:  # the database is unreachable for a moment: keep draining later
                 log.exception("outbox: drain failed; trying again shortly")
-            with suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval_s):
-                    await self._wake.wait()
+                stop_if_cancelled()
+            wait = self.poll_interval_s
+            if self._next_due is not None:
+                wait = min(wait, max(0.0, (self._next_due - utcnow()).total_seconds()))
+            await until_woken(self._wake, wait)
 
     async def drain(self) -> int:
         """Delivers every due outbox reply once, in order per chat; returns how many were sent."""
         async with self._draining:
-            return await self._drain_due()
+            try:
+                return await self._drain_due()
+            finally:
+                await _before_stopping(self._release_claims())
 
     async def _drain_due(self) -> int:
-        async with self.db.transaction() as session:
-            waiting = await outbox.pending(session, limit=500)
-        unreachable = await self._unreachable_chats()
         now = utcnow()
-        sent = 0
-        held_back: set[str] = set()  # a chat whose earlier reply is not through yet keeps its order
+        self._next_due = None
+        async with self.db.transaction() as session:
+            waiting = await outbox.claim(
+                session,
+                owner=self.owner,
+                platforms=self._senders,
+                now=now,
+                until=now + timedelta(seconds=self.claim_s),
+                limit=500,
+            )
+            self._unreachable = await reachability.all_unreachable(session)
+        by_chat: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in waiting:
-            if delivery.chat in unreachable:
-                if not unreachable[delivery.chat]:
-                    async with self.db.transaction() as session:
-                        await outbox.give_up_chat(session, delivery.chat)
+            by_chat[delivery.chat].append(delivery)
+        slots = asyncio.Semaphore(self.parallel_chats)
+
+        async def drain_chat(chat: str, deliveries: list[Delivery]) -> int:
+            async with slots:
+                return await self._drain_chat(chat, deliveries)
+
+        async with asyncio.TaskGroup() as group:
+            counts = [group.create_task(drain_chat(chat, items)) for chat, items in by_chat.items()]
+        return sum(count.result() for count in counts)
+
+    async def _drain_chat(self, key: str, deliveries: list[Delivery]) -> int:
+        """One chat's replies in order, stopping at the first that is not due or does not go through."""
+        unreachable = await self._unreachable_chats()
+        if key in unreachable:
+            if not unreachable[key]:
+                async with self.db.transaction() as session:
+                    await outbox.give_up_chat(session, key)
+            return 0
+        chat = ChatRef.parse(key)
+        sender = self._senders[chat.platform]
+        sent = 0
+        for delivery in deliveries:
+            now = utcnow()
+            if delivery.expires_at is not None and delivery.expires_at <= now:
+                async with self.db.transaction() as session:
+                    await outbox.expire(session, delivery.id)
                 continue
-            if delivery.chat in held_back or delivery.next_attempt_at > now:
-                held_back.add(delivery.chat)
-                continue
-            chat = ChatRef.parse(delivery.chat)
-            sender = self._senders.get(chat.platform)
+            if delivery.next_attempt_at > now:
+                self._due_at(delivery.next_attempt_at)
+                return sent  # a backoff holds this chat's later replies too, to keep their order
+            reply = Reply.from_json(delivery.payload)
+            uncertain = bool(reply.resend_note) and delivery.attempted_at is not None
+            if uncertain:
+                reply = reply.instead_of_resending()  # cut off mid-send: never the same image twice
+            elif reply.resend_note:
+                try:
+                    await _before_stopping(self._attempting(delivery.id, now))
+                except asyncio.CancelledError:  # stopped before sending: it did not go
+                    await _before_stopping(self._attempting(delivery.id, None))
+                    raise
             try:
-                if sender is None:
-                    raise LookupError(f"no adapter for platform {chat.platform}")
-                await sender.send(chat, Reply.from_json(delivery.payload))
+                await sender.send(chat, reply)
             except asyncio.CancelledError:
                 raise
             except ChatUnreachable as gone:
+                if reply.resend_note:  # refused: the image did not arrive, it can go when allowed
+                    await _before_stopping(self._attempting(delivery.id, None))
                 await self._unreachable_now(chat, gone)
-                continue
+                return sent
             except Exception as exc:
-                held_back.add(delivery.chat)
-                await self._failed(delivery.id, delivery.attempts + 1, chat, exc)
-                continue
-            async with self.db.transaction() as session:
-                await outbox.mark_sent(session, delivery.id, utcnow())
+                failed = self._failed(delivery.id, delivery.attempts + 1, chat, exc, uncertain=uncertain)
+                await _before_stopping(failed)
+                return sent
+            await _before_stopping(self._sent(delivery.id))
             sent += 1
         return sent
 
@@ -163,9 +240,16 @@ class Notifier:
         else:
             log.warning("a %s chat can no longer be reached; its deliveries are stopped", chat.platform)
 
-    async def _failed(self, delivery_id: int, attempts: int, chat: ChatRef, error: Exception) -> None:
+    async def _failed(
+        self, delivery_id: int, attempts: int, chat: ChatRef, error: Exception, *, uncertain: bool = False
+    ) -> None:
+        """Schedules a retry; an image that may have arrived earlier stays marked so (`uncertain`)."""
         give_up = attempts >= self.outbox_max_attempts
         delay = min(self.outbox_backoff_s * 2 ** (attempts - 1), self.outbox_backoff_max_s)
+        if isinstance(error, RetryLater):  # the platform said how long to wait
+            delay = max(delay, error.seconds)
+        if not give_up:
+            self._due_at(utcnow() + timedelta(seconds=delay))
         async with self.db.transaction() as session:
             await outbox.mark_failed(
                 session,
@@ -173,6 +257,7 @@ class Notifier:
                 attempts=attempts,
                 next_attempt_at=utcnow() + timedelta(seconds=delay),
                 give_up=give_up,
+                may_have_arrived=uncertain,
             )
         if give_up:
             log.error("gave up delivery %s to %s after %d attempts", delivery_id, chat.platform, attempts)
@@ -184,6 +269,22 @@ class Notifier:
                 type(error).__name__,
                 delay,
             )
+
+    async def _release_claims(self) -> None:
+        async with self.db.transaction() as session:
+            await outbox.release(session, self.owner)
+
+    async def _attempting(self, delivery_id: int, since: datetime | None) -> None:
+        async with self.db.transaction() as session:
+            await outbox.mark_attempted(session, delivery_id, since)
+
+    async def _sent(self, delivery_id: int) -> None:
+        async with self.db.transaction() as session:
+            await outbox.mark_sent(session, delivery_id, utcnow())
+
+    def _due_at(self, moment: datetime) -> None:
+        if self._next_due is None or moment < self._next_due:
+            self._next_due = moment
 
     async def _send_with_retries(self, sender: ReplySender, chat: ChatRef, reply: Reply) -> bool:
         for attempt in range(1, self.attempts + 1):
@@ -207,3 +308,17 @@ class Notifier:
                     await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
         log.error("gave up delivering a %s reply to %s", reply.type.value, chat.platform)
         return False
+
+
+async def _before_stopping(bookkeeping: Coroutine[Any, Any, None]) -> None:
+    """Records what a send did even when the process is stopping meanwhile: a send recorded neither
+    way would count as one that may have arrived."""
+    task = asyncio.ensure_future(bookkeeping)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await task
+        except Exception:  # the stop goes on regardless: a failure here must not swallow it
+            log.exception("outbox: could not record a send while stopping")
+        raise

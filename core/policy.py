@@ -43,6 +43,8 @@ class GenerationSettings(Section):
     )
     quality: Literal["auto", "low", "medium", "high"] = "auto"
     concurrency: PositiveInt = 4
+    provider_images_per_minute: Annotated[int, Field(ge=0)] = 0
+    lease_s: Annotated[float, Field(gt=0)] = 30.0
     max_running_jobs_per_user: PositiveInt = 2
     max_queued_jobs_per_user: PositiveInt = 10
     max_attempts: PositiveInt = 3

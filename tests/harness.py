@@ -16,6 +16,7 @@ from bot.app import App, build
 from bot.config import Settings, load_settings
 from core import credits
 from core.db.models import Account, CreditHold, Job, LedgerEntry
+from core.db.session import Database
 from core.generation.providers.base import ImageProvider
 from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, Stage, UserRef
 from tests.fakes.chat import RecordingChat
@@ -34,6 +35,10 @@ class DatabaseTarget:
 
     def settings(self) -> dict[str, Any]:
         return {"url": self.url, "schema": self.schema}
+
+    def open(self) -> Database:
+        """The same database the bot under test uses, for reading what it did."""
+        return Database(self.url, schema=self.schema)
 
 
 def make_settings(database: DatabaseTarget, data_dir: Path, **sections: dict[str, Any]) -> Settings:
@@ -101,9 +106,13 @@ class Harness:
 
 
 async def assert_ledger_consistent(app: App) -> None:
+    await assert_books_balance(app.db)
+
+
+async def assert_books_balance(db: Database) -> None:
     """The money invariants: balances equal their entries and are never negative; every hold is
     closed at most once, and closed holds have exactly one settle or refund per bucket."""
-    async with app.db.transaction() as session:
+    async with db.transaction() as session:
         accounts = (await session.scalars(select(Account))).all()
         for account in accounts:
             sums = dict(

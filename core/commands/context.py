@@ -48,6 +48,7 @@ class Context:
     account: AccountView
     t: Translator
     attachments: tuple[Attachment, ...] = ()
+    message_id: str | None = None  # the platform's id of the message being answered
 
     @property
     def language(self) -> str:

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 
 from core.commands.context import Context
-from core.commands.parser import Command, whole_number
+from core.commands.parser import Command, shows_something, whole_number
 from core.errors import UserError
 from core.generation import replies
 from core.generation.jobs import ImagineSpec
@@ -25,6 +25,7 @@ OPTION_ALIASES = {
     "count": "n",
 }
 KNOWN_FLAGS = "--ar --style --res --model --n"
+LARGEST_JOB_ID = 2**31 - 1  # a PostgreSQL integer: a button may name any number, the database may not
 UPSCALE_TARGETS = {ActionKind.UPSCALE_2K: Tier.K2, ActionKind.UPSCALE_4K: Tier.K4}
 UPSCALE_INSTRUCTION = (
     "Recreate the attached image at a higher resolution. Keep the composition, subject, colors and style "
@@ -57,14 +58,15 @@ async def imagine(ctx: Context, command: Command) -> list[Reply]:
         model=options.get("model") or defaults.get("model") or generation.model,
         n=n,
     )
-    if not spec.prompt:
+    if not shows_something(spec.prompt):  # an invisible prompt would be charged for a random picture
         raise UserError("empty_prompt")
     references = await _store_references(ctx, ctx.attachments)
-    return await _submit(ctx, replace(spec, references=references))
+    request_key = f"{ctx.chat.serialize()}:{ctx.message_id}" if ctx.message_id else None
+    return await _submit(ctx, replace(spec, references=references), request_key)
 
 
 async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) -> list[Reply]:
-    parent = await ctx.services.jobs.get(job_id)
+    parent = await ctx.services.jobs.get(job_id) if 0 < job_id <= LARGEST_JOB_ID else None
     if parent is None:
         raise UserError("job_not_found", job=job_id)
     if parent.account_id != ctx.account.id:
@@ -107,7 +109,7 @@ async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) ->
     return await _submit(ctx, spec)
 
 
-async def _submit(ctx: Context, spec: ImagineSpec) -> list[Reply]:
+async def _submit(ctx: Context, spec: ImagineSpec, request_key: str | None = None) -> list[Reply]:
     payments = ctx.services.payments
     if await payments.frozen(ctx.account.id):
         raise UserError("account_frozen")
@@ -115,7 +117,9 @@ async def _submit(ctx: Context, spec: ImagineSpec) -> list[Reply]:
     if TIER_ORDER.index(spec.tier) > TIER_ORDER.index(allowed):
         items = ", ".join(f"/buy {item.id}" for item in payments.unlocking(spec.tier)) or "—"
         raise UserError("resolution_locked", res=spec.tier.value.upper(), items=items)
-    submitted = await ctx.services.jobs.submit(ctx.account, ctx.user, ctx.chat, ctx.language, spec)
+    submitted = await ctx.services.jobs.submit(
+        ctx.account, ctx.user, ctx.chat, ctx.language, spec, request_key=request_key
+    )
     return [replies.queued(ctx.t, submitted.job_id, submitted.position, submitted.cost, submitted.balance)]
 
 

@@ -2,11 +2,15 @@
 
 Prompts keep their exact wording (quotes and apostrophes included): only the recognised
 `--name value` segments are cut out. Phones often autocorrect `--` into an em dash, so `—ar` works too.
+Control characters and lone surrogates are never meant (and NUL or a surrogate cannot even be stored
+in PostgreSQL): each becomes a space first, so the words around it stay apart. Zero-width characters
+and direction marks stay, as they belong to emoji and right-to-left writing.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from core.errors import UserError
@@ -19,6 +23,9 @@ _FLAG = re.compile(
     re.VERBOSE,
 )
 _COMMAND = re.compile(r"^\s*/(?P<name>[^\s@/]+)(?:@\S+)?(?:\s+|$)", re.UNICODE)
+_UNWANTED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")  # all but \t \n \r
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})  # controls, format marks, spaces
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers, the blank Braille cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,7 @@ def parse(message: str, *, free_text: frozenset[str] = frozenset()) -> Command |
     """None when the message is not a command (does not start with `/`).
 
     Commands named in `free_text` take their text as written: no flags are cut out of it."""
+    message = _UNWANTED.sub(" ", message)
     match = _COMMAND.match(message)
     if match is None:
         return None
@@ -63,6 +71,11 @@ def parse(message: str, *, free_text: frozenset[str] = frozenset()) -> Command |
 def whole_number(text: str, *, digits: int = 9) -> int | None:
     """The value of a plain ASCII number ("12", "#12" is not one), or None; never raises."""
     return int(text) if 0 < len(text) <= digits and text.isascii() and text.isdigit() else None
+
+
+def shows_something(text: str) -> bool:
+    """False when `text` would look empty: only spaces, zero-width characters or direction marks."""
+    return any(unicodedata.category(char) not in _INVISIBLE and char not in _BLANK_LETTERS for char in text)
 
 
 def _unquote(value: str) -> str:

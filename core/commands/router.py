@@ -158,7 +158,13 @@ class Core:
             account_view = await self.services.accounts.resolve(user)
             t = Translator(self.services.language_for(account_view, user))
             ctx = Context(
-                self.services, user, chat, account_view, t, incoming.attachments if incoming else ()
+                self.services,
+                user,
+                chat,
+                account_view,
+                t,
+                incoming.attachments if incoming else (),
+                incoming.message_id if incoming else None,
             )
             return await run(ctx)
         except UserError as error:

@@ -9,7 +9,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db.locks import lock_key
 
 
 def alembic_config() -> Config:
@@ -26,6 +29,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # processes starting together migrate one at a time
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("migrations")}
+            )
         await connection.run_sync(run)
 
 

@@ -118,11 +118,17 @@ class Job(Base):
     references: Mapped[list[str]] = mapped_column(default=list)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     action: Mapped[str | None] = mapped_column(String(16))
+    # The chat message that asked for it: a platform delivering that message again (after a crash,
+    # Telegram re-sends what was not confirmed) finds this job instead of paying for a second one.
+    request_key: Mapped[str | None] = mapped_column(String(240), unique=True)
     outputs: Mapped[list[str]] = mapped_column(default=list)
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_ref: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime | None]
+    # The worker process rendering a `running` job, and until when its claim holds unless renewed.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -142,8 +148,26 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Progress is worth sending only for a while; results and notices never expire.
+    expires_at: Mapped[datetime | None]
+    # When sending an image began: still set after a crash means it may have arrived.
+    attempted_at: Mapped[datetime | None]
+    # The process sending it now: no other process sends it until the claim lapses.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class ProviderCall(Base):
+    """One render started at the image provider: the rolling window behind the global images-per-minute
+    limit, shared by every worker process."""
+
+    __tablename__ = "provider_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    images: Mapped[int]
 
 
 class SafetyStrike(Base):

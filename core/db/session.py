@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -30,7 +33,11 @@ class Database:
         if schema and not self.is_sqlite:
             connect_args["server_settings"] = {"search_path": schema}
         self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, pool_pre_ping=not self.is_sqlite, connect_args=connect_args
+            url,
+            echo=echo,
+            pool_pre_ping=not self.is_sqlite,
+            connect_args=connect_args,
+            hide_parameters=True,  # database errors end up in logs: never with prompts or identities
         )
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -64,7 +71,37 @@ class Database:
         await self.engine.dispose()
 
 
+class _SqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, rolling back whatever transaction is open before it closes.
+
+    SQLAlchemy closes a connection whose statement a cancellation interrupted. SQLite defers that
+    close while any statement of the connection is still referenced (by the traceback of the
+    cancellation, say) and keeps its transaction meanwhile, and with it the write lock: every later
+    writer would wait out the busy timeout, again and again. A rollback first releases the lock."""
+
+    async def close(self) -> None:
+        if self._connection is not None and self._running:
+            with suppress(sqlite3.Error, ValueError):
+                await self.rollback()
+        await super().close()
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        if self._connection is not None and self._running:  # a forced close skips close() above
+            self._tx.put_nowait((None, self._connection.rollback))
+        return super().stop()
+
+
+def _connect_sqlite(database: str, **kwargs: Any) -> aiosqlite.Connection:
+    connection = _SqliteConnection(partial(sqlite3.connect, database, **kwargs), iter_chunk_size=64)
+    connection._thread.daemon = True  # as SQLAlchemy does: an unclosed connection never holds up exit
+    return connection
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_do_connect(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        params["async_creator_fn"] = _connect_sqlite
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" hook issue BEGIN itself

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core import credits
 from core.accounts import AccountView
+from core.db import signals
 from core.db.models import Job
 from core.db.repositories import jobs as repo
 from core.db.session import Database
@@ -92,18 +96,49 @@ class JobService:
         return width, height
 
     async def submit(
-        self, account: AccountView, user: UserRef, chat: ChatRef, language: str, spec: ImagineSpec
+        self,
+        account: AccountView,
+        user: UserRef,
+        chat: ChatRef,
+        language: str,
+        spec: ImagineSpec,
+        *,
+        request_key: str | None = None,
     ) -> Submitted:
-        """Refuses before anything is reserved, or reserves the cost and queues the job, atomically."""
+        """Refuses before anything is reserved, or reserves the cost and queues the job, atomically.
+
+        `request_key` names the chat message asking: the same message delivered again gets the job it
+        already made, not a second one.
+        """
         provider_prompt = self._validate(spec)
         await self._check_cooldown(account.id)
         await self._moderate(account, provider_prompt)
+        try:
+            return await self._queue(account, user, chat, language, spec, request_key, provider_prompt)
+        except IntegrityError:
+            if request_key is None or (earlier := await self._earlier(request_key)) is None:
+                raise
+            return earlier  # the same message, delivered twice at the same moment
+
+    async def _queue(
+        self,
+        account: AccountView,
+        user: UserRef,
+        chat: ChatRef,
+        language: str,
+        spec: ImagineSpec,
+        request_key: str | None,
+        provider_prompt: str,
+    ) -> Submitted:
         width, height = self.size(spec.model, spec.tier, spec.ratio)
         # A fixed-size model may draw less than the tier asked for: never charge for pixels not drawn.
         tier = lower_tier(spec.tier, tier_for_pixels(width * height))
         cost = self.price(tier, spec.n)
         async with self.db.transaction() as session:
             await credits.lock(session, account.id)
+            if request_key is not None and (earlier := await repo.by_request(session, request_key)):
+                log.info("job %s asked for again by the same message: not queued twice", earlier.id)
+                return await self._submitted(session, earlier)
             job = await repo.insert(
                 session,
                 account_id=account.id,
@@ -124,6 +159,7 @@ class JobService:
                 references=list(spec.references),
                 parent_id=spec.parent_id,
                 action=spec.action,
+                request_key=request_key,
             )
             try:
                 hold = await credits.reserve(
@@ -137,9 +173,21 @@ class JobService:
             await repo.set_hold(session, job.id, hold.id)
             position = await repo.queue_position(session, job.id)
             balance = await credits.balance(session, account.id)
+            await signals.notify(session, signals.JOBS)  # workers in other processes
         log.info("job %s queued: %sx%s x%s, %s credits", job.id, width, height, spec.n, cost)
         self.worker.wake()
         return Submitted(job.id, position, cost, balance, width, height)
+
+    async def _earlier(self, request_key: str) -> Submitted | None:
+        async with self.db.transaction() as session:
+            job = await repo.by_request(session, request_key)
+            return None if job is None else await self._submitted(session, job)
+
+    @staticmethod
+    async def _submitted(session: AsyncSession, job: Job) -> Submitted:
+        position = await repo.queue_position(session, job.id) if job.status == repo.QUEUED else 0
+        balance = await credits.balance(session, job.account_id)
+        return Submitted(job.id, position, job.cost, balance, job.width, job.height)
 
     async def cancel(self, account_id: int, job_id: int | None) -> Cancelled:
         """Cancels a queued or running job of this account and refunds it."""

@@ -68,12 +68,19 @@ def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles:
         job=job.id,
     )
     if len(paths) == 1:  # the actions go on the image itself where the door can attach them
-        single = image(paths[0], caption, job=job.id, buttons=buttons(t, job, 1))
+        single = image(
+            paths[0], caption, job=job.id, buttons=buttons(t, job, 1), resend_note=_resend_note(t, job, 1)
+        )
         replies = [replace(single, choices=original_choice(t, job.id, 1))]
     else:
         replies = [
             replace(
-                image(path, f"{caption}\n{t('job.image_index', index=i + 1, n=len(paths))}", job=job.id),
+                image(
+                    path,
+                    f"{caption}\n{t('job.image_index', index=i + 1, n=len(paths))}",
+                    job=job.id,
+                    resend_note=_resend_note(t, job, i + 1),
+                ),
                 choices=original_choice(t, job.id, i + 1),
             )
             for i, path in enumerate(paths)
@@ -100,6 +107,10 @@ def failed(t: Translator, job: Job, code: str, *, refunded: int, reference: str 
     return text(
         t(f"job.failed.{code}", job=job.id, credits=refunded, ref=reference or ""), job=job.id, final=True
     )
+
+
+def _resend_note(t: Translator, job: Job, index: int) -> str:
+    return t("job.maybe_delivered", job=job.id, index=index)
 
 
 def _shorten(prompt: str) -> str:

@@ -11,6 +11,9 @@ from PIL import Image, UnidentifiedImageError
 from core.errors import UserError
 
 MAX_REFERENCE_EDGE = 4096
+# Decoding costs memory by the pixel, not by the byte: a PNG of a few kilobytes can claim 80 megapixels.
+# A 200-megapixel phone JPEG still fits, as JPEGs are decoded at a reduced scale (`draft`).
+MAX_REFERENCE_PIXELS = 50_000_000
 
 
 class Storage:
@@ -52,11 +55,19 @@ class Storage:
 
 def normalize_reference(data: bytes, name: str) -> bytes:
     """PNG bytes of an uploaded reference, at most 4096 px on its longer edge."""
+    too_many_pixels = UserError(
+        "reference_too_many_pixels", name=name, limit=MAX_REFERENCE_PIXELS // 1_000_000
+    )
     try:
         with Image.open(io.BytesIO(data)) as source:
+            source.draft(None, (MAX_REFERENCE_EDGE, MAX_REFERENCE_EDGE))
+            if source.width * source.height > MAX_REFERENCE_PIXELS:
+                raise too_many_pixels  # before a single pixel is decoded
             source.load()
             picture = source.convert("RGBA" if source.mode in ("RGBA", "LA", "P") else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own, larger limit
+        raise too_many_pixels from None
+    except (UnidentifiedImageError, OSError, ValueError):
         raise UserError("reference_not_image", name=name) from None
     picture.thumbnail((MAX_REFERENCE_EDGE, MAX_REFERENCE_EDGE))
     out = io.BytesIO()

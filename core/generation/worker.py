@@ -1,4 +1,9 @@
-"""The in-process worker pool: claims queued jobs fairly, renders them, settles or refunds each once.
+"""The worker pool: claims queued jobs fairly, renders them, settles or refunds each once.
+
+Any number of pools, in any number of processes, share one database. A claim is a lease: the pool
+renews it while it renders, and every state change it makes afterwards requires still holding it. A
+pool that dies stops renewing; once its leases lapse, any pool re-queues those jobs (or refunds them
+when out of attempts), and the dead pool could not complete them even if it came back.
 
 Retries live here and only here (the provider SDK is told not to retry): a transient failure puts
 the job back in the queue with a capped exponential backoff, so a slot is never held while waiting.
@@ -8,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,9 +37,11 @@ from core.generation.providers.base import (
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.i18n import Translator
+from core.instance import process_name
 from core.messages import ChatRef, Reply
 from core.notifier import Notifier
 from core.policy import GenerationSettings
+from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +55,11 @@ class WorkerPool:
     styles: StyleBook
     settings: GenerationSettings
     poll_interval_s: float = 1.0
+    owner: str = field(default_factory=lambda: process_name("worker"))
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _aborted: set[int] = field(default_factory=set)
+    _interrupted: set[int] = field(default_factory=set)  # cut off by this pool stopping
 
     def wake(self) -> None:
         self._wake.set()
@@ -63,34 +71,89 @@ class WorkerPool:
             task.cancel()
 
     async def run(self) -> None:
-        """Runs until cancelled. Jobs cut off by a shutdown stay `running`; the next start recovers them."""
-        await self.recover()
-        async with asyncio.TaskGroup() as group:
-            while True:
-                self._wake.clear()
-                try:
-                    await self._start_due_jobs(group)
-                    idle = await self._idle_wait()
-                except Exception:  # the database is unreachable for a moment: keep the pool alive
-                    log.exception("worker pool: could not claim jobs; trying again shortly")
-                    idle = self.poll_interval_s
-                with suppress(TimeoutError):
-                    async with asyncio.timeout(idle):
-                        await self._wake.wait()
+        """Runs until cancelled; on the way out, hands the jobs it was rendering back to the queue."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._keep_leases(), name="job-leases")
+                group.create_task(self._recover_forever(), name="job-recovery")
+                while True:
+                    self._wake.clear()
+                    try:
+                        idle = await self._start_due_jobs(group)
+                    except Exception:  # the database is unreachable for a moment: keep the pool alive
+                        log.exception("worker pool: could not claim jobs; trying again shortly")
+                        stop_if_cancelled()
+                        idle = self.poll_interval_s
+                    await until_woken(self._wake, idle)
+        finally:
+            await asyncio.shield(self._release())
 
-    async def _start_due_jobs(self, group: asyncio.TaskGroup) -> None:
+    async def _release(self) -> None:
+        """A stopping pool gives the jobs it was rendering straight back to the queue; the attempt
+        does not count. Should this fail, their leases lapse and another pool recovers them."""
+        try:
+            async with self.db.transaction() as session:
+                for job_id in self._interrupted:
+                    await repo.transition(
+                        session,
+                        job_id,
+                        from_statuses=[repo.RUNNING],
+                        to=repo.QUEUED,
+                        lease_owner=self.owner,
+                        attempts=Job.attempts - 1,
+                    )
+        except Exception:
+            log.warning("worker pool: could not hand back interrupted jobs; their leases will lapse")
+
+    async def _start_due_jobs(self, group: asyncio.TaskGroup) -> float:
+        """Starts jobs while slots are free; returns how long to wait before looking again."""
         while len(self._running) < self.settings.concurrency:
-            job = await self._claim()
-            if job is None:
-                return
-            task = group.create_task(self._guarded(job))
+            claim = await self._claim()
+            if claim.job is None:
+                return await self._idle_wait(claim.window_opens)
+            job = claim.job
+            if job.id in self._running:  # taken from this pool while it was cut off, and back again
+                self.abort(job.id)
+            task = group.create_task(self._guarded(job, claim.provider_call))
             self._running[job.id] = task
-            task.add_done_callback(lambda _task, job_id=job.id: self._finished(job_id))
+            task.add_done_callback(lambda done, job_id=job.id: self._finished(job_id, done))
+        return self.poll_interval_s
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_s)
+
+    async def _keep_leases(self) -> None:
+        """Renews the leases of the jobs being rendered; stops a job whose lease is gone (its owner
+        cancelled it, or the pool was cut off long enough for another to take it over)."""
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            rendering = set(self._running)
+            try:
+                async with self.db.transaction() as session:
+                    held = await repo.renew_leases(session, self.owner, rendering, utcnow() + self.lease)
+            except Exception:
+                log.warning("worker pool: could not renew job leases; trying again", exc_info=True)
+                stop_if_cancelled()
+                continue
+            for job_id in rendering - held:
+                log.info("job %s is no longer leased to this worker; stopping it", job_id)
+                self.abort(job_id)
+
+    async def _recover_forever(self) -> None:
+        while True:
+            try:
+                await self.recover()
+            except Exception:
+                log.warning("worker pool: could not look for abandoned jobs; trying again", exc_info=True)
+                stop_if_cancelled()
+            await asyncio.sleep(self.settings.lease_s / 2)
 
     async def recover(self) -> None:
-        """Jobs a crash left `running` go back to the queue, or are refunded once out of attempts."""
+        """Jobs whose worker died (its lease lapsed) go back to the queue, or are refunded once out of
+        attempts."""
         async with self.db.transaction() as session:
-            for job in await repo.running(session):
+            for job in await repo.expired_leases(session, utcnow()):
                 if job.attempts < self.settings.max_attempts:
                     await repo.transition(session, job.id, from_statuses=[repo.RUNNING], to=repo.QUEUED)
                     log.info("job %s re-queued after an interrupted run", job.id)
@@ -106,40 +169,49 @@ class WorkerPool:
                     notice = replies.failed(Translator(job.language), job, "interrupted", refunded=refunded)
                     await self._report(session, job, [notice])
         self.notifier.wake()
+        self.wake()
 
-    def _finished(self, job_id: int) -> None:
-        self._running.pop(job_id, None)
-        self._aborted.discard(job_id)
+    def _finished(self, job_id: int, task: asyncio.Task[None]) -> None:
+        if self._running.get(job_id) is task:
+            del self._running[job_id]
+            self._aborted.discard(job_id)
         self._wake.set()
 
-    async def _claim(self) -> Job | None:
+    async def _claim(self) -> repo.Claim:
         async with self.db.transaction() as session:
             return await repo.claim_next(
-                session, max_running_per_account=self.settings.max_running_jobs_per_user, now=utcnow()
+                session,
+                owner=self.owner,
+                lease=self.lease,
+                max_running_per_account=self.settings.max_running_jobs_per_user,
+                images_per_minute=self.settings.provider_images_per_minute,
+                now=utcnow(),
             )
 
-    async def _idle_wait(self) -> float:
+    async def _idle_wait(self, window_opens: datetime | None) -> float:
         async with self.db.transaction() as session:
             due = await repo.next_due_time(session)
-        if due is None:
-            return self.poll_interval_s
-        return min(self.poll_interval_s, max(0.0, (due - utcnow()).total_seconds()))
+        now = utcnow()
+        waits = [self.poll_interval_s]
+        waits.extend(max(0.0, (moment - now).total_seconds()) for moment in (due, window_opens) if moment)
+        return min(waits)
 
-    async def _guarded(self, job: Job) -> None:
+    async def _guarded(self, job: Job, provider_call: int | None) -> None:
         try:
-            await self._run(job)
+            await self._run(job, provider_call)
         except asyncio.CancelledError:
             if job.id not in self._aborted:
+                self._interrupted.add(job.id)
                 raise
         except Exception:
             reference = new_reference()
             log.exception("job %s crashed [ref %s]", job.id, reference)
             try:
                 await self._fail(job, "internal", reference)
-            except Exception:  # still `running`: the next start re-queues or refunds it
+            except Exception:  # still `running`: once its lease lapses, a pool re-queues or refunds it
                 log.exception("job %s could not be closed [ref %s]", job.id, reference)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, provider_call: int | None) -> None:
         t = Translator(job.language)
         await self._tell(job, [replies.started(t, job)])
         references = await asyncio.to_thread(lambda: tuple(self.storage.read(p) for p in job.references))
@@ -160,6 +232,9 @@ class WorkerPool:
             path = await asyncio.to_thread(self.storage.save_preview, job.id, index, data)
             await self._tell(job, [replies.partial(t, job, index, path)])
 
+        if provider_call is not None:
+            async with self.db.transaction() as session:
+                await repo.provider_call_started(session, provider_call, utcnow())
         try:
             async with asyncio.timeout(self.settings.timeout_s):
                 result = await self.provider.render(request, on_partial)
@@ -186,6 +261,8 @@ class WorkerPool:
                 session,
                 job.id,
                 from_statuses=[repo.RUNNING],
+                lease_owner=self.owner,
+                attempt=job.attempts,
                 to=repo.SUCCEEDED,
                 outputs=outputs,
                 finished_at=utcnow(),
@@ -202,18 +279,23 @@ class WorkerPool:
         log.info("job %s succeeded", job.id)
 
     async def _retry_or_fail(self, job: Job, retry_after: float | None) -> None:
-        if job.attempts >= self.settings.max_attempts:
+        too_long = retry_after is not None and retry_after > self.settings.timeout_s
+        if job.attempts >= self.settings.max_attempts or too_long:
             await self._fail(job, "temporary")
             return
         backoff = min(
             self.settings.retry_backoff_s * 2 ** (job.attempts - 1), self.settings.retry_backoff_max_s
         )
-        delay = max(backoff, min(retry_after or 0.0, self.settings.retry_backoff_max_s))
+        delay = max(
+            backoff, retry_after or 0.0
+        )  # the provider said how long: asking sooner wastes an attempt
         async with self.db.transaction() as session:
             requeued = await repo.transition(
                 session,
                 job.id,
                 from_statuses=[repo.RUNNING],
+                lease_owner=self.owner,
+                attempt=job.attempts,
                 to=repo.QUEUED,
                 not_before=utcnow() + timedelta(seconds=delay),
             )
@@ -226,6 +308,8 @@ class WorkerPool:
                 session,
                 job.id,
                 from_statuses=[repo.RUNNING],
+                lease_owner=self.owner,
+                attempt=job.attempts,
                 to=repo.FAILED,
                 error_code=code,
                 error_ref=reference,

@@ -40,9 +40,18 @@ class StripeGateway:
             event = stripe.Webhook.construct_event(
                 payload, signature, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE_S
             )
-        except (stripe.SignatureVerificationError, ValueError) as error:
+        except (stripe.SignatureVerificationError, ValueError, TypeError, AttributeError) as error:
+            # TypeError: a non-ASCII signature; AttributeError: signed JSON that is not an object
             raise InvalidWebhook(type(error).__name__) from None
-        return event.to_dict()
+        data = event.to_dict()
+        if not (
+            isinstance(data.get("id"), str)
+            and isinstance(data.get("type"), str)
+            and isinstance(data.get("created"), int)
+            and isinstance(data.get("data"), dict)
+        ):
+            raise InvalidWebhook("not an event")
+        return data
 
     async def create_checkout(
         self,

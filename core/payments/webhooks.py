@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from core.notifier import Notifier
 from core.payments import events
 from core.payments.catalogue import Catalogue
 from core.payments.stripe_gateway import StripeGateway
+from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,8 @@ class StripeEvents:
                 raise
             except Exception:  # Stripe or the database is away for a moment: the next round retries
                 log.exception("stripe: handling events failed; trying again shortly")
-            with suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval_s):
-                    await self._wakeup().wait()
+                stop_if_cancelled()
+            await until_woken(self._wakeup(), self.poll_interval_s)
 
     async def process_due(self) -> int:
         """Handles every event that is due once; returns how many were handled."""

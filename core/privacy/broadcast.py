@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from dataclasses import dataclass, field
 
 from core.db.repositories import privacy as repo
@@ -19,6 +18,7 @@ from core.db.types import utcnow
 from core.i18n import Translator
 from core.messages import ChatRef, text
 from core.notifier import Notifier
+from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,8 @@ class Broadcasts:
                     pass
             except Exception:
                 log.exception("broadcast: sending failed; trying again shortly")
-            with suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval_s):
-                    await self._wake.wait()
+                stop_if_cancelled()
+            await until_woken(self._wake, self.poll_interval_s)
 
     async def send_next(self) -> bool:
         """Sends the oldest pending broadcast to the end; False when there is none."""

@@ -24,6 +24,7 @@ from core.db.session import Database
 from core.db.types import utcnow
 from core.generation.storage import Storage
 from core.privacy.settings import RetentionSettings
+from core.waiting import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Retention:
                 await self.purge()
             except Exception:
                 log.exception("retention purge failed; trying again at the next run")
+                stop_if_cancelled()
             await asyncio.sleep(interval_s)
 
     async def purge(self, now: datetime | None = None) -> Purged:

@@ -143,7 +143,10 @@ def _file_attachment(path_text: str) -> Attachment:
     async def fetch() -> bytes:
         return await asyncio.to_thread(path.read_bytes)
 
-    size = path.stat().st_size if path.is_file() else None
+    try:
+        size = path.stat().st_size if path.is_file() else None
+    except OSError:  # a name the system cannot even look up: reading it fails with a clear message
+        size = None
     return Attachment(name=path.name, fetch=fetch, size=size)
 
 

@@ -8,6 +8,9 @@ Discord wants an answer to an interaction within 3 seconds. The core usually ans
 if it has not after `DEFER_AFTER_S`, the interaction is deferred ("thinking") and answered when the
 core is done. A job's first answer is always a deferral edited into its queue position, so the
 interaction's token then carries the job's progress and result (see `delivery`).
+
+With `shard_count` the gateway is split into shards and this door connects only `shard_ids` (all of
+them when unset); other processes connect the rest. Without it: one connection, not sharded.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from core.errors import UserError
 from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, Stage, UserRef
 from platforms.base import Capabilities
 from platforms.discord import commands, render
-from platforms.discord.buttons import DoorClient
+from platforms.discord.buttons import DoorClient, ShardedDoorClient
 from platforms.discord.delivery import (
     DEFAULT_UPLOAD_LIMIT,
     DM,
@@ -65,6 +68,8 @@ class DiscordAdapter:
         sync_commands: bool = True,
         progress_interval_s: float = PROGRESS_INTERVAL_S,
         defer_after_s: float = DEFER_AFTER_S,
+        shard_count: int | None = None,
+        shard_ids: Sequence[int] | None = None,
     ) -> None:
         self._core = core
         self._token = token
@@ -72,7 +77,13 @@ class DiscordAdapter:
         self._guild_ids = tuple(guild_ids)
         self._sync_commands = sync_commands
         self._defer_after_s = defer_after_s
-        self.client = DoorClient(self)
+        self.client = (
+            DoorClient(self)
+            if shard_count is None and shard_ids is None
+            else ShardedDoorClient(
+                self, shard_count=shard_count, shard_ids=None if shard_ids is None else list(shard_ids)
+            )
+        )
         self.tree = commands.build_tree(
             self.client,
             self,
@@ -91,7 +102,10 @@ class DiscordAdapter:
             await self._publish_commands()
 
     async def start(self) -> None:
-        """Serves until `stop()`: the gateway address comes from the same API (`GET /gateway/bot`)."""
+        """Serves until `stop()`: the gateway address comes from the same API (`GET /gateway/bot`).
+
+        The sharded client connects each of its shards to that address (it asks for no shard count).
+        """
         await self.login()
         _shards, url, _limits = await self.client.http.get_bot_gateway()
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)  # also where discord.py reconnects to

@@ -31,14 +31,28 @@ class ButtonHandler(Protocol):
 class DoorClient(discord.Client):
     """The discord.py client, with the door that answers its buttons."""
 
-    def __init__(self, handler: ButtonHandler) -> None:
+    def __init__(self, handler: ButtonHandler, **options: Any) -> None:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: nothing to warn of
         super().__init__(
             intents=discord.Intents(guilds=True),  # interactions arrive anyway; discord.py wants guilds
             allowed_mentions=discord.AllowedMentions.none(),  # a prompt saying @everyone pings nobody
+            **options,
         )
         self.handler = handler
         self.add_dynamic_items(JobButton, CommandButton)
+
+
+class ShardedDoorClient(DoorClient, discord.AutoShardedClient):
+    """The same client over gateway shards: `shard_ids` of `shard_count` (all of them when None).
+
+    Discord splits a large bot's servers across shards; processes that each connect some of them
+    together serve every server, with the same commands and buttons.
+    """
+
+    def __init__(
+        self, handler: ButtonHandler, *, shard_count: int | None, shard_ids: list[int] | None
+    ) -> None:
+        super().__init__(handler, shard_count=shard_count, shard_ids=shard_ids)
 
 
 def _handler(interaction: discord.Interaction) -> ButtonHandler:

@@ -18,7 +18,7 @@ from discord.app_commands import locale_str
 
 from core.commands.router import ALIASES, MENU
 from core.generation.styles import Style
-from core.i18n import FALLBACK, LANGUAGES, translate
+from core.i18n import FALLBACK, LANGUAGES, normalize_language, translate
 
 PLAIN_COMMANDS: tuple[str, ...] = tuple(name for name in MENU if name != "imagine")
 ASPECTS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21")
@@ -58,6 +58,30 @@ class CommandHandler(Protocol):
         ...
 
 
+class DoorTree(app_commands.CommandTree[Any]):
+    """A slash command Discord still offers but this version does not have (renamed, removed, or
+    published to other guilds) reaches the core as typed text, which answers it like any command."""
+
+    def __init__(
+        self, client: discord.Client, handler: CommandHandler, guilds: Sequence[discord.Object]
+    ) -> None:
+        super().__init__(client)
+        self._handler = handler
+        self._guilds = tuple(guilds)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        data: Any = interaction.data or {}
+        if interaction.type != discord.InteractionType.application_command or data.get("type", 1) != 1:
+            return True
+        known = {
+            command.name for guild in (None, *self._guilds) for command in self.get_commands(guild=guild)
+        }
+        if data.get("name") in known:
+            return True
+        await self._handler.run_command(interaction, f"/{data.get('name', '')}")
+        return False
+
+
 class Translations(app_commands.Translator):
     """Serves the translations each `locale_str` carries in its `translations` extra."""
 
@@ -77,8 +101,8 @@ def build_tree(
     guild_ids: Sequence[int] = (),
 ) -> app_commands.CommandTree[Any]:
     """Global commands, or commands of those guilds only (they update at once; global ones can lag)."""
-    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
     guilds = [discord.Object(id=guild_id) for guild_id in guild_ids]
+    tree = DoorTree(client, handler, guilds)
     for command in (imagine(handler, styles, models), *(plain(handler, name) for name in PLAIN_COMMANDS)):
         if guilds:
             tree.add_command(command, guilds=guilds)
@@ -109,7 +133,11 @@ def imagine(
         reference2: discord.Attachment | None = None,
     ) -> None:
         text = imagine_text(prompt, ar=aspect, style=style, res=resolution, model=model)
-        references = [attachment for attachment in (reference, reference2) if attachment is not None]
+        given = [item for item in (reference, reference2) if item is not None]
+        references = [item for item in given if isinstance(item, discord.Attachment)]
+        if len(references) < len(given):  # Discord named an attachment it did not include
+            await _refuse_missing_reference(interaction)
+            return
         await handler.run_command(interaction, text, references, public=True)
 
     command = _command("imagine", callback)
@@ -126,6 +154,11 @@ def imagine(
         model=[app_commands.Choice(name=name, value=name) for name in models[:MAX_CHOICES]],
     )(command)
     return command
+
+
+async def _refuse_missing_reference(interaction: discord.Interaction) -> None:
+    language = normalize_language(interaction.locale.value) or FALLBACK
+    await interaction.response.send_message(translate(language, "error.reference_missing"), ephemeral=True)
 
 
 def plain(handler: CommandHandler, name: str) -> app_commands.Command[Any, ..., None]:

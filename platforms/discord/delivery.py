@@ -5,6 +5,8 @@ fresh (Discord honours its token for 15 minutes), progress edits that interactio
 once per `progress_interval_s` (the latest update wins), and results follow it up. After that,
 after a restart, or when Discord refuses the token, results are posted to the channel by the bot.
 Progress with no fresh interaction is dropped: it is worthless late, and the result still comes.
+discord.py waits for an answer as long as aiohttp lets it (five minutes): every call here gives up
+after `SEND_TIMEOUT_S`, so a request Discord never answers is retried from the outbox instead.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 
@@ -26,11 +29,13 @@ from platforms.discord.render import Message
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 DM = "dm"
 GUILD = "guild"
 FOLLOWUP_WINDOW = timedelta(minutes=14)  # Discord allows 15: the rest is left for an upload
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # a bot's limit where no interaction tells a larger one
 READY_WAIT_S = 30.0
+SEND_TIMEOUT_S = 120.0  # room for the largest upload on a slow link
 TOKEN_REFUSED = 401  # an expired or unknown interaction token
 GONE = 404
 UNREACHABLE_CODES = {
@@ -121,7 +126,7 @@ class Delivery:
         if (upload := await _upload(message, DEFAULT_UPLOAD_LIMIT)) is not None:
             kwargs["file"] = upload
         try:
-            await channel.send(**kwargs)
+            await _bounded(channel.send(**kwargs))
         except (discord.Forbidden, discord.NotFound) as exc:
             if exc.code in UNREACHABLE_CODES:
                 raise ChatUnreachable(f"Discord refuses the channel (code {exc.code})") from exc
@@ -165,6 +170,8 @@ class Delivery:
                 log.warning("discord: a progress update was refused (HTTP %s)", exc.status)
                 thread.closed = exc.status in (TOKEN_REFUSED, GONE)
                 thread.usable = exc.status != TOKEN_REFUSED
+            except TimeoutError:
+                log.warning("discord: a progress update got no answer in time")
             thread.last_edit = time.monotonic()
 
     async def _end_progress(self, thread: JobThread) -> None:
@@ -178,9 +185,11 @@ class Delivery:
                 return
             thread.closed = True
             try:
-                await thread.interaction.edit_original_response(view=None)
+                await _bounded(thread.interaction.edit_original_response(view=None))
             except discord.HTTPException as exc:
                 log.info("discord: a finished progress message was not updated (HTTP %s)", exc.status)
+            except TimeoutError:
+                log.info("discord: a finished progress message got no answer in time")
 
     async def _follow_up(self, thread: JobThread, message: Message) -> bool:
         """False when Discord no longer takes the interaction's token: post to the channel instead."""
@@ -195,6 +204,11 @@ class Delivery:
         return True
 
 
+async def _bounded(call: Awaitable[T]) -> T:
+    async with asyncio.timeout(SEND_TIMEOUT_S):
+        return await call
+
+
 async def _upload(message: Message, limit: int) -> discord.File | None:
     if message.attachment is None:
         return None
@@ -204,10 +218,12 @@ async def _upload(message: Message, limit: int) -> discord.File | None:
 async def edit_original(interaction: discord.Interaction, message: Message) -> None:
     """Replaces the interaction's answer; an attachment replaces the earlier ones."""
     upload = await _upload(message, interaction.filesize_limit)
-    await interaction.edit_original_response(
-        content=message.content,
-        view=message.view,
-        attachments=[upload] if upload is not None else discord.utils.MISSING,
+    await _bounded(
+        interaction.edit_original_response(
+            content=message.content,
+            view=message.view,
+            attachments=[upload] if upload is not None else discord.utils.MISSING,
+        )
     )
 
 
@@ -218,7 +234,7 @@ async def send_followup(interaction: discord.Interaction, message: Message) -> N
         kwargs["file"] = upload
     if message.view is not None:
         kwargs["view"] = message.view
-    await interaction.followup.send(**kwargs)
+    await _bounded(interaction.followup.send(**kwargs))
 
 
 def send_kwargs(message: Message) -> dict[str, Any]:

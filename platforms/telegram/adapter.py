@@ -167,7 +167,9 @@ class TelegramAdapter:
             return web.Response(status=403)
         try:
             update = Update.de_json(await request.json(), self.application.bot)
-        except (JSONDecodeError, ValueError, TypeError, KeyError):
+        except (JSONDecodeError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            return web.Response(status=400)  # not an update, whatever else it is
+        if not isinstance(update, Update):
             return web.Response(status=400)
         await self.application.update_queue.put(update)
         return web.Response(status=200)

@@ -61,7 +61,8 @@ class CallbackSigner:
     def read(self, data: str) -> JobPress | CommandPress | StarsPress | None:
         """What a press asks for, or None when the data is not ours or was altered."""
         payload, _, signature = data.rpartition("|")
-        if not payload or not hmac.compare_digest(signature, self._signature(payload)):
+        given = signature.encode("utf-8", "replace")  # anyone can send any text, lone surrogates included
+        if not payload or not hmac.compare_digest(given, self._signature(payload).encode()):
             return None
         kind, _, rest = payload.partition(":")
         if kind == "c" and rest.startswith("/"):
@@ -78,5 +79,5 @@ class CallbackSigner:
         return f"{payload}|{self._signature(payload)}"
 
     def _signature(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:8]
+        digest = hmac.new(self._key, payload.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()[:8]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")

@@ -12,13 +12,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from datetime import timedelta
 from pathlib import Path
 
 from telegram import Bot, InputMediaPhoto, Message, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from core.errors import ChatUnreachable
+from core.errors import ChatUnreachable, RetryLater
 from core.messages import ChatRef, Reply, ReplyType, Stage
 from platforms.telegram import render
 from platforms.telegram.callbacks import CallbackSigner
@@ -93,6 +94,8 @@ class TelegramSender:
             await self._send(render.chat_id(chat), reply, reply_to)
         except Forbidden as error:
             raise ChatUnreachable(str(error)) from error
+        except RetryAfter as error:  # still flooded after the rate limiter's own retries
+            raise RetryLater(_seconds(error.retry_after)) from error
         except BadRequest as error:
             if any(reason in error.message.lower() for reason in GONE):
                 raise ChatUnreachable(error.message) from error
@@ -230,3 +233,7 @@ def _reply_to(message_id: int | None) -> ReplyParameters | None:
     if message_id is None:
         return None
     return ReplyParameters(message_id, allow_sending_without_reply=True)
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

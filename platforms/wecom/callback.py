@@ -8,12 +8,26 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 from xml.etree import ElementTree
+from xml.parsers.expat import ExpatError
 
+from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.exceptions import WeChatException
 
 MAX_SKEW_S = 300
 UNREADABLE = (WeChatException, ValueError, struct.error, IndexError)  # what decrypting garbage raises
+# What wechatpy raises on XML that is not a message (a wrong root, a missing field, a table where text
+# belongs, an entity declaration) or on a field it cannot convert (`<AgentID>abc</AgentID>`).
+UNPARSABLE = (
+    ExpatError,
+    ElementTree.ParseError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    OverflowError,
+    OSError,
+)
 
 
 class Refused(Exception):
@@ -43,7 +57,7 @@ class CallbackCrypto:
             raise Refused(type(error).__name__) from None
 
     def open(self, query: Mapping[str, str], body: bytes) -> str:
-        """A message (POST): its XML, decrypted."""
+        """A message (POST): its XML, decrypted, and readable as a message."""
         signature, timestamp, nonce = self._stamp(query)
         try:
             encrypted = ElementTree.fromstring(body).findtext("Encrypt")
@@ -52,9 +66,17 @@ class CallbackCrypto:
         if not encrypted:
             raise Malformed("not a callback envelope")
         try:
-            return str(self._crypto.decrypt_message({"Encrypt": encrypted}, signature, timestamp, nonce))
+            xml = str(self._crypto.decrypt_message({"Encrypt": encrypted}, signature, timestamp, nonce))
         except UNREADABLE as error:
             raise Refused(type(error).__name__) from None
+        try:  # signed with our token, yet it may still not be a message anyone can read
+            ElementTree.fromstring(xml)
+            message = parse_message(xml)
+            for field in type(message)._fields:  # wechatpy converts a field when it is first read
+                getattr(message, field)
+        except UNPARSABLE:
+            raise Malformed("not a message") from None
+        return xml
 
     def _stamp(self, query: Mapping[str, str]) -> tuple[str, str, str]:
         signature, timestamp, nonce = (

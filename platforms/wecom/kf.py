@@ -39,7 +39,7 @@ from platforms.wecom import incoming, render
 from platforms.wecom.client import WeComApi, WeComError
 from platforms.wecom.incoming import References
 from platforms.wecom.media import FILE_MAX_BYTES
-from platforms.wecom.sending import ActionsShown, send_reply
+from platforms.wecom.sending import ActionsShown, PartlySent, send_reply
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class CustomerService:
         self._pulling = asyncio.Lock()
         self._served_by_person: dict[str, bool] = {}
         self._actions = ActionsShown()
+        self._partly_sent = PartlySent()
 
     # --- outgoing ----------------------------------------------------------------------------------
 
@@ -101,6 +102,7 @@ class CustomerService:
             stages=render.CUSTOMER_STAGES,
             actions=self._actions,
             deliver=self._deliver,
+            partly_sent=self._partly_sent,
         )
 
     async def _deliver(self, chat: ChatRef, message: dict[str, Any]) -> None:

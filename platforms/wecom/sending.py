@@ -4,12 +4,20 @@ Images and files are uploaded as temporary media first. At most 30 messages a mi
 (WeCom silently drops what an app sends a member beyond that); more wait for a free slot. A result's
 actions are listed under its image when it has one image, so the job's list of actions that follows
 is then not sent again.
+
+One reply can take several messages (a result: its image, then its caption). WeCom takes no
+idempotency key, so when a later one fails and the outbox tries the reply again, the messages that
+already went out are not sent twice (see `PartlySent`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ChatUnreachable
@@ -48,6 +56,43 @@ class ActionsShown:
             self._shown.discard(key)
 
 
+class PartlySent:
+    """Job replies that failed part-way, and how many of their messages went out, so that the next try
+    sends only the rest. In memory, for the latest few: after a restart a retry starts over."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self._sent: OrderedDict[str, int] = OrderedDict()
+        self._limit = limit
+
+    @staticmethod
+    def key(chat: ChatRef, reply: Reply) -> str:
+        content = json.dumps([chat.serialize(), reply.to_json()], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(content.encode()).hexdigest()
+
+    def count(self, key: str) -> int:
+        return self._sent.get(key, 0)
+
+    def record(self, key: str, count: int) -> None:
+        self._sent[key] = count
+        self._sent.move_to_end(key)
+        while len(self._sent) > self._limit:
+            self._sent.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self._sent.pop(key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Media:
+    """A message whose media is uploaded only when it is about to be sent."""
+
+    kind: str  # "image" or "file"
+    upload: media.Upload
+
+
+Outgoing = dict[str, Any] | _Media
+
+
 async def send_reply(
     api: WeComApi,
     chat: ChatRef,
@@ -56,38 +101,52 @@ async def send_reply(
     stages: frozenset[Stage],
     actions: ActionsShown,
     deliver: Deliver,
+    partly_sent: PartlySent | None = None,
 ) -> None:
-    """Renders `reply`, uploads its media and hands each message to `deliver`, in order."""
+    """Renders `reply`, uploads its media and hands each message to `deliver`, in order. With
+    `partly_sent`, a job's reply that failed part-way before resumes after what went out."""
+    resume = partly_sent if reply.job is not None else None
+    key = PartlySent.key(chat, reply) if resume is not None else ""
+    done = resume.count(key) if resume is not None else 0
+    position = 0
     for part in render.parts(reply, stages=stages, actions_shown=actions.skip(chat, reply)):
-        for message in await messages_for(api, part):
-            await deliver(chat, message)
+        for outgoing in await _outgoing(part):
+            if position >= done:
+                await deliver(chat, await _message(api, outgoing))
+                if resume is not None:
+                    resume.record(key, position + 1)
+            position += 1
+    if resume is not None:
+        resume.forget(key)
     actions.sent(chat, reply)
 
 
-async def messages_for(api: WeComApi, part: Part) -> list[dict[str, Any]]:
-    """The WeCom message bodies for one part, its media uploaded."""
+async def _outgoing(part: Part) -> list[Outgoing]:
+    """The messages for one part, their media prepared but not uploaded yet."""
     if isinstance(part, TextPart):
         return [render.text_message(part.content)]
     if isinstance(part, ImagePart):
         uploads = await asyncio.to_thread(media.image_uploads, part.path)
-        messages = [await _uploaded(api, "image", uploads.image)]
-        if uploads.original is not None:
-            messages.append(await _uploaded(api, "file", uploads.original))
-        return messages
-    return await _file(api, part)
+        original = [_Media("file", uploads.original)] if uploads.original is not None else []
+        return [_Media("image", uploads.image), *original]
+    return [await _file(part)]
 
 
-async def _file(api: WeComApi, part: FilePart) -> list[dict[str, Any]]:
+async def _file(part: FilePart) -> _Media:
     data = await asyncio.to_thread(part.path.read_bytes)
     if len(data) <= media.FILE_MAX_BYTES:
-        return [await _uploaded(api, "file", media.file_upload(part.path, data))]
+        return _Media("file", media.file_upload(part.path, data))
     uploads = await asyncio.to_thread(media.image_uploads, part.path)  # too big for a file: the best image
-    return [await _uploaded(api, "image", uploads.image)]
+    return _Media("image", uploads.image)
 
 
-async def _uploaded(api: WeComApi, media_type: str, upload: media.Upload) -> dict[str, Any]:
-    media_id = await api.upload(media_type, upload.filename, upload.data, upload.mime)
-    return render.media_message(media_type, media_id)
+async def _message(api: WeComApi, outgoing: Outgoing) -> dict[str, Any]:
+    """The message body, its media uploaded now."""
+    if not isinstance(outgoing, _Media):
+        return outgoing
+    upload = outgoing.upload
+    media_id = await api.upload(outgoing.kind, upload.filename, upload.data, upload.mime)
+    return render.media_message(outgoing.kind, media_id)
 
 
 class MemberSender:
@@ -96,6 +155,7 @@ class MemberSender:
         self._agent_id = agent_id
         self._limiter = limiter
         self._actions = ActionsShown()
+        self._partly_sent = PartlySent()
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """Delivers one reply; raises ChatUnreachable when WeCom says the member or group is gone."""
@@ -106,6 +166,7 @@ class MemberSender:
             stages=render.MEMBER_STAGES,
             actions=self._actions,
             deliver=self._deliver,
+            partly_sent=self._partly_sent,
         )
 
     async def _deliver(self, chat: ChatRef, message: dict[str, Any]) -> None:

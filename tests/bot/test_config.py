@@ -73,6 +73,8 @@ def test_example_config_documents_every_key_including_the_unset_ones(tmp_path: P
         every.telegram.base_file_url,
         every.telegram.webhook_secret,
         every.discord.token,
+        every.discord.shard_count,
+        every.discord.shard_ids,
         every.wecom.corp_id,
         every.wecom.agent_id,
         every.wecom.secret,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy import text as sql
 
 from core.db.models import Delivery
+from core.db.repositories import deliveries as outbox
+from core.db.types import utcnow
 from core.messages import ActionKind, Button, ChatRef, Reply, ReplyType, Stage, actions, image, progress, text
 from tests.harness import DatabaseTarget, Harness, harness_for
 
@@ -107,3 +111,65 @@ async def test_a_delivery_that_never_succeeds_is_given_up(quiet: Harness) -> Non
             await quiet.app.notifier.drain()
     [delivery] = await _outbox(quiet)
     assert (delivery.status, delivery.attempts) == ("given_up", 3)
+
+
+async def test_an_image_cut_off_mid_send_is_not_sent_twice(quiet: Harness, tmp_path: Path) -> None:
+    """A process died while sending it (its claim lapsed): it may have arrived, so the note goes."""
+    chat = ChatRef("test", "private", "carol")
+    picture = image(tmp_path / "job-7-1.png", "a cat", job=7, resend_note="maybe it arrived: /original 7")
+    async with quiet.app.db.transaction() as session:
+        await quiet.app.notifier.enqueue(session, chat, [picture], key="job:7:outcome")
+        await session.execute(update(Delivery).values(attempted_at=utcnow(), claimed_by="outbox:gone"))
+    await quiet.app.notifier.drain()
+    [sent] = quiet.chat.sent["carol"]
+    assert (sent.type, sent.text, sent.path) == (ReplyType.TEXT, "maybe it arrived: /original 7", None)
+
+
+async def test_an_image_that_failed_to_send_is_sent_again(quiet: Harness, tmp_path: Path) -> None:
+    quiet.chat.fail_next = 1  # the platform answered with an error: it did not arrive
+    chat = ChatRef("test", "private", "dave")
+    picture = image(tmp_path / "job-8-1.png", "a dog", job=8, resend_note="maybe it arrived: /original 8")
+    async with quiet.app.db.transaction() as session:
+        await quiet.app.notifier.enqueue(session, chat, [picture], key="job:8:outcome")
+    async with asyncio.timeout(LIMIT_S):
+        while not quiet.chat.sent["dave"]:
+            await quiet.app.notifier.drain()
+    [sent] = quiet.chat.sent["dave"]
+    assert (sent.type, sent.text) == (ReplyType.IMAGE, "a dog")
+
+
+async def test_a_stop_mid_send_ends_the_outbox_even_when_the_database_is_away(quiet: Harness) -> None:
+    quiet.chat.stalled = True
+    chat = ChatRef("test", "private", "erin")
+    async with quiet.app.db.transaction() as session:
+        await quiet.app.notifier.enqueue(session, chat, [text("hi")], key="stall")
+    outbox_loop = asyncio.create_task(quiet.app.notifier.run())
+    async with asyncio.timeout(LIMIT_S):
+        await quiet.chat.sending.wait()
+    async with quiet.app.db.transaction() as session:  # what the stop records now cannot be written
+        await session.execute(sql("ALTER TABLE deliveries RENAME TO deliveries_away"))
+    outbox_loop.cancel()
+    try:
+        async with asyncio.timeout(LIMIT_S):
+            await asyncio.gather(outbox_loop, return_exceptions=True)
+        assert outbox_loop.cancelled()
+    finally:
+        async with quiet.app.db.transaction() as session:
+            await session.execute(sql("ALTER TABLE deliveries_away RENAME TO deliveries"))
+
+
+async def test_progress_too_old_to_matter_is_dropped_and_later_purged(quiet: Harness) -> None:
+    """A worker-only process hands progress over with an expiry; late, it is worth nothing."""
+    stale = utcnow() - timedelta(seconds=1)
+    async with quiet.app.db.transaction() as session:
+        await outbox.add(
+            session,
+            key="progress:late",
+            chat="test:private:erin",
+            payload=text("drawing…").to_json(),
+            expires_at=stale,
+        )
+    await quiet.app.notifier.drain()
+    assert quiet.chat.sent["erin"] == []
+    await quiet.app.core.services.privacy.retention.purge(utcnow() + timedelta(days=2))
+    assert await _outbox(quiet) == []

@@ -19,6 +19,8 @@ class RecordingChat:
         self.name = name
         self.sent: defaultdict[str, list[Reply]] = defaultdict(list)
         self.fail_next = 0  # how many upcoming sends raise, to exercise the notifier's retries
+        self.stalled = False  # sends hang, as on a platform that stopped answering
+        self.sending = asyncio.Event()  # set once a send has begun
         self._changed = asyncio.Condition()
 
     async def start(self) -> None:
@@ -28,6 +30,9 @@ class RecordingChat:
         return None
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
+        self.sending.set()
+        if self.stalled:
+            await asyncio.Event().wait()
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("the chat platform is unreachable")

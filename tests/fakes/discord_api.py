@@ -2,16 +2,19 @@
 
 It records every request, keeps the messages it was asked to create (with their components, so a
 test can press their buttons), refuses what Discord refuses (oversize uploads, expired interaction
-tokens, wrong bot tokens) and can be scripted to fail. The gateway speaks HELLO, heartbeat ACKs,
-IDENTIFY -> READY, and dispatches the events a test gives it.
+tokens, wrong bot tokens) and can be scripted to fail or to stall. The gateway speaks HELLO, heartbeat ACKs,
+IDENTIFY -> READY, and dispatches the events a test gives it: to every connection, or to the one that
+identified as a given shard (a sharded bot opens one connection per shard, `shard: [id, count]`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,7 +57,8 @@ class Call:
     query: dict[str, str]
     body: Any  # the JSON body, or a multipart request's payload_json
     uploads: list[Upload]
-    status: int = 200
+    status: int = 200  # 504 for a stalled request, which got no answer and was not performed
+    at: float = field(default_factory=time.monotonic)  # when it arrived (the double's clock)
 
 
 @dataclass
@@ -80,6 +84,7 @@ class _Failure:
     code: int
     times: int
     retry_after: float
+    stall_s: float = 0.0  # > 0: no answer for this long, then the connection drops
 
 
 @dataclass
@@ -91,15 +96,19 @@ class DiscordDouble:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     gateway_frames: list[dict[str, Any]] = field(default_factory=list)  # what the client sent
     identified: asyncio.Event = field(default_factory=asyncio.Event)
+    connections: int = 0  # gateway connections opened, over the double's life
+    ready_sent: int = 0  # IDENTIFYs answered with READY, over every connection
     downloads_open: asyncio.Event = field(default_factory=asyncio.Event)  # clear it to hold downloads
     guild_commands: dict[int, set[str]] = field(default_factory=dict)  # published to one guild
     _interactions: dict[str, _Interaction] = field(default_factory=dict)
     _cdn: dict[str, bytes] = field(default_factory=dict)
     _failures: list[_Failure] = field(default_factory=list)
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    _shard_sockets: dict[int, web.WebSocketResponse] = field(default_factory=dict)  # by shard id
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
     @property
@@ -118,6 +127,7 @@ class DiscordDouble:
         self.root = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
 
     async def close(self) -> None:
+        self._closing.set()  # stalled requests end now rather than hold the shutdown
         for socket in list(self._sockets):
             await socket.close()
         if self._runner is not None:
@@ -129,6 +139,11 @@ class DiscordDouble:
     ) -> None:
         """The next `times` requests whose "METHOD /path" matches the regex `route` fail."""
         self._failures.append(_Failure(re.compile(route), status, code, times, retry_after))
+
+    def stall(self, route: str, *, seconds: float = 3600.0, times: int = 1) -> None:
+        """The next `times` requests matching `route` get no answer for `seconds` (or until the double
+        closes), then the connection drops; they are recorded with status 504 and not performed."""
+        self._failures.append(_Failure(re.compile(route), 504, 0, times, 0.0, stall_s=seconds))
 
     def expire(self, interaction: dict[str, Any]) -> None:
         self._interactions[interaction["token"]].expired = True
@@ -251,14 +266,27 @@ class DiscordDouble:
         return self.messages[state.original]
 
     # -- gateway ---------------------------------------------------------------------------------
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        for socket in list(self._sockets):
+    @property
+    def identifies(self) -> list[dict[str, Any]]:
+        """The IDENTIFY payloads the gateway received, in order (with `shard` when sharded)."""
+        return [frame["d"] for frame in self.gateway_frames if frame["op"] == 2]
+
+    async def wait_identified(self, count: int) -> None:
+        """Waits until `count` IDENTIFYs have been answered READY."""
+        async with asyncio.timeout(WAIT_S), self._changed:
+            await self._changed.wait_for(lambda: self.ready_sent >= count)
+
+    async def dispatch(self, event: str, data: dict[str, Any], *, shard: int | None = None) -> None:
+        """To every connection, or only to the one that identified as `shard`."""
+        sockets = list(self._sockets) if shard is None else [self._shard_sockets[shard]]
+        for socket in sockets:
             await socket.send_json({"op": 0, "t": event, "s": next(self._sequence), "d": data})
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self._sockets.add(socket)
+        self.connections += 1
         await socket.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
         async for frame in socket:
             if frame.type != WSMsgType.TEXT:
@@ -276,8 +304,14 @@ class DiscordDouble:
                     "resume_gateway_url": f"{self.root.replace('http', 'ws')}/gateway",
                     "application": {"id": str(APPLICATION_ID), "flags": 0},
                 }
+                if shard := sent["d"].get("shard"):
+                    ready["shard"] = shard  # discord.py's sharded client reads which shard is ready
+                    self._shard_sockets[shard[0]] = socket
                 await socket.send_json({"op": 0, "t": "READY", "s": next(self._sequence), "d": ready})
-                self.identified.set()
+                async with self._changed:
+                    self.ready_sent += 1
+                    self.identified.set()
+                    self._changed.notify_all()
         self._sockets.discard(socket)
         return socket
 
@@ -290,21 +324,33 @@ class DiscordDouble:
     async def _rest(self, request: web.Request) -> web.Response:
         body, uploads = await _read(request)
         call = Call(request.method, "/" + request.match_info["path"], dict(request.query), body, uploads)
-        response = self._scripted_failure(call) or self._answer(request, call)
+        failure = self._scripted(call)
+        if failure is not None and failure.stall_s > 0:
+            return await self._stall(request, call, failure.stall_s)
+        response = _failure_response(failure) if failure is not None else self._answer(request, call)
         call.status = response.status
+        await self._record(call)
+        return response
+
+    async def _record(self, call: Call) -> None:
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
-        return response
 
-    def _scripted_failure(self, call: Call) -> web.Response | None:
+    async def _stall(self, request: web.Request, call: Call, seconds: float) -> web.Response:
+        call.status = 504
+        await self._record(call)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        if request.transport is not None:  # None once the client hung up
+            request.transport.close()
+        return web.Response(status=504)  # never reaches the client
+
+    def _scripted(self, call: Call) -> _Failure | None:
         for failure in self._failures:
             if failure.times > 0 and failure.route.fullmatch(f"{call.method} {call.path}"):
                 failure.times -= 1
-                if failure.status == 429:
-                    limited = {"message": "You are being rate limited.", "retry_after": failure.retry_after}
-                    return _json({**limited, "global": False}, 429, {"Via": "1.1 google"})
-                return _json({"code": failure.code, "message": "scripted failure"}, failure.status)
+                return failure
         return None
 
     def _answer(self, request: web.Request, call: Call) -> web.Response:
@@ -452,6 +498,13 @@ async def _read(request: web.Request) -> tuple[Any, list[Upload]]:
         else:
             uploads.append(Upload(part.name or "", part.filename or "", bytes(data)))
     return body, uploads
+
+
+def _failure_response(failure: _Failure) -> web.Response:
+    if failure.status == 429:
+        limited = {"message": "You are being rate limited.", "retry_after": failure.retry_after}
+        return _json({**limited, "global": False}, 429, {"Via": "1.1 google"})
+    return _json({"code": failure.code, "message": "scripted failure"}, failure.status)
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

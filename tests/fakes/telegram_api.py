@@ -2,12 +2,14 @@
 
 It serves `POST /bot{token}/{method}` and file downloads under `/file/bot{token}/`, records every
 call (form fields JSON-decoded, uploaded files as bytes), answers the way the Bot API does, and can
-be told to fail the next calls of a method (429 with retry_after, 403 blocked, ...).
+be told to fail the next calls of a method (429 with retry_after, 403 blocked, 5xx, ...) or to stall
+them (no answer for a while, then the connection drops, the call not performed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -57,13 +59,21 @@ class Call:
         return next(iter(self.files.values()))
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    status: int
+    payload: dict[str, Any]
+    stall_s: float = 0.0  # > 0: no answer for this long, then the connection drops
+
+
 class TelegramBotAPIDouble:
     def __init__(self, token: str) -> None:
         self.token = token
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._failures: dict[str, deque[tuple[int, dict[str, Any]]]] = defaultdict(deque)
+        self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._stopping = asyncio.Event()
         self._message_ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -83,6 +93,7 @@ class TelegramBotAPIDouble:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._stopping.set()  # stalled calls end now rather than hold the shutdown
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -100,7 +111,12 @@ class TelegramBotAPIDouble:
         payload: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if parameters:
             payload["parameters"] = parameters
-        self._failures[method].append((status, payload))
+        self._failures[method].append(_Failure(status, payload))
+
+    def stall_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls of `method` get no answer for `seconds` (or until the double stops),
+        then the connection drops; they are recorded as failed and not performed."""
+        self._failures[method].extend(_Failure(0, {}, seconds) for _ in range(times))
 
     def add_file(self, file_id: str, data: bytes) -> None:
         self.files[file_id] = data
@@ -139,9 +155,14 @@ class TelegramBotAPIDouble:
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
+        if failure is not None and failure.stall_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), failure.stall_s)
+            if request.transport is not None:  # None once the client hung up
+                request.transport.close()
+            return web.Response(status=504)  # never reaches the client
         if failure is not None:
-            status, payload = failure
-            return _json(payload, status)
+            return _json(failure.payload, failure.status)
         return _json({"ok": True, "result": call.result})
 
     async def _file(self, request: web.Request) -> web.Response:

@@ -4,12 +4,15 @@ It serves under `/cgi-bin/`: `gettoken`, `message/send`, `appchat/send`, `media/
 `kf/sync_msg`, `kf/send_msg` and `kf/service_state/trans`. It records every call, checks access
 tokens the way WeCom does (an expired one gets 42001, an unknown one 40014), keeps a customer-service
 message stream with cursors, enforces the customer-service reply window (5 messages per customer
-message, closed after 48 hours), and can fail the next calls of an API with given errcodes.
+message, closed after 48 hours), and can fail the next calls of an API (or only those a predicate
+picks) with given errcodes, with an HTTP error status, or by stalling them (no answer for a while,
+then the connection drops).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import defaultdict, deque
@@ -40,10 +43,12 @@ class Call:
     body: dict[str, Any]
     files: dict[str, tuple[str, bytes]]
     answer: dict[str, Any] = field(default_factory=dict)
+    status: int = 200  # the HTTP status answered; 0 when the call was stalled and got no answer
+    at: float = field(default_factory=time.monotonic)  # when it arrived (the double's clock)
 
     @property
     def ok(self) -> bool:
-        return self.answer.get("errcode", 0) == 0
+        return self.status == 200 and self.answer.get("errcode", 0) == 0
 
     @property
     def msgtype(self) -> str:
@@ -56,6 +61,18 @@ class Call:
     @property
     def media_id(self) -> str:
         return str(self.body[self.msgtype]["media_id"])
+
+
+@dataclass(slots=True)
+class _Fault:
+    """What the next `times` calls of `api` that `where` picks get instead of an answer."""
+
+    api: str
+    where: Callable[[Call], bool] | None
+    times: int
+    errcode: int = 0  # > 0: this errcode, in a JSON answer
+    status: int = 200  # not 200: this HTTP status with an error page
+    stall_s: float = 0.0  # > 0: no answer for this long, then the connection drops
 
 
 class WeComAPIDouble:
@@ -71,6 +88,8 @@ class WeComAPIDouble:
         self._kf_expired: set[str] = set()
         self._tokens: dict[str, bool] = {}  # token -> still valid
         self._failures: defaultdict[str, deque[int]] = defaultdict(deque)
+        self._faults: list[_Fault] = []
+        self._stopping = asyncio.Event()
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -88,6 +107,7 @@ class WeComAPIDouble:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._stopping.set()  # stalled calls end now rather than hold the shutdown
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -97,9 +117,30 @@ class WeComAPIDouble:
 
     # --- what a test arranges ----------------------------------------------------------------------
 
-    def fail_next(self, api: str, *errcodes: int) -> None:
-        """The next calls of `api` answer these errcodes, one call each."""
-        self._failures[api].extend(errcodes)
+    def fail_next(self, api: str, *errcodes: int, where: Callable[[Call], bool] | None = None) -> None:
+        """The next calls of `api` (those `where` picks, if given) answer these errcodes, one call each."""
+        if where is None:
+            self._failures[api].extend(errcodes)
+        else:
+            self._faults.extend(_Fault(api, where, 1, errcode=errcode) for errcode in errcodes)
+
+    def fail_http_next(
+        self, api: str, status: int, times: int = 1, *, where: Callable[[Call], bool] | None = None
+    ) -> None:
+        """The next `times` calls of `api` (that `where` picks) get HTTP `status`: an error page."""
+        self._faults.append(_Fault(api, where, times, status=status))
+
+    def stall_next(
+        self,
+        api: str,
+        seconds: float = 3600.0,
+        times: int = 1,
+        *,
+        where: Callable[[Call], bool] | None = None,
+    ) -> None:
+        """The next `times` calls of `api` (that `where` picks) get no answer for `seconds` (or until
+        the double stops), then the connection drops; they are recorded with status 0, not performed."""
+        self._faults.append(_Fault(api, where, times, status=0, stall_s=seconds))
 
     def expire_tokens(self) -> None:
         """Every access token issued so far has run out (WeCom answers 42001 to it)."""
@@ -177,6 +218,8 @@ class WeComAPIDouble:
         elif request.can_read_body:
             body = await request.json()
         call = Call(api, query, body, files)
+        if (fault := self._take_fault(call)) is not None:
+            return await self._fault(request, call, fault)
         if api == "media/get" and self._authorised(query) == 0 and query.get("media_id") in self.media:
             call.answer = {"errcode": 0}
             await self._record(call)
@@ -184,6 +227,30 @@ class WeComAPIDouble:
         call.answer = self._answer(call)
         await self._record(call)
         return web.json_response(call.answer)
+
+    def _take_fault(self, call: Call) -> _Fault | None:
+        for fault in self._faults:
+            if fault.times > 0 and fault.api == call.api and (fault.where is None or fault.where(call)):
+                fault.times -= 1
+                return fault
+        return None
+
+    async def _fault(self, request: web.Request, call: Call, fault: _Fault) -> web.Response:
+        call.status = fault.status
+        if fault.errcode:
+            call.answer = _error(fault.errcode)
+        await self._record(call)
+        if fault.errcode:
+            return web.json_response(call.answer)
+        if not fault.stall_s:
+            return web.Response(
+                status=fault.status, text="<html>upstream error</html>", content_type="text/html"
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), fault.stall_s)
+        if request.transport is not None:  # None once the client hung up
+            request.transport.close()
+        return web.Response(status=504)  # never reaches the client
 
     async def _record(self, call: Call) -> None:
         async with self._changed:

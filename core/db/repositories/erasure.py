@@ -31,6 +31,7 @@ from core.db.models import (
     SupportTicket,
     UnreachableChat,
 )
+from core.db.repositories import deliveries
 from core.db.repositories.jobs import ACTIVE, CANCELLED, FAILED
 
 CHUNK = 200
@@ -238,9 +239,10 @@ async def delete_closed_tickets(session: AsyncSession, cutoff: datetime, held: s
 
 
 async def delete_delivered(session: AsyncSession, before: datetime) -> int:
-    """Outbox rows already sent or given up: their payloads repeat prompts and captions."""
+    """Outbox rows already sent, given up or expired: their payloads repeat prompts and captions."""
+    done = [deliveries.SENT, deliveries.GIVEN_UP, deliveries.EXPIRED]
     result = await session.execute(
-        delete(Delivery).where(Delivery.status.in_(["sent", "given_up"]), Delivery.created_at < before)
+        delete(Delivery).where(Delivery.status.in_(done), Delivery.created_at < before)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 import email.utils
 import io
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,8 @@ class OpenAIProvider:
             result = await self._client.moderations.create(model=MODERATION_MODEL, input=prompt)
         except openai.APIError as exc:
             raise _map_error(exc) from exc
+        except json.JSONDecodeError as exc:
+            raise _garbled() from exc
         flagged = any(item.flagged for item in result.results)
         if flagged:
             log.info("moderation flagged a prompt (safety id %s)", safety_identifier)
@@ -95,6 +98,10 @@ class OpenAIProvider:
                 return await self._consume_stream(response, request, on_partial)
         except openai.APIError as exc:
             raise _map_error(exc) from exc
+        except json.JSONDecodeError as exc:  # the SDK parses bodies and stream events without wrapping this
+            raise _garbled() from exc
+        if isinstance(response, str):  # a 200 that is not JSON (a proxy's page): the SDK hands back its text
+            raise TransientProviderError("OpenAI answered with a body that is not JSON")
         data = response.data or []
         if len(data) != request.n:
             raise PermanentProviderError(f"OpenAI returned {len(data)} images, expected {request.n}")
@@ -148,6 +155,11 @@ def _map_error(exc: openai.APIError) -> ProviderError:
         return PermanentProviderError("OpenAI returned a response that does not match its schema")
     # A plain APIError is what the SDK raises for an `error` event in the middle of a stream.
     return TransientProviderError(f"OpenAI stream failed: code={code or '-'}")
+
+
+def _garbled() -> TransientProviderError:
+    """A body or stream event cut or garbled on the way: like a dropped connection, worth a retry."""
+    return TransientProviderError("OpenAI returned a response that is not valid JSON")
 
 
 def _is_content_block(exc: openai.APIError) -> bool:

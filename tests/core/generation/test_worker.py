@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -13,7 +14,7 @@ from core.db.repositories import jobs as jobs_repo
 from core.db.types import utcnow
 from core.generation.providers.base import OnPartial, RenderRequest, RenderResult
 from core.i18n import translate
-from core.messages import ReplyType, Stage
+from core.messages import ChatRef, Incoming, ReplyType, Stage
 from tests.fakes.gated_provider import GatedProvider
 from tests.harness import DatabaseTarget, Harness, harness_for
 
@@ -135,12 +136,19 @@ async def test_a_failed_delivery_is_retried(database: DatabaseTarget, tmp_path: 
 
 
 async def _simulate_crash_mid_run(harness: Harness, prompt: str) -> int:
-    """Submits a job and claims it the way a worker would, then 'dies' without finishing it."""
+    """Submits a job and claims it the way a worker would, then 'dies': its lease lapses at once."""
     job_id = await harness.imagine(prompt)
     async with harness.app.db.transaction() as session:
-        claimed = await jobs_repo.claim_next(session, max_running_per_account=5, now=utcnow())
-    assert claimed is not None
-    assert claimed.id == job_id
+        claim = await jobs_repo.claim_next(
+            session,
+            owner="worker:gone",
+            lease=timedelta(0),
+            max_running_per_account=5,
+            images_per_minute=0,
+            now=utcnow(),
+        )
+    assert claim.job is not None
+    assert claim.job.id == job_id
     return job_id
 
 
@@ -237,3 +245,18 @@ async def test_the_worker_pool_survives_the_database_failing_for_a_moment(
             await session.execute(text("ALTER TABLE jobs_away RENAME TO jobs"))
         job_id = await harness.imagine("after the outage")
         assert (await harness.chat.wait_final(job_id)).type == ReplyType.ACTIONS
+
+
+async def test_the_same_message_delivered_twice_queues_one_job(harness: Harness) -> None:
+    """A platform re-sends what it could not confirm before a crash (Telegram's getUpdates does)."""
+    incoming = Incoming(harness.user(), ChatRef("test", "private", "alice"), "/imagine a kettle", (), "m-17")
+    first, again = await asyncio.gather(
+        harness.app.core.dispatch(incoming), harness.app.core.dispatch(incoming)
+    )
+    assert first[0].job is not None
+    assert again[0].job == first[0].job
+    other = Incoming(harness.user(), ChatRef("test", "private", "alice"), "/imagine a kettle", (), "m-18")
+    assert (await harness.app.core.dispatch(other))[0].job != first[0].job
+    await harness.chat.wait_final(first[0].job)
+    assert (await harness.balance()).total == 20
+    await harness.assert_ledger_consistent()

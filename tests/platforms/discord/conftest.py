@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,22 +102,31 @@ async def door(
     )
     harness.app.notifier.register(adapter)
     bot = DiscordBot(api, adapter, harness)
+    with watched(adapter, bot.errors):
+        try:
+            await adapter.login()
+            yield bot
+        finally:
+            await adapter.stop()
+    assert bot.errors == []
+
+
+@contextmanager
+def watched(adapter: DiscordAdapter, errors: list[BaseException | str]) -> Iterator[None]:
+    """Collects into `errors` what commands raise and what the door or its library only log."""
 
     async def collect(_interaction: discord.Interaction, error: discord.app_commands.AppCommandError) -> None:
-        bot.errors.append(error)
+        errors.append(error)
 
     adapter.tree.on_error = collect  # type: ignore[method-assign]
-    handler = _Errors(bot.errors)
+    handler = _Errors(errors)
     for name in WATCHED_LOGGERS:
         logging.getLogger(name).addHandler(handler)
     try:
-        await adapter.login()
-        yield bot
+        yield
     finally:
-        await adapter.stop()
         for name in WATCHED_LOGGERS:
             logging.getLogger(name).removeHandler(handler)
-    assert bot.errors == []
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,8 @@ async def test_an_interaction_from_the_gateway_is_answered_with_the_image(
     identify = next(frame for frame in discord_api.gateway_frames if frame["op"] == 2)
     assert identify["d"]["token"] == TOKEN
     assert identify["d"]["intents"] == 1  # guilds only: no message content, no members
+    assert "shard" not in identify["d"]  # not sharded unless configured: one connection
+    assert discord_api.connections == 1
     assert any(frame["op"] == 1 for frame in discord_api.gateway_frames)  # heartbeats, answered
     [answer] = discord_api.requests("POST", f"/interactions/{asked['id']}/{asked['token']}/callback")
     assert answer.body == {"type": 5}

@@ -86,6 +86,22 @@ class WeComBot:
         await self.adapter.idle()
 
 
+def wecom_adapter(harness: Harness, api: WeComAPIDouble, **options: Any) -> WeComAdapter:
+    """The WeCom door on `harness`, talking to `api`, with quick rate-limit backoffs."""
+    settings: dict[str, Any] = {
+        "corp_id": CORP_ID,
+        "agent_id": AGENT_ID,
+        "secret": SECRET,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "api_base_url": api.base_url,
+        "request_timeout_s": 5,
+        "state": DatabaseStateStore(harness.app.db),
+        "rate_limit_backoff_s": (0.01, 0.02),
+    }
+    return WeComAdapter(harness.app.core, **{**settings, **options})
+
+
 def open_wecom_bot(
     database: DatabaseTarget,
     data_dir: Path,
@@ -106,19 +122,7 @@ async def _wecom_bot(
     **sections: dict[str, Any],
 ) -> AsyncIterator[WeComBot]:
     async with harness_for(database, data_dir, provider=provider, **sections) as harness:
-        adapter = WeComAdapter(
-            harness.app.core,
-            corp_id=CORP_ID,
-            agent_id=AGENT_ID,
-            secret=SECRET,
-            token=TOKEN,
-            encoding_aes_key=AES_KEY,
-            api_base_url=api.base_url,
-            request_timeout_s=5,
-            state=DatabaseStateStore(harness.app.db),
-            kf_open_kfid=OPEN_KFID,
-            rate_limit_backoff_s=(0.01, 0.02),
-        )
+        adapter = wecom_adapter(harness, api, kf_open_kfid=OPEN_KFID)
         harness.app.notifier.register(adapter)
         assert adapter.kf is not None
         harness.app.notifier.register(adapter.kf)

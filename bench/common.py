@@ -1,0 +1,83 @@
+"""What every benchmark shares: the figures it reports, settings for the real app, Telegram updates."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from platforms.telegram.adapter import TelegramAdapter
+
+SKIPPED = "skipped"
+
+
+@dataclass
+class Figure:
+    """One line of the table: what was measured, the target and whether it is met (None: no target,
+    or not measured)."""
+
+    key: str
+    title: str
+    value: str
+    target: str = "-"
+    met: bool | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        if self.value == SKIPPED:
+            return SKIPPED
+        return {True: "met", False: "MISSED", None: "-"}[self.met]
+
+
+def bench_settings(data_dir: Path, **sections: Any) -> Settings:
+    """The product's settings with its defaults, SQLite under `data_dir` unless `database` is given,
+    and the sections given. No config file is read (environment variables still apply)."""
+    storage = {"data_dir": data_dir}
+    return Settings(storage=storage, **sections)
+
+
+def telegram_section(base_url: str, token: str) -> dict[str, Any]:
+    return {"enabled": True, "token": token, "base_url": base_url}
+
+
+def telegram_door(adapters: Sequence[object]) -> TelegramAdapter:
+    return next(adapter for adapter in adapters if isinstance(adapter, TelegramAdapter))
+
+
+class Updates:
+    """Telegram updates as the Bot API delivers them: private messages with a command entity."""
+
+    def __init__(self) -> None:
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+
+    def message(self, user: int, text: str) -> dict[str, Any]:
+        command = text.split()[0]
+        return {
+            "update_id": next(self._update_ids),
+            "message": {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": user, "type": "private", "first_name": f"User{user}"},
+                "from": {"id": user, "is_bot": False, "first_name": f"User{user}", "language_code": "en"},
+                "text": text,
+                "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+            },
+        }
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) with linear interpolation; a single value is every quantile of itself."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[round(q * 1000) - 1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"

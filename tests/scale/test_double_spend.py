@@ -1,0 +1,89 @@
+"""Four bot processes on one database, a hundred `/imagine` each at once for one account that can pay
+for ten: exactly ten are accepted, every other one is told why, and the books balance."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from core.db.models import Account
+from core.i18n import translate
+from tests.cli import free_port
+from tests.fakes.telegram_api import TelegramBotAPIDouble
+from tests.harness import DatabaseTarget, assert_books_balance
+from tests.scale.conftest import bot_env, command, healthy, job_statuses, processes
+
+# Many processes share one PostgreSQL database in production; SQLite is for one process.
+pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+
+USER = 777
+PROCESSES = 4
+PER_PROCESS = 100
+SECRET = "storm-secret"
+
+
+async def test_four_processes_never_accept_more_than_the_credits_pay_for(
+    database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble
+) -> None:
+    ports = [free_port() for _ in range(PROCESSES)]
+    common = bot_env(
+        database,
+        IMAGE2BOT_TELEGRAM__ENABLED="true",
+        IMAGE2BOT_TELEGRAM__BASE_URL=api.base_url,
+        IMAGE2BOT_TELEGRAM__MODE="webhook",
+        IMAGE2BOT_TELEGRAM__WEBHOOK_SECRET=SECRET,
+        IMAGE2BOT_CREDITS__TRIAL="100",
+        IMAGE2BOT_GENERATION__MAX_QUEUED_JOBS_PER_USER="1000",
+    )
+    setups = [
+        (
+            "web",
+            {
+                **common,
+                "IMAGE2BOT_WEB__PORT": str(port),
+                "IMAGE2BOT_WEB__PUBLIC_URL": f"http://127.0.0.1:{port}",
+            },
+        )
+        for port in ports
+    ]
+    total = PROCESSES * PER_PROCESS
+    async with processes(tmp_path, *setups) as served:
+        await asyncio.gather(*(healthy(port) for port in ports))
+        async with aiohttp.ClientSession() as http:
+
+            async def post(n: int) -> int:
+                port = ports[n % PROCESSES]
+                update = command(n + 1, USER, f"/imagine storm number {n}")
+                headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                async with http.post(
+                    f"http://127.0.0.1:{port}/telegram/webhook", json=update, headers=headers
+                ) as r:
+                    return r.status
+
+            assert set(await asyncio.gather(*(post(n) for n in range(total)))) == {200}
+        with suppress(TimeoutError):
+            await api.wait_for("sendMessage", total, chat_id=USER)
+    for process in served:
+        assert process.returncode == 0, process.log
+        assert "Traceback" not in process.log, process.log[-4000:]
+
+    answers = [call.fields["text"] for call in api.of("sendMessage", USER)]
+    assert len(answers) == total, "every command is answered, once"
+    accepted = [text for text in answers if "queued" in text]
+    refusal = translate("en", "error.insufficient_credits", balance=0, cost=10)
+    refused = [text for text in answers if text.startswith(refusal)]
+    assert (len(accepted), len(refused)) == (10, total - 10)
+    db = database.open()
+    try:
+        assert await job_statuses(db) == {"queued": 10}
+        async with db.transaction() as session:
+            [account] = (await session.scalars(select(Account))).all()
+        assert (account.balance_one_time, account.balance_subscription) == (0, 0)
+        await assert_books_balance(db)
+    finally:
+        await db.dispose()
