@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.app import App, build
 from bot.config import Settings, load_settings
 from core import credits
+from core.db import migrate
 from core.db.models import Account, CreditHold, Job, LedgerEntry
 from core.db.session import Database
 from core.generation.providers.base import ImageProvider
@@ -23,6 +29,7 @@ from tests.fakes.chat import RecordingChat
 
 FAST_GENERATION = {
     "local_step_delay_s": 0.0,
+    "partial_images": 0,  # previews cost more than the picture itself: tests of previews ask for them
     "retry_backoff_s": 0.01,
     "retry_backoff_max_s": 0.05,
 }
@@ -39,6 +46,37 @@ class DatabaseTarget:
     def open(self) -> Database:
         """The same database the bot under test uses, for reading what it did."""
         return Database(self.url, schema=self.schema)
+
+
+async def migrate_database(target: DatabaseTarget) -> None:
+    db = target.open()
+    try:
+        await migrate.upgrade(db.engine)
+    finally:
+        await db.dispose()
+
+
+@functools.cache
+def _migrated_sqlite_template() -> Path:
+    """Migrating takes longer than most tests: each test process migrates one SQLite file, once."""
+    folder = Path(tempfile.mkdtemp(prefix="image2bot-migrated-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    template = folder / "image2bot.db"
+    with ThreadPoolExecutor(1) as thread:  # callable from inside a running event loop as well
+        thread.submit(
+            asyncio.run, migrate_database(DatabaseTarget(f"sqlite+aiosqlite:///{template}"))
+        ).result()
+    return template
+
+
+def sqlite_target(data_dir: Path) -> DatabaseTarget:
+    """The migrated SQLite database of `data_dir`: a copy of the template unless it exists already
+    (a test that restarts the bot on the same folder keeps its data)."""
+    path = data_dir / "image2bot.db"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_migrated_sqlite_template(), path)
+    return DatabaseTarget(f"sqlite+aiosqlite:///{path}")
 
 
 def make_settings(database: DatabaseTarget, data_dir: Path, **sections: dict[str, Any]) -> Settings:
@@ -111,8 +149,13 @@ async def assert_ledger_consistent(app: App) -> None:
 
 async def assert_books_balance(db: Database) -> None:
     """The money invariants: balances equal their entries and are never negative; every hold is
-    closed at most once, and closed holds have exactly one settle or refund per bucket."""
+    closed at most once, and closed holds have exactly one settle or refund per bucket.
+
+    Read from one snapshot: with jobs still running, PostgreSQL's default isolation would let a hold
+    settled between two of these queries look like a broken invariant."""
     async with db.transaction() as session:
+        if not db.is_sqlite:  # SQLite's write transaction is one snapshot already
+            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         accounts = (await session.scalars(select(Account))).all()
         for account in accounts:
             sums = dict(
@@ -182,7 +225,7 @@ def harness_on_own_loop(
 
     For hypothesis tests: they are synchronous, so each example drives the loop with `runner.run`.
     """
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{data_dir / 'image2bot.db'}")
+    database = sqlite_target(data_dir)
     with asyncio.Runner() as runner:
         stack = AsyncExitStack()
         harness = runner.run(

@@ -24,8 +24,8 @@ def head() -> str | None:
     return ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
 
 
-async def test_migrated_database_matches_the_models(database: DatabaseTarget, tmp_path: Path) -> None:
-    db = open_database(database, tmp_path)
+async def test_migrated_database_matches_the_models(empty_database: DatabaseTarget, tmp_path: Path) -> None:
+    db = open_database(empty_database, tmp_path)
     try:
         await migrate.upgrade(db.engine)
 
@@ -42,9 +42,9 @@ async def test_migrated_database_matches_the_models(database: DatabaseTarget, tm
 
 
 async def test_migrations_create_every_table_in_the_configured_place(
-    database: DatabaseTarget, tmp_path: Path
+    empty_database: DatabaseTarget, tmp_path: Path
 ) -> None:
-    db = open_database(database, tmp_path)
+    db = open_database(empty_database, tmp_path)
     try:
         await migrate.upgrade(db.engine)
 
@@ -58,14 +58,14 @@ async def test_migrations_create_every_table_in_the_configured_place(
         await db.dispose()
 
     assert names == set(Base.metadata.tables) | {"alembic_version"}
-    if database.schema:  # PostgreSQL: inside the configured schema, not in public
-        assert schema == database.schema
+    if empty_database.schema:  # PostgreSQL: inside the configured schema, not in public
+        assert schema == empty_database.schema
 
 
 async def test_pending_until_upgraded_and_a_second_upgrade_changes_nothing(
-    database: DatabaseTarget, tmp_path: Path
+    empty_database: DatabaseTarget, tmp_path: Path
 ) -> None:
-    db = open_database(database, tmp_path)
+    db = open_database(empty_database, tmp_path)
     try:
         assert await migrate.pending(db.engine)
 

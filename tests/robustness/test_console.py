@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from platforms.console.adapter import ConsoleAdapter
-from tests.harness import DatabaseTarget, Harness, harness_for
+from tests.harness import DatabaseTarget, Harness, harness_for, sqlite_target
 from tests.robustness.conftest import ledger
 from tests.robustness.images import bomb
 from tests.robustness.inputs import REFUSED, REFUSED_RAW, en
@@ -59,7 +59,7 @@ async def test_bad_lines_and_references_are_explained_and_cost_nothing(
 
 
 async def test_a_reference_path_too_long_for_the_system_is_explained(tmp_path: Path) -> None:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path, run_workers=False) as harness:
         printed = await typed(harness, [f"/imagine a cat --ref {'x' * 300}.png", "/balance"])
     assert printed[0]["text"] == en("reference_unreadable", name=f"{'x' * 300}.png")

@@ -15,7 +15,7 @@ from core.errors import UserError
 from core.messages import ActionKind, Button
 from platforms.telegram.callbacks import CallbackSigner
 from tests.fakes.telegram_api import TelegramBotAPIDouble
-from tests.harness import DatabaseTarget
+from tests.harness import sqlite_target
 from tests.platforms.telegram.conftest import ALICE, TOKEN, TelegramBot, api, open_telegram_bot  # noqa: F401
 from tests.robustness.conftest import ledger
 from tests.robustness.inputs import CONTROL, DIRECTION, ZERO_WIDTH, en
@@ -59,7 +59,7 @@ def test_what_the_parser_hands_on_can_be_stored_anywhere(parts: list[str]) -> No
 
 @pytest_asyncio.fixture
 async def telegram_bot(tmp_path: Path, api: TelegramBotAPIDouble) -> AsyncIterator[TelegramBot]:  # noqa: F811
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with open_telegram_bot(database, tmp_path, api, run_workers=False) as bot:
         await bot.say("/balance")
         yield bot

@@ -19,14 +19,14 @@ from core.db.models import StripeEvent
 from tests.core.payments.conftest import WEBHOOK_SECRET, shop_settings
 from tests.fakes.stripe_api import StripeAPIDouble, sign_webhook
 from tests.fakes.stripe_api import stripe_api_fixture as stripe_api  # noqa: F401  (a fixture)
-from tests.harness import DatabaseTarget, Harness, harness_for
+from tests.harness import Harness, harness_for, sqlite_target
 
 WEB_MAX_BYTES = 25 * 1024 * 1024  # bot.web.WebServer's client_max_size
 
 
 @asynccontextmanager
 async def webhook(tmp_path: Path, api: StripeAPIDouble) -> AsyncIterator[tuple[Harness, str]]:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path, stripe=shop_settings(api), web={"port": 0}) as harness:
         assert harness.app.web is not None
         await harness.app.web.start()

@@ -19,7 +19,7 @@ from telegram.ext import ContextTypes
 from bot.web import WebServer
 from platforms.telegram.adapter import SECRET_HEADER, TelegramAdapter, Webhook
 from tests.fakes.telegram_api import TelegramBotAPIDouble
-from tests.harness import DatabaseTarget, harness_for
+from tests.harness import harness_for, sqlite_target
 from tests.platforms.telegram.conftest import ALICE, TOKEN, api  # noqa: F401  (a fixture)
 from tests.robustness.inputs import HUGE, en
 
@@ -63,7 +63,7 @@ class Hook:
 @asynccontextmanager
 async def webhook_bot(tmp_path: Path, api: TelegramBotAPIDouble) -> AsyncIterator[Hook]:  # noqa: F811
     """The door as bot/app.py mounts it in webhook mode, on SQLite (the route is what is tested)."""
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path, run_workers=False) as harness:
         adapter = TelegramAdapter(
             harness.app.core,

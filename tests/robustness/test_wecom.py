@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.fakes.wecom_api import WeComAPIDouble
 from tests.fakes.wecom_crypto import Callback, member_text
-from tests.harness import DatabaseTarget
+from tests.harness import DatabaseTarget, sqlite_target
 from tests.platforms.wecom.conftest import (  # noqa: F401  (api: a fixture)
     AGENT_ID,
     CORP_ID,
@@ -110,7 +110,7 @@ async def test_broken_and_forged_callbacks_get_a_4xx_and_a_genuine_message_still
     tmp_path: Path,
     api: WeComAPIDouble,  # noqa: F811
 ) -> None:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with open_wecom_bot(database, tmp_path, api, run_workers=False) as bot:
         genuine = bot.crypto.message(member_text(CORP_ID, ZHANGSAN, "/balance", 1, AGENT_ID))
         for name in ("msg_signature", "timestamp", "nonce"):

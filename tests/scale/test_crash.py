@@ -33,7 +33,7 @@ from tests.scale.conftest import bot_env, command
 
 # The single-process default, killed and restarted: leases, claims and the outbox on SQLite. The
 # same machinery on PostgreSQL is what the multi-process tests beside this one exercise.
-pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+pytestmark = [pytest.mark.parametrize("database", ["sqlite"], indirect=True), pytest.mark.spawns]
 
 USERS = 10
 PER_USER = 10

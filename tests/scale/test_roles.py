@@ -18,7 +18,7 @@ from tests.harness import DatabaseTarget, assert_books_balance
 from tests.scale.conftest import bot_env, command, job_statuses, processes
 
 # Many processes share one PostgreSQL database in production; SQLite is for one process.
-pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+pytestmark = [pytest.mark.parametrize("database", ["postgresql"], indirect=True), pytest.mark.spawns]
 
 USER = 5150
 

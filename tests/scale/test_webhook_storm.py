@@ -24,7 +24,7 @@ from tests.platforms.console.test_console_e2e import _env
 from tests.scale.conftest import healthy, processes
 
 # Many processes share one PostgreSQL database in production; SQLite is for one process.
-pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+pytestmark = [pytest.mark.parametrize("database", ["postgresql"], indirect=True), pytest.mark.spawns]
 
 BUYERS = ("alice", "bob")
 COPIES = 10  # of each event, to each process

@@ -20,38 +20,39 @@ from tests.harness import DatabaseTarget, Harness, harness_for
 
 
 async def test_a_job_shows_progress_then_delivers_the_exact_size_and_is_charged_once(
-    harness: Harness,
+    database: DatabaseTarget, tmp_path: Path
 ) -> None:
-    job_id = await harness.imagine("a red fox in snow --ar 16:9 --style cinema")
-    await harness.chat.wait_final(job_id)
-    replies = harness.chat.for_job(job_id)
-    kinds = [(reply.type, reply.stage) for reply in replies]
-    assert kinds == [
-        (ReplyType.PROGRESS, Stage.STARTED),
-        (ReplyType.PROGRESS, Stage.PARTIAL),
-        (ReplyType.PROGRESS, Stage.PARTIAL),
-        (ReplyType.IMAGE, None),
-        (ReplyType.ACTIONS, None),
-    ]
-    image = replies[3]
-    assert image.path is not None
-    assert image.path.parent.name == "outputs"
-    with Image.open(image.path) as picture:
-        assert picture.size == (1360, 768)
-    assert "1360×768" in image.text
-    assert "30" in image.text
-    assert {button.kind.value for button in replies[4].buttons} == {
-        "reroll",
-        "upscale-2k",
-        "upscale-4k",
-        "vary",
-    }
-    job = await harness.job(job_id)
-    assert job.status == "succeeded"
-    assert job.style == "cinema"
-    assert job.outputs
-    assert (await harness.balance()).total == 30
-    await harness.assert_ledger_consistent()
+    async with harness_for(database, tmp_path, generation={"partial_images": 2}) as harness:
+        job_id = await harness.imagine("a red fox in snow --ar 16:9 --style cinema")
+        await harness.chat.wait_final(job_id)
+        replies = harness.chat.for_job(job_id)
+        kinds = [(reply.type, reply.stage) for reply in replies]
+        assert kinds == [
+            (ReplyType.PROGRESS, Stage.STARTED),
+            (ReplyType.PROGRESS, Stage.PARTIAL),
+            (ReplyType.PROGRESS, Stage.PARTIAL),
+            (ReplyType.IMAGE, None),
+            (ReplyType.ACTIONS, None),
+        ]
+        image = replies[3]
+        assert image.path is not None
+        assert image.path.parent.name == "outputs"
+        with Image.open(image.path) as picture:
+            assert picture.size == (1360, 768)
+        assert "1360×768" in image.text
+        assert "30" in image.text
+        assert {button.kind.value for button in replies[4].buttons} == {
+            "reroll",
+            "upscale-2k",
+            "upscale-4k",
+            "vary",
+        }
+        job = await harness.job(job_id)
+        assert job.status == "succeeded"
+        assert job.style == "cinema"
+        assert job.outputs
+        assert (await harness.balance()).total == 30
+        await harness.assert_ledger_consistent()
 
 
 async def test_several_images_in_one_request_cost_n_times_and_each_is_delivered(harness: Harness) -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from core.i18n import translate
 from tests.cli import console, free_port
@@ -15,6 +16,8 @@ from tests.core.payments.conftest import WEBHOOK_SECRET
 from tests.fakes.stripe_api import StripeAPIDouble, event, sign_webhook
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
+
+pytestmark = pytest.mark.spawns
 
 
 async def test_buy_in_the_console_and_a_webhook_credits_once(

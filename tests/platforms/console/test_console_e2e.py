@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from core.generation.styles import DEFAULT_STYLES
@@ -16,6 +17,9 @@ from core.privacy.settings import PrivacySettings
 from tests.cli import run
 from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.harness import DatabaseTarget
+from tests.platforms.conftest import BOTH_DATABASES
+
+pytestmark = pytest.mark.spawns
 
 
 def _env(database: DatabaseTarget | None, **extra: str) -> dict[str, str]:
@@ -46,6 +50,7 @@ def _after_accepting(stdout: str) -> list[dict[str, Any]]:
 ACCEPT = "/accept\n"  # a newcomer accepts the terms before the first image
 
 
+@BOTH_DATABASES
 async def test_the_first_scenario_of_the_readme(database: DatabaseTarget, tmp_path: Path) -> None:
     code, out, err = await _run(
         ["console", "--user", "x", "--json"],

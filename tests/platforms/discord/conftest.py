@@ -22,7 +22,7 @@ from core import credits
 from core.policy import CreditSettings
 from platforms.discord.adapter import DEFER_AFTER_S, DiscordAdapter
 from tests.fakes.discord_api import TOKEN, DiscordDouble, discord_api, user  # noqa: F401  (a fixture)
-from tests.harness import DatabaseTarget, Harness, harness_for
+from tests.harness import Harness, harness_for, sqlite_target
 
 ALICE = user(900_000_000_000_000_001, "alice")
 BOB = user(900_000_000_000_000_002, "bob")
@@ -76,7 +76,7 @@ async def discord_bot(
     **sections: Any,
 ) -> AsyncIterator[DiscordBot]:
     """The bot, logged in to the double (commands published); no gateway connection."""
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{data_dir / 'image2bot.db'}")
+    database = sqlite_target(data_dir)
     async with (
         harness_for(database, data_dir, **sections) as harness,
         door(api, harness, progress_interval_s=progress_interval_s, defer_after_s=defer_after_s) as bot,

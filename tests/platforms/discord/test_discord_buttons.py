@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.i18n import translate
 from tests.fakes.discord_api import CHANNEL_ID, DiscordDouble
-from tests.harness import DatabaseTarget, harness_for
+from tests.harness import harness_for, sqlite_target
 from tests.platforms.discord.conftest import (
     ALICE,
     BOB,
@@ -56,7 +56,7 @@ async def test_the_owner_upscales_and_anyone_else_is_told_it_is_not_theirs(bot: 
 
 
 async def test_a_press_reaches_a_restarted_bot(discord_api: DiscordDouble, tmp_path: Path) -> None:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path) as harness:
         async with door(discord_api, harness) as before:
             await discord_api.wait_for("POST", webhook(before.imagine("a castle")))
@@ -71,7 +71,7 @@ async def test_a_press_reaches_a_restarted_bot(discord_api: DiscordDouble, tmp_p
 async def test_a_result_finished_after_a_restart_is_posted_to_the_channel(
     discord_api: DiscordDouble, tmp_path: Path
 ) -> None:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path, run_workers=False) as harness:
         async with door(discord_api, harness) as before:
             asked = before.imagine("a castle")

@@ -7,13 +7,17 @@ import asyncio
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.cli import TIMEOUT_S, serving, users_show
 from tests.fakes.discord_api import TOKEN, DiscordDouble
 from tests.harness import DatabaseTarget
+from tests.platforms.conftest import BOTH_DATABASES
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.discord.conftest import ALICE, buttons, callback, webhook
+
+pytestmark = [pytest.mark.spawns, BOTH_DATABASES]
 
 
 async def test_image2bot_run_serves_discord_and_charges_the_asker(

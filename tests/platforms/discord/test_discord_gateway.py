@@ -11,7 +11,7 @@ from PIL import Image
 from core import credits
 from platforms.discord.adapter import DiscordAdapter
 from tests.fakes.discord_api import APPLICATION_ID, GUILD_ID, TOKEN, DiscordDouble
-from tests.harness import DatabaseTarget, harness_for
+from tests.harness import harness_for, sqlite_target
 from tests.platforms.discord.conftest import ALICE, TRIAL, buttons, callback, webhook
 
 FOUR_BUTTONS = ["🔁 Reroll", "⬆️ Upscale 2K", "⬆️ Upscale 4K", "✨ Vary"]
@@ -20,7 +20,7 @@ FOUR_BUTTONS = ["🔁 Reroll", "⬆️ Upscale 2K", "⬆️ Upscale 4K", "✨ Va
 async def test_an_interaction_from_the_gateway_is_answered_with_the_image(
     discord_api: DiscordDouble, tmp_path: Path
 ) -> None:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path) as harness:
         adapter = DiscordAdapter(harness.app.core, token=TOKEN, api_base_url=discord_api.api)
         harness.app.notifier.register(adapter)
@@ -62,7 +62,7 @@ async def test_an_interaction_from_the_gateway_is_answered_with_the_image(
 async def test_commands_published_to_guilds_only_answer_there(
     discord_api: DiscordDouble, tmp_path: Path
 ) -> None:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path) as harness:
         adapter = DiscordAdapter(
             harness.app.core, token=TOKEN, api_base_url=discord_api.api, guild_ids=[GUILD_ID]
@@ -83,7 +83,7 @@ async def test_commands_published_to_guilds_only_answer_there(
 async def test_commands_are_left_alone_when_publishing_is_off(
     discord_api: DiscordDouble, tmp_path: Path
 ) -> None:
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path) as harness:
         adapter = DiscordAdapter(
             harness.app.core, token=TOKEN, api_base_url=discord_api.api, sync_commands=False

@@ -73,7 +73,8 @@ async def test_imagine_is_deferred_then_followed_up_with_the_image_and_its_butto
 
 
 async def test_previews_replace_each_other_in_the_answer(discord_api: DiscordDouble, tmp_path: Path) -> None:
-    async with discord_bot(discord_api, tmp_path, progress_interval_s=0.0) as bot:
+    previews = {"partial_images": 2}
+    async with discord_bot(discord_api, tmp_path, progress_interval_s=0.0, generation=previews) as bot:
         asked = bot.imagine("a castle", aspect="16:9", style="anime", resolution="1k")
         await bot.api.wait_for("POST", webhook(asked))
     edits = [call.body for call in discord_api.requests("PATCH", webhook(asked, original=True))]

@@ -21,7 +21,7 @@ from bot.config import ConfigError, load_settings
 from core import credits
 from platforms.discord.adapter import DiscordAdapter
 from tests.fakes.discord_api import GUILD_ID, TOKEN, DiscordDouble
-from tests.harness import DatabaseTarget, Harness, harness_for
+from tests.harness import Harness, harness_for, sqlite_target
 from tests.platforms.discord.conftest import ALICE, TRIAL, buttons, callback, message_with, watched, webhook
 
 SHARDS = 2
@@ -54,7 +54,7 @@ async def test_two_processes_each_connect_their_own_shard_and_answer_what_arrive
     discord_api: DiscordDouble, tmp_path: Path
 ) -> None:
     assert GUILD_SHARD == 1, "the test guild's events travel over the second process's shard"
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with harness_for(database, tmp_path) as harness:
         async with process(discord_api, harness, [0]):
             await discord_api.wait_identified(1)

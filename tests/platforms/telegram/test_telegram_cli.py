@@ -8,14 +8,18 @@ import io
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from core.policy import CreditSettings
 from tests.cli import TIMEOUT_S, serving, users_show
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
+from tests.platforms.conftest import BOTH_DATABASES
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.telegram.conftest import TOKEN
+
+pytestmark = [pytest.mark.spawns, BOTH_DATABASES]
 
 USER = 4242
 

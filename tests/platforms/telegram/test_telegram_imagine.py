@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest_asyncio
 from PIL import Image
 
 from core.i18n import translate
@@ -23,12 +25,21 @@ def labels(call_buttons: list[dict[str, object]]) -> list[object]:
     return [button["text"] for button in call_buttons]
 
 
+@pytest_asyncio.fixture
+async def previewing_bot(
+    database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble
+) -> AsyncIterator[TelegramBot]:
+    """Previews on, as in production (the harness leaves them off for the tests that do not look)."""
+    async with open_telegram_bot(database, tmp_path, api, generation={"partial_images": 2}) as bot:
+        yield bot
+
+
 async def test_imagine_is_acknowledged_then_drawn_and_delivered_with_its_buttons(
-    telegram_bot: TelegramBot,
+    previewing_bot: TelegramBot,
 ) -> None:
-    api = telegram_bot.api
+    api = previewing_bot.api
     before = len(api.calls)
-    await telegram_bot.say("/imagine a cat --ar 3:2")
+    await previewing_bot.say("/imagine a cat --ar 3:2")
 
     [ack] = api.of("sendMessage", ALICE)[-1:]
     assert "queued" in ack.fields["text"]
@@ -40,7 +51,7 @@ async def test_imagine_is_acknowledged_then_drawn_and_delivered_with_its_buttons
     assert labels(photo.buttons()) == [*JOB_ACTIONS, "📄 Original file"]
     assert "a cat" in photo.fields["caption"]
     assert "1248×832" in photo.fields["caption"]
-    assert await telegram_bot.balance() == TRIAL - 10  # a 1K image costs 10 credits
+    assert await previewing_bot.balance() == TRIAL - 10  # a 1K image costs 10 credits
 
     edits = [call for call in api.calls[before:] if call.method in ("editMessageText", "editMessageMedia")]
     assert edits, "the acknowledgement shows progress"
@@ -49,7 +60,7 @@ async def test_imagine_is_acknowledged_then_drawn_and_delivered_with_its_buttons
     assert api.of("sendChatAction", ALICE)[0].fields["action"] == "upload_photo"
     deleted = await api.wait_for("deleteMessage", chat_id=ALICE)
     assert deleted[0].fields["message_id"] == ack.message_id, "the status message makes way for the result"
-    await telegram_bot.harness.app.notifier.drain()
+    await previewing_bot.harness.app.notifier.drain()
     assert not [c for c in api.of("sendMessage", ALICE) if c.buttons() and c is not ack], "no second keyboard"
 
 

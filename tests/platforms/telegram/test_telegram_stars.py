@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from core.db.repositories import payments as payments_repo
@@ -15,6 +16,7 @@ from core.i18n import translate
 from tests.cli import run
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
+from tests.platforms.conftest import BOTH_DATABASES
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.telegram.conftest import ALICE, TOKEN, TRIAL, TelegramBot, open_telegram_bot
 
@@ -102,6 +104,8 @@ async def test_a_successful_payment_credits_once_however_often_it_is_reported(sh
     await shop.harness.assert_ledger_consistent()
 
 
+@pytest.mark.spawns
+@BOTH_DATABASES
 async def test_the_operator_refunds_stars_and_the_credits_go_back(
     database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble
 ) -> None:

@@ -20,7 +20,7 @@ from core.platform_state import DatabaseStateStore
 from platforms.wecom.adapter import WeComAdapter
 from tests.fakes.wecom_api import WeComAPIDouble
 from tests.fakes.wecom_crypto import Callback, WeComCallbackCrypto, kf_event, member_image, member_text
-from tests.harness import DatabaseTarget, Harness, harness_for
+from tests.harness import DatabaseTarget, Harness, harness_for, sqlite_target
 
 CORP_ID = "ww0123456789abcdef"
 SECRET = "app-secret-known-only-to-the-double"
@@ -150,6 +150,6 @@ async def wecom_bot(database: DatabaseTarget, tmp_path: Path, api: WeComAPIDoubl
 @pytest_asyncio.fixture
 async def sqlite_bot(tmp_path: Path, api: WeComAPIDouble) -> AsyncIterator[WeComBot]:
     """For tests of the transport (callbacks, API calls), where the database is beside the point."""
-    database = DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
+    database = sqlite_target(tmp_path)
     async with open_wecom_bot(database, tmp_path, api) as bot:
         yield bot

@@ -7,14 +7,18 @@ import json
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from core.i18n import translate
 from tests.cli import console, free_port
 from tests.fakes.wecom_api import WeComAPIDouble
 from tests.fakes.wecom_crypto import WeComCallbackCrypto, member_text
 from tests.harness import DatabaseTarget
+from tests.platforms.conftest import BOTH_DATABASES
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.wecom.conftest import AES_KEY, AGENT_ID, CALLBACK_PATH, CORP_ID, SECRET, TOKEN
+
+pytestmark = [pytest.mark.spawns, BOTH_DATABASES]
 
 AGENT = "lisi"
 
