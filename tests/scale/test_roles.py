@@ -34,7 +34,7 @@ async def test_a_gateway_and_a_worker_process_serve_imagine_together(
             await asyncio.sleep(0.5)  # anything sent twice would arrive now
     for served in (worker, gateway):
         assert served.returncode == 0, served.log
-    assert "Traceback" not in worker.log, worker.log[-4000:]
+        assert "Traceback" not in served.log, served.log[-4000:]
     [photo] = api.of("sendPhoto", USER)
     [ack] = [call for call in api.of("sendMessage", USER) if "queued" in call.fields["text"]]
     assert ack.at < photo.at
