@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import os
 import secrets
-import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from core import credits
 from core.db import migrate
 from core.db.session import Database
 from core.privacy.settings import PrivacySettings
+from tests.harness import postgres_answers
 
 TASKS = 64
 WARMUP_S = 1.0
@@ -46,7 +46,7 @@ async def run() -> list[Figure]:
             figures.append(await _compare(sqlite, "SQLite", "INTEGER PRIMARY KEY"))
         finally:
             await sqlite.dispose()
-    if not _postgres_answers():
+    if not postgres_answers():
         return [*figures, Figure(key="ledger_postgresql", title=_title("PostgreSQL"), value=SKIPPED)]
     schema = f"bench_{secrets.token_hex(6)}"
     connection = await asyncpg.connect(POSTGRES_DSN)
@@ -122,11 +122,3 @@ async def _rate(operation: Callable[[int], Awaitable[None]], accounts: list[int]
     stop.set()
     await asyncio.gather(*tasks)
     return rate
-
-
-def _postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,17 +17,16 @@ import pytest_asyncio
 from bot.__main__ import PAYLOAD_LOGGERS
 from core.db.models import Base
 from tests.fakes.openai_images import openai_double  # noqa: F401  (a fixture other modules use)
-from tests.harness import DatabaseTarget, Harness, harness_for, migrate_database, sqlite_target
+from tests.harness import (
+    DatabaseTarget,
+    Harness,
+    harness_for,
+    migrate_database,
+    postgres_answers,
+    sqlite_target,
+)
 
 POSTGRES_DSN = os.environ.get("IMAGE2BOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -36,7 +34,7 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 def _require_postgres() -> None:
     """PostgreSQL tests skip only outside CI."""
-    if _postgres_answers():
+    if postgres_answers():
         return
     if os.environ.get("CI"):
         pytest.fail("PostgreSQL does not answer on 127.0.0.1:5432 and CI is set")

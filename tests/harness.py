@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import functools
 import shutil
+import socket
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -46,6 +47,15 @@ class DatabaseTarget:
     def open(self) -> Database:
         """The same database the bot under test uses, for reading what it did."""
         return Database(self.url, schema=self.schema)
+
+
+def postgres_answers() -> bool:
+    """Whether the local PostgreSQL server (127.0.0.1:5432) accepts connections."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 async def migrate_database(target: DatabaseTarget) -> None:
