@@ -170,6 +170,36 @@ class ProviderCall(Base):
     images: Mapped[int]
 
 
+class InboundMessage(Base):
+    """A platform message id already taken in (WeCom retries a callback it thinks was missed): kept in the
+    database so that any number of processes answer it once. Old rows are purged by retention."""
+
+    __tablename__ = "inbound_messages"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class TrialGrant(Base):
+    """A platform identity that has received the free trial, as a keyed hash (HMAC with a server secret)
+    so the identity cannot be read back. Kept after erasure: one trial per person, ever."""
+
+    __tablename__ = "trial_grants"
+
+    identity_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkFailure(Base):
+    """A wrong `/link` code typed by an identity: a few per hour are allowed, then linking pauses."""
+
+    __tablename__ = "link_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity: Mapped[str] = mapped_column(String(170), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SafetyStrike(Base):
     """A prompt the safety system refused; enough of them in 24 h put the account on a cooldown."""
 
