@@ -5,6 +5,12 @@ arrived, and what the double did instead of a normal answer) and can be scripted
 drop the connection, garble or cut its answer, or break its stream: one images request per queued
 behaviour, optionally only requests whose prompt contains a given text. `outage` takes the Images
 endpoints down for a while, whatever is queued.
+
+Every request it receives, every JSON answer and every stream event it sends is checked against OpenAI's
+own OpenAPI description (`openapi_schema`). A request the description refuses is answered 400
+`invalid_request_error`, as the real API would; every breach, either way, is kept in `violations`, and
+the `openai_double` fixture fails the test at teardown unless the test announced them
+(`expect_violations`).
 """
 
 from __future__ import annotations
@@ -21,9 +27,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from jsonschema import ValidationError
 from PIL import Image
+
+from tests.fakes import openapi_schema
 
 # The moderation categories the SDK's `Moderation` model expects.
 _CATEGORIES = [
@@ -70,6 +81,14 @@ class _Behaviour:
 
 
 _STREAM_ONLY = ("stream_error", "truncate_stream", "drip")
+_GONE = 499  # the status of an answer that never reaches the client (it hung up, or the double did)
+_BROKEN_ON_PURPOSE = "openai_double.broken_on_purpose"  # request key: the answer was checked whole
+# How the real API names what is wrong with a request, by the JSON Schema keyword that caught it.
+_ERROR_CODES = {
+    "required": "missing_required_parameter",
+    "unevaluatedProperties": "unknown_parameter",
+    "type": "invalid_type",
+}
 
 
 @functools.lru_cache(maxsize=64)
@@ -91,13 +110,14 @@ def _error(
     *,
     code: str | None,
     type_: str | None = None,
+    param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     default_type = (
         "server_error" if status >= 500 else "requests" if status == 429 else "invalid_request_error"
     )
     error_type = type_ or default_type
-    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    body = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -110,6 +130,7 @@ def _hang_up(request: web.Request, response: web.StreamResponse | None = None) -
 
 async def _broken(request: web.Request, body: bytes, kind: str) -> web.StreamResponse:
     """`garble`: half the JSON, answered as if complete. `cut`: half of it, then the connection drops."""
+    request[_BROKEN_ON_PURPOSE] = True
     half = body[: len(body) // 2]
     if kind == "garble":
         return web.Response(body=half, content_type="application/json")
@@ -118,6 +139,21 @@ async def _broken(request: web.Request, body: bytes, kind: str) -> web.StreamRes
     await response.prepare(request)
     await response.write(half)
     return _hang_up(request, response)
+
+
+def _invalid(errors: list[ValidationError]) -> web.Response:
+    """The 400 the real API answers a request it refuses, about the first problem found."""
+    [first, *_] = errors
+    param = str(first.path[0]) if first.path else None
+    if param is None and first.validator == "required":
+        param = next((name for name in first.validator_value if name not in first.instance), None)
+    code = _ERROR_CODES.get(str(first.validator), "invalid_value")
+    return _error(400, f"Invalid request: {openapi_schema.describe(first)}", code=code, param=param)
+
+
+def _operation(request: web.Request) -> str:
+    """The path as the OpenAPI description names it: "/v1/images/edits" -> "/images/edits"."""
+    return request.path.removeprefix("/v1")
 
 
 def _usage() -> dict[str, Any]:
@@ -135,6 +171,8 @@ class OpenAIImagesDouble:
     def __init__(self) -> None:
         self.base_url = ""
         self.requests: list[RecordedRequest] = []
+        self.violations: list[str] = []  # where the traffic broke OpenAI's description, either way
+        self._expected_violations = 0
         self.flag_prompts: set[str] = set()
         self._queue: deque[_Behaviour] = deque()
         self._outage_until = 0.0
@@ -145,7 +183,8 @@ class OpenAIImagesDouble:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        openapi_schema.spec()  # fails here, at once, when the description is missing
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._check_answer])
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/images/edits", self._images)
         app.router.add_post("/v1/moderations", self._moderations)
@@ -161,6 +200,48 @@ class OpenAIImagesDouble:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    # -- checking against the description ---------------------------------------------------------
+    def expect_violations(self, count: int) -> None:
+        """For a test that breaks the description on purpose: `check_violations` then wants `count` more."""
+        self._expected_violations += count
+
+    def check_violations(self) -> None:
+        """Fails the test unless the traffic broke the description exactly as often as announced."""
+        if len(self.violations) != self._expected_violations:
+            found = "\n".join(f"- {violation}" for violation in self.violations) or "- none"
+            pytest.fail(
+                f"the OpenAI double saw {len(self.violations)} breaches of OpenAI's OpenAPI description, "
+                f"{self._expected_violations} expected:\n{found}",
+                pytrace=False,
+            )
+
+    def _violated(self, where: str, errors: list[ValidationError]) -> None:
+        self.violations.extend(f"{where}: {openapi_schema.describe(error)}" for error in errors)
+
+    def _check_body(self, request: web.Request, status: int, body: Any) -> None:
+        errors = openapi_schema.answer_errors(_operation(request), status, body)
+        self._violated(f"answer {status} to {request.path}", errors)
+
+    def _check_event(self, request: web.Request, data: dict[str, Any]) -> None:
+        errors = openapi_schema.event_errors(_operation(request), data)
+        self._violated(f"stream event {data.get('type')!r} of {request.path}", errors)
+
+    @web.middleware
+    async def _check_answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Checks every JSON answer, whoever made it (a subclass, a scripted failure). Streams are checked
+        event by event as they are sent, and answers broken on purpose before they were broken."""
+        response = await handler(request)
+        unchecked = request.get(_BROKEN_ON_PURPOSE) or response.status == _GONE
+        if not isinstance(response, web.Response) or response.prepared or unchecked:
+            return response
+        try:
+            body = json.loads(response.body)
+        except (TypeError, ValueError):
+            self.violations.append(f"answer {response.status} to {request.path}: not a JSON body")
+        else:
+            self._check_body(request, response.status, body)
+        return response
 
     # -- scripting -------------------------------------------------------------------------------
     def fail(
@@ -234,23 +315,30 @@ class OpenAIImagesDouble:
         return None
 
     # -- handlers --------------------------------------------------------------------------------
-    async def _record(self, request: web.Request) -> RecordedRequest:
+    async def _record(self, request: web.Request) -> tuple[RecordedRequest, list[ValidationError]]:
+        """Records the request; returns it with what the description finds wrong with it."""
         fields: dict[str, Any] = {}
         files: list[tuple[str, str, bytes]] = []
         if request.content_type == "multipart/form-data":
             form = await request.post()
+            parts: list[tuple[str, str]] = []
             for name, value in form.items():
                 if isinstance(value, web.FileField):
                     files.append((name, value.filename, value.file.read()))
+                    parts.append((name, openapi_schema.Upload(value.filename)))
                 else:
                     fields[name] = str(value)
-        elif request.can_read_body:
-            fields = await request.json()
+                    parts.append((name, str(value)))
+            body: Any = openapi_schema.form_body(_operation(request), parts)
+        else:
+            fields = body = await request.json() if request.can_read_body else {}
+        errors = openapi_schema.request_errors(_operation(request), body)
+        self._violated(f"request to {request.path}", errors)
         recorded = RecordedRequest(request.path, fields, files, dict(request.headers))
         async with self._arrived:
             self.requests.append(recorded)
             self._arrived.notify_all()
-        return recorded
+        return recorded, errors
 
     @staticmethod
     def _authorized(request: web.Request) -> bool:
@@ -258,9 +346,12 @@ class OpenAIImagesDouble:
         return scheme == "Bearer" and bool(token.strip())
 
     async def _moderations(self, request: web.Request) -> web.Response:
-        recorded = await self._record(request)
+        recorded, invalid = await self._record(request)
         if not self._authorized(request):
             return _error(401, "Missing bearer authentication.", code="invalid_api_key")
+        if invalid:
+            recorded.fault = "invalid request"
+            return _invalid(invalid)
         inputs = recorded.fields.get("input")
         texts = [inputs] if isinstance(inputs, str) else [str(item) for item in inputs or []]
         results = []
@@ -280,19 +371,18 @@ class OpenAIImagesDouble:
         return web.json_response({"id": f"modr-{len(self.requests)}", "model": model, "results": results})
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
+        recorded, invalid = await self._record(request)
         if not self._authorized(request):
             return _error(401, "Missing bearer authentication.", code="invalid_api_key")
+        if invalid:
+            recorded.fault = "invalid request"
+            return _invalid(invalid)
         fields = recorded.fields
         edit = request.path.endswith("/edits")
         if not fields.get("prompt"):
             return _error(400, "Missing required parameter: 'prompt'.", code="missing_required_parameter")
-        if edit and not recorded.files:
-            return _error(400, "Missing required parameter: 'image'.", code="missing_required_parameter")
-        size = str(fields.get("size") or "auto")
+        size = str(fields.get("size") or "auto")  # valid by now: "auto" or WIDTHxHEIGHT
         width, _, height = ("1024x1024" if size == "auto" else size).partition("x")
-        if not (width.isdigit() and height.isdigit()):
-            return _error(400, f"Invalid value: '{size}'.", code="invalid_value")
         n = int(fields.get("n") or 1)
         partials = int(fields.get("partial_images") or 0)
         stream = fields.get("stream") in (True, "true")
@@ -329,6 +419,8 @@ class OpenAIImagesDouble:
         malformed = behaviour.payload if behaviour is not None and behaviour.kind == "malformed" else None
         quality = str(fields.get("quality") or "auto")
         common = {"background": "opaque", "output_format": "png", "size": f"{width}x{height}"}
+        # The final answer echoes a non-empty safety identifier (SDK: `ImagesResponse.safety_identifier`).
+        echo = {"safety_identifier": fields["safety_identifier"]} if fields.get("safety_identifier") else {}
         colors = [((40 * i + 30) % 256, 120, 90) for i in range(n)]
         images = [malformed or _b64(png_bytes(int(width), int(height), colors[i])) for i in range(n)]
         broken = behaviour.kind if behaviour is not None and behaviour.kind in ("garble", "cut") else None
@@ -339,8 +431,10 @@ class OpenAIImagesDouble:
                 "quality": "medium" if quality == "auto" else quality,
                 "data": [{"b64_json": image} for image in images],
                 "usage": {**_usage(), "output_tokens_details": {"image_tokens": 1000, "text_tokens": 0}},
+                **echo,
             }
             if broken is not None:
+                self._check_body(request, 200, body)
                 return await _broken(request, json.dumps(body).encode(), broken)
             return web.json_response(body)
 
@@ -351,11 +445,12 @@ class OpenAIImagesDouble:
         )
         await response.prepare(request)
         if behaviour is not None and behaviour.kind == "drip":
-            await self._drip(response, f"{prefix}.partial_image", event_fields, behaviour.seconds)
+            await self._drip(request, response, f"{prefix}.partial_image", event_fields, behaviour.seconds)
             return response
         for index in range(partials):
             partial = _b64(png_bytes(64, 64, (index * 60 % 255, 80, 80)))
             await self._send(
+                request,
                 response,
                 f"{prefix}.partial_image",
                 {**event_fields, "b64_json": partial, "partial_image_index": index},
@@ -369,9 +464,15 @@ class OpenAIImagesDouble:
                 "param": None,
                 "message": "The server had an error while processing your request.",
             }
-            await self._send(response, "error", {"type": "error", "error": error})
+            await self._send(request, response, "error", {"error": error})
         elif broken is not None:
-            completed = {**event_fields, "type": f"{prefix}.completed", "b64_json": images[0]}
+            completed = {
+                **event_fields,
+                "type": f"{prefix}.completed",
+                "b64_json": images[0],
+                "usage": _usage(),
+            }
+            self._check_event(request, completed)  # whole, before it is broken on purpose
             event = f"event: {prefix}.completed\ndata: {json.dumps(completed)}\n\n".encode()
             half = event[: len(event) // 2]
             if broken == "cut":
@@ -379,15 +480,18 @@ class OpenAIImagesDouble:
                 return _hang_up(request, response)
             await response.write(half + b"\n\n")
         elif behaviour is None or behaviour.kind == "malformed":
-            completed = {**event_fields, "b64_json": images[0], "usage": _usage()}
-            if fields.get("safety_identifier"):
-                completed["safety_identifier"] = fields["safety_identifier"]
-            await self._send(response, f"{prefix}.completed", completed)
+            completed = {**event_fields, "b64_json": images[0], "usage": _usage(), **echo}
+            await self._send(request, response, f"{prefix}.completed", completed)
         await response.write_eof()
         return response
 
     async def _drip(
-        self, response: web.StreamResponse, event: str, fields: dict[str, Any], every_s: float
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        event: str,
+        fields: dict[str, Any],
+        every_s: float,
     ) -> None:
         """Previews until the client hangs up or the double closes."""
         preview = _b64(png_bytes(64, 64))
@@ -395,22 +499,27 @@ class OpenAIImagesDouble:
         with contextlib.suppress(ConnectionError):
             while not self._closing.is_set():
                 partial = {**fields, "b64_json": preview, "partial_image_index": index}
-                await self._send(response, event, partial)
+                await self._send(request, response, event, partial)
                 index = (index + 1) % 3
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), every_s)
 
-    @staticmethod
-    async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:
-        await response.write(f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n".encode())
+    async def _send(
+        self, request: web.Request, response: web.StreamResponse, event: str, data: dict[str, Any]
+    ) -> None:
+        data = {"type": event, **data}
+        self._check_event(request, data)
+        await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
 
 
 @pytest_asyncio.fixture
 async def openai_double() -> AsyncIterator[OpenAIImagesDouble]:
-    """A started double, closed after the test."""
+    """A started double, closed after the test, which then fails if the traffic broke OpenAI's
+    description (unless the test announced it with `expect_violations`)."""
     double = OpenAIImagesDouble()
     await double.start()
     try:
         yield double
     finally:
         await double.close()
+    double.check_violations()

@@ -2,10 +2,12 @@
 
 It speaks Stripe's wire format: form-encoded bodies and query strings with bracket keys (parsed into
 nested dicts and lists; values stay strings, as on the wire), JSON answers, Stripe-shaped errors, and
-idempotent replays of a POST that repeats an `Idempotency-Key`. It keeps Checkout Sessions, billing
-portal sessions, prices, subscriptions, invoices and charges in memory, records every request and can
-be told to fail the next requests under a path. `sign_webhook` and `event` build webhook deliveries
-that `stripe.Webhook.construct_event` accepts.
+idempotent replays of a POST that repeats an `Idempotency-Key`. Every object it answers with or hands a
+test for a webhook is built from Stripe's own example of that object (`stripe_objects`). It keeps
+prices, Checkout Sessions, billing portal sessions, subscriptions, invoices and their payments,
+PaymentIntents, charges, refunds and disputes in memory, records every request and can be told to fail
+the next requests under a path. `sign_webhook` and `event` build webhook deliveries that
+`stripe.Webhook.construct_event` accepts.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest_asyncio
 import stripe
 from aiohttp import web
 
+from tests.fakes import stripe_objects as objects
+
 API_KEY = "sk_test_double"
 CHECKOUT_LIFETIME_S = 24 * 3600
-PERIOD_S = 30 * 24 * 3600
 DEFAULT_LIST_LIMIT = 10
+INVOICE_NUMBER_PREFIX = "DB1E0C4A"  # Stripe numbers invoices "<8 characters>-<sequence>"
 
 Params = dict[str, Any]
 StripeObj = dict[str, Any]
@@ -73,6 +77,14 @@ class RecordedRequest:
     status: int = 0  # what the double answered
     response: StripeObj = field(default_factory=dict)
     replayed: bool = False  # answered from the idempotency cache
+
+
+class _SessionTerms(NamedTuple):
+    """What a Checkout Session's request said that Stripe applies only once the customer completes it."""
+
+    price_ids: list[str]
+    subscription_metadata: dict[str, str]  # subscription_data[metadata]
+    intent_metadata: dict[str, str]  # payment_intent_data[metadata]
 
 
 def parse_form(pairs: Iterable[tuple[str, str]]) -> Params:
@@ -120,6 +132,12 @@ def _created_matches(created: int, condition: Any) -> bool:
     return all(_CREATED_OPS[op](created, int(bound)) for op, bound in condition.items() if op in _CREATED_OPS)
 
 
+def _found(store: dict[str, StripeObj], kind: str, object_id: str) -> StripeObj:
+    if object_id not in store:
+        raise _missing(kind, object_id)
+    return store[object_id]
+
+
 class StripeAPIDouble:
     """In-process Stripe API on 127.0.0.1 (port chosen by the OS); point the SDK at `base_url`."""
 
@@ -132,8 +150,12 @@ class StripeAPIDouble:
         self.portal_sessions: dict[str, StripeObj] = {}
         self.subscriptions: dict[str, StripeObj] = {}
         self.invoices: dict[str, StripeObj] = {}
+        self.invoice_payments: dict[str, StripeObj] = {}
+        self.payment_intents: dict[str, StripeObj] = {}
         self.charges: dict[str, StripeObj] = {}
-        self._session_terms: dict[str, tuple[list[str], Params]] = {}  # prices, subscription_data[metadata]
+        self.refunds: dict[str, StripeObj] = {}
+        self.disputes: dict[str, StripeObj] = {}
+        self._session_terms: dict[str, _SessionTerms] = {}
         self._replies: dict[str, tuple[str, str, Params, StripeObj]] = {}  # key -> method, path, params, body
         self._faults: list[tuple[str, StripeError]] = []
         self._ids = itertools.count(1)
@@ -145,14 +167,21 @@ class StripeAPIDouble:
     async def start(self) -> None:
         app = web.Application()
         routes: list[tuple[str, str, Handler]] = [
+            ("GET", "/v1/prices", self._list_prices),
+            ("GET", "/v1/prices/{id}", self._get(self.prices, "price")),
             ("POST", "/v1/checkout/sessions", self._create_checkout_session),
             ("GET", "/v1/checkout/sessions", self._list_checkout_sessions),
             ("GET", "/v1/checkout/sessions/{id}", self._get_checkout_session),
             ("POST", "/v1/billing_portal/sessions", self._create_portal_session),
-            ("GET", "/v1/subscriptions/{id}", self._get_subscription),
+            ("GET", "/v1/subscriptions/{id}", self._get(self.subscriptions, "subscription")),
             ("POST", "/v1/subscriptions/{id}", self._update_subscription),
             ("GET", "/v1/invoices", self._list_invoices),
+            ("GET", "/v1/invoices/{id}", self._get(self.invoices, "invoice")),
+            ("GET", "/v1/invoice_payments", self._list_invoice_payments),
+            ("GET", "/v1/invoice_payments/{id}", self._get(self.invoice_payments, "invoice_payment")),
+            ("GET", "/v1/payment_intents/{id}", self._get(self.payment_intents, "payment_intent")),
             ("GET", "/v1/charges", self._list_charges),
+            ("GET", "/v1/charges/{id}", self._get(self.charges, "charge")),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, self._endpoint(handler))
@@ -178,19 +207,8 @@ class StripeAPIDouble:
     def add_price(
         self, price_id: str, unit_amount: int, currency: str, recurring_interval: str | None = None
     ) -> StripeObj:
-        price = {
-            "id": price_id,
-            "object": "price",
-            "active": True,
-            "unit_amount": unit_amount,
-            "currency": currency,
-            "type": "recurring" if recurring_interval else "one_time",
-            "recurring": {"interval": recurring_interval, "interval_count": 1}
-            if recurring_interval
-            else None,
-            "product": f"prod_{price_id}",
-            "livemode": False,
-        }
+        """A price of product `prod_<price_id>`; `recurring_interval` "day" | "week" | "month" | "year"."""
+        price = objects.price(price_id, unit_amount, currency, recurring_interval, created=self._now())
         self.prices[price_id] = price
         return price
 
@@ -203,42 +221,20 @@ class StripeAPIDouble:
         current_period_end: int | None = None,
         metadata: dict[str, str] | None = None,
     ) -> StripeObj:
-        """Since API 2025-03-31 the billing period lives on the item: `items.data[0].current_period_end`."""
+        """Since API 2025-03-31 the billing period lives on the item: `items.data[0].current_period_end`
+        (one interval of the price after `current_period_start`; by default the period starts now)."""
         assert price_id in self.prices, f"add_price({price_id!r}, ...) first"
-        end = current_period_end if current_period_end is not None else self._now() + PERIOD_S
-        start = end - PERIOD_S
-        item = {
-            "id": self._id("si_"),
-            "object": "subscription_item",
-            "price": copy.deepcopy(self.prices[price_id]),
-            "quantity": 1,
-            "subscription": subscription_id,
-            "current_period_start": start,
-            "current_period_end": end,
-            "created": start,
-            "metadata": {},
-        }
-        self.subscriptions[subscription_id] = {
-            "id": subscription_id,
-            "object": "subscription",
-            "customer": customer,
-            "status": status,
-            "cancel_at_period_end": False,
-            "cancel_at": None,
-            "canceled_at": None,
-            "currency": self.prices[price_id]["currency"],
-            "items": {
-                "object": "list",
-                "data": [item],
-                "has_more": False,
-                "url": f"/v1/subscription_items?subscription={subscription_id}",
-            },
-            "latest_invoice": None,
-            "metadata": dict(metadata or {}),
-            "created": start,
-            "start_date": start,
-            "livemode": False,
-        }
+        price = self.prices[price_id]
+        assert price["recurring"], f"{price_id} is not a recurring price"
+        length = objects.interval_s(price)
+        end = current_period_end if current_period_end is not None else self._now() + length
+        start = end - length
+        item = objects.subscription_item(
+            self._id("si_"), subscription_id, copy.deepcopy(price), period=(start, end), created=start
+        )
+        self.subscriptions[subscription_id] = objects.subscription(
+            subscription_id, customer, item, status=status, metadata=dict(metadata or {}), created=start
+        )
         return self.subscriptions[subscription_id]
 
     def add_invoice(
@@ -253,28 +249,43 @@ class StripeAPIDouble:
         created: int | None = None,
         **extra: Any,
     ) -> StripeObj:
-        """Since API 2025-03-31 an invoice names its subscription under `parent.subscription_details`."""
-        parent = None
-        if subscription_id is not None:
-            details = {"subscription": subscription_id, "metadata": {}}
-            parent = {"type": "subscription_details", "subscription_details": details, "quote_details": None}
-        self.invoices[invoice_id] = {
-            "id": invoice_id,
-            "object": "invoice",
-            "customer": customer,
-            "status": status,
-            "amount_due": amount_paid,
-            "amount_paid": amount_paid,
-            "amount_remaining": 0,
-            "currency": currency,
-            "parent": parent,
-            "hosted_invoice_url": f"https://invoice.stripe.test/i/{invoice_id}",
-            "invoice_pdf": f"https://invoice.stripe.test/i/{invoice_id}/pdf",
-            "metadata": {},
-            "created": created if created is not None else self._now(),
-            "livemode": False,
-            **extra,
-        }
+        """An invoice of `amount_paid` (its amount due, when not "paid") with one line: the
+        subscription's item for its current period when the subscription is known, else a one-off
+        invoice item. `extra` overrides fields of Stripe's invoice (unknown ones are refused)."""
+        created = created if created is not None else self._now()
+        subscription = self.subscriptions.get(subscription_id or "")
+        line_id = self._id("il_")
+        if subscription is not None:
+            item = subscription["items"]["data"][0]
+            period = (item["current_period_start"], item["current_period_end"])
+            line = objects.subscription_line(line_id, invoice_id, item, amount=amount_paid, period=period)
+        else:
+            price_ids = (self._id("price_"), self._id("prod_"))
+            line = objects.invoice_item_line(
+                line_id,
+                invoice_id,
+                self._id("ii_"),
+                amount=amount_paid,
+                currency=currency,
+                period=(created, created),
+                price_ids=price_ids,
+                subscription_id=subscription_id,
+            )
+        metadata = subscription["metadata"] if subscription is not None else {}
+        self.invoices[invoice_id] = objects.invoice(
+            invoice_id,
+            customer,
+            amount=amount_paid,
+            currency=currency,
+            status=status,
+            created=created,
+            number=self._invoice_number(),
+            billing_reason="subscription_create" if subscription_id else "manual",
+            period=(created, created),
+            lines=[line],
+            subscription=(subscription_id, metadata) if subscription_id else None,
+            extra=extra,
+        )
         return self.invoices[invoice_id]
 
     def add_charge(
@@ -288,25 +299,19 @@ class StripeAPIDouble:
         created: int | None = None,
         **extra: Any,
     ) -> StripeObj:
-        self.charges[charge_id] = {
-            "id": charge_id,
-            "object": "charge",
-            "customer": customer,
-            "amount": amount,
-            "amount_captured": amount if status == "succeeded" else 0,
-            "amount_refunded": 0,
-            "refunded": False,
-            "captured": status == "succeeded",
-            "paid": status == "succeeded",
-            "status": status,
-            "currency": currency,
-            "payment_intent": None,
-            "receipt_url": f"https://pay.stripe.test/receipts/{charge_id}",
-            "metadata": {},
-            "created": created if created is not None else self._now(),
-            "livemode": False,
-            **extra,
-        }
+        """A card charge with no PaymentIntent unless `extra` names one (unknown fields are refused)."""
+        self.charges[charge_id] = objects.charge(
+            charge_id,
+            amount=amount,
+            currency=currency,
+            customer=customer,
+            status=status,
+            payment_intent=None,
+            payment_method=self._id("pm_"),
+            balance_transaction=self._id("txn_") if status == "succeeded" else None,
+            created=created if created is not None else self._now(),
+            extra=extra,
+        )
         return self.charges[charge_id]
 
     def complete_session(
@@ -320,22 +325,137 @@ class StripeAPIDouble:
         """What the customer finishing Checkout does; returns a copy for a `checkout.session.completed` event.
 
         In subscription mode the subscription (given or new) is registered too, with the session's
-        recurring price and its `subscription_data[metadata]`.
+        recurring price and its `subscription_data[metadata]`. In payment mode a PaymentIntent (with
+        the session's `payment_intent_data[metadata]`) and its Charge are registered: succeeded when
+        `payment_status` is "paid", else still processing (a delayed payment method).
         """
         session = self.checkout_sessions[session_id]
         customer = customer or session["customer"] or self._id("cus_")
         session.update(status="complete", payment_status=payment_status, customer=customer)
-        price_ids, subscription_metadata = self._session_terms[session_id]
+        session.update(objects.completion(session["customer_email"]))
+        terms = self._session_terms[session_id]
         if session["mode"] == "subscription":
             session["subscription"] = subscription_id or self._id("sub_")
             if session["subscription"] not in self.subscriptions:
-                recurring = [price for price in price_ids if self.prices[price]["recurring"]]
+                recurring = [price for price in terms.price_ids if self.prices[price]["recurring"]]
                 self.add_subscription(
-                    session["subscription"], customer, recurring[0], metadata=subscription_metadata
+                    session["subscription"], customer, recurring[0], metadata=terms.subscription_metadata
                 )
-        elif session["mode"] == "payment":
-            session["payment_intent"] = self._id("pi_")
+        elif session["mode"] == "payment" and session["payment_intent"] is None:
+            intent = self._pay(
+                session["amount_total"],
+                session["currency"],
+                customer,
+                metadata=terms.intent_metadata,
+                succeeded=payment_status == "paid",
+            )
+            session["payment_intent"] = intent["id"]
         return copy.deepcopy(session)
+
+    def pay_invoice(
+        self,
+        subscription_id: str,
+        *,
+        billing_reason: str = "subscription_create",
+        invoice_id: str | None = None,
+    ) -> StripeObj:
+        """A paid invoice for the subscription; returns a copy for an `invoice.paid` event.
+
+        Registers its PaymentIntent, Charge and InvoicePayment and makes it the subscription's
+        `latest_invoice`. A "subscription_cycle" invoice first moves the item on by one interval: as on
+        Stripe, its `period_start`/`period_end` are the period that just ended, while its line's
+        `period` is the one it pays for (the item's new current period). Any other billing reason bills
+        the item's current period, with `period_start == period_end == created`.
+        """
+        subscription = self.subscriptions[subscription_id]
+        item = subscription["items"]["data"][0]
+        now = self._now()
+        invoice_period = (now, now)
+        if billing_reason == "subscription_cycle":
+            invoice_period = (item["current_period_start"], item["current_period_end"])
+            next_end = invoice_period[1] + objects.interval_s(item["price"])
+            item.update(current_period_start=invoice_period[1], current_period_end=next_end)
+        invoice_id = invoice_id or self._id("in_")
+        amount = item["price"]["unit_amount"] * item["quantity"]
+        currency = subscription["currency"]
+        line = objects.subscription_line(
+            self._id("il_"),
+            invoice_id,
+            item,
+            amount=amount,
+            period=(item["current_period_start"], item["current_period_end"]),
+        )
+        self.invoices[invoice_id] = objects.invoice(
+            invoice_id,
+            subscription["customer"],
+            amount=amount,
+            currency=currency,
+            status="paid",
+            created=now,
+            number=self._invoice_number(),
+            billing_reason=billing_reason,
+            period=invoice_period,
+            lines=[line],
+            subscription=(subscription_id, subscription["metadata"]),
+            extra={},
+        )
+        intent = self._pay(amount, currency, subscription["customer"], metadata={}, succeeded=True)
+        payment_id = self._id("inpay_")
+        self.invoice_payments[payment_id] = objects.invoice_payment(
+            payment_id, invoice_id, intent["id"], amount=amount, currency=currency, created=now
+        )
+        subscription["latest_invoice"] = invoice_id
+        return copy.deepcopy(self.invoices[invoice_id])
+
+    def charge_of(self, payment_intent_id: str) -> str:
+        """The id of the PaymentIntent's (latest) charge."""
+        return str(self.payment_intents[payment_intent_id]["latest_charge"])
+
+    def refund(self, charge_id: str, amount: int | None = None) -> StripeObj:
+        """Refunds `amount` (default: all that is left) of a charge; returns a copy of the charge for a
+        `charge.refunded` event."""
+        charge = self.charges[charge_id]
+        left = charge["amount"] - charge["amount_refunded"]
+        amount = left if amount is None else amount
+        if not 0 < amount <= left:
+            raise ValueError(f"cannot refund {amount} of {charge_id}: {left} left to refund")
+        refund_id = self._id("re_")
+        self.refunds[refund_id] = objects.refund(
+            refund_id, charge, amount=amount, balance_transaction=self._id("txn_"), created=self._now()
+        )
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        charge["refunds"]["data"].insert(0, copy.deepcopy(self.refunds[refund_id]))  # newest first
+        return copy.deepcopy(charge)
+
+    def open_dispute(
+        self, charge_id: str, *, status: str = "needs_response", reason: str = "fraudulent"
+    ) -> StripeObj:
+        """The cardholder disputes a charge; returns a copy for a `charge.dispute.created` event. The
+        charge becomes `disputed` at once, as on Stripe (it stays so whatever the outcome)."""
+        charge = self.charges[charge_id]
+        dispute_id = self._id("dp_")
+        self.disputes[dispute_id] = objects.dispute(
+            dispute_id, charge, status=status, reason=reason, created=self._now()
+        )
+        charge["disputed"] = True
+        return copy.deepcopy(self.disputes[dispute_id])
+
+    def close_dispute(self, dispute_id: str, status: str) -> StripeObj:
+        """`status` "won" or "lost"; returns a copy for a `charge.dispute.closed` event."""
+        if status not in ("won", "lost"):
+            raise ValueError(f"a dispute closes as won or lost, not {status!r}")
+        dispute = self.disputes[dispute_id]
+        dispute.update(status=status, is_charge_refundable=False)
+        self.charges[dispute["charge"]]["disputed"] = True
+        return copy.deepcopy(dispute)
+
+    def early_fraud_warning(self, charge_id: str, fraud_type: str = "made_with_stolen_card") -> StripeObj:
+        """For a `radar.early_fraud_warning.created` event (not kept: the double serves no Radar API)."""
+        charge = self.charges[charge_id]
+        return objects.early_fraud_warning(
+            self._id("issfr_"), charge, fraud_type=fraud_type, created=self._now()
+        )
 
     def fail_next(
         self,
@@ -415,11 +535,45 @@ class StripeAPIDouble:
     def _id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):06d}"
 
+    def _invoice_number(self) -> str:
+        return f"{INVOICE_NUMBER_PREFIX}-{len(self.invoices) + 1:04d}"
+
+    def _pay(
+        self, amount: int, currency: str, customer: str | None, *, metadata: dict[str, str], succeeded: bool
+    ) -> StripeObj:
+        """Registers a card PaymentIntent and its Charge (which copies the intent's metadata)."""
+        now = self._now()
+        intent_id, charge_id, method = self._id("pi_"), self._id("ch_"), self._id("pm_")
+        self.charges[charge_id] = objects.charge(
+            charge_id,
+            amount=amount,
+            currency=currency,
+            customer=customer,
+            status="succeeded" if succeeded else "pending",
+            payment_intent=intent_id,
+            payment_method=method,
+            balance_transaction=self._id("txn_") if succeeded else None,
+            created=now,
+            extra={"metadata": dict(metadata)},
+        )
+        self.payment_intents[intent_id] = objects.payment_intent(
+            intent_id,
+            amount=amount,
+            currency=currency,
+            customer=customer,
+            status="succeeded" if succeeded else "processing",
+            latest_charge=charge_id,
+            payment_method=method,
+            metadata=dict(metadata),
+            created=now,
+        )
+        return self.payment_intents[intent_id]
+
     def _list(
-        self, url: str, objects: Iterable[StripeObj], params: Params, filters: Iterable[str]
+        self, url: str, stored: Iterable[StripeObj], params: Params, filters: Iterable[str]
     ) -> StripeObj:
         """Newest first; equality filters, `created[gt|gte|lt|lte]`, `limit`, `starting_after`."""
-        rows = sorted(reversed(list(objects)), key=lambda row: row["created"], reverse=True)
+        rows = sorted(reversed(list(stored)), key=lambda row: row["created"], reverse=True)
         rows = [
             row for row in rows if all(row.get(name) == params[name] for name in filters if name in params)
         ]
@@ -432,7 +586,11 @@ class StripeAPIDouble:
         limit = int(params.get("limit", DEFAULT_LIST_LIMIT))
         if not 1 <= limit <= 100:
             raise StripeError(400, "Invalid limit: must be between 1 and 100", param="limit")
-        return {"object": "list", "data": rows[:limit], "has_more": len(rows) > limit, "url": url}
+        return objects.list_of(url, rows[:limit], has_more=len(rows) > limit)
+
+    def _get(self, store: dict[str, StripeObj], kind: str) -> Handler:
+        """`GET /v1/<kind>s/{id}`: the stored object, or Stripe's 404."""
+        return lambda _params, object_id: _found(store, kind, object_id)
 
     def _line_price(self, index: int, item: Params) -> StripeObj:
         if "price" in item:
@@ -449,6 +607,13 @@ class StripeAPIDouble:
             raise _required(f"line_items[{index}][price_data][product_data]")
         interval = data.get("recurring", {}).get("interval")
         return self.add_price(self._id("price_"), int(data["unit_amount"]), data["currency"], interval)
+
+    def _list_prices(self, params: Params, _: str) -> StripeObj:
+        prices = list(self.prices.values())
+        if "active" in params:
+            active = _bool(params, "active")
+            prices = [price for price in prices if price["active"] == active]
+        return self._list("/v1/prices", prices, params, ("type",))
 
     def _create_checkout_session(self, params: Params, _: str) -> StripeObj:
         mode = params.get("mode")
@@ -479,30 +644,20 @@ class StripeAPIDouble:
         )
         now = self._now()
         session_id = self._id("cs_test_")
-        self.checkout_sessions[session_id] = {
-            "id": session_id,
-            "object": "checkout.session",
-            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
-            "mode": mode,
-            "status": "open",
-            "payment_status": "unpaid",
-            "client_reference_id": params.get("client_reference_id"),
-            "metadata": params.get("metadata", {}),
-            "amount_subtotal": amount if prices else None,
-            "amount_total": amount if prices else None,
-            "currency": prices[0]["currency"] if prices else params.get("currency"),
-            "customer": params.get("customer"),
-            "customer_email": params.get("customer_email"),
-            "subscription": None,
-            "payment_intent": None,
-            "success_url": params.get("success_url"),
-            "cancel_url": params.get("cancel_url"),
-            "expires_at": int(params.get("expires_at", now + CHECKOUT_LIFETIME_S)),
-            "created": now,
-            "livemode": False,
-        }
-        subscription_metadata = params.get("subscription_data", {}).get("metadata", {})
-        self._session_terms[session_id] = ([price["id"] for price in prices], subscription_metadata)
+        self.checkout_sessions[session_id] = objects.checkout_session(
+            session_id,
+            params,
+            prices=prices,
+            amount=amount,
+            created=now,
+            expires_at=int(params.get("expires_at", now + CHECKOUT_LIFETIME_S)),
+            setup_intent=self._id("seti_") if mode == "setup" else None,
+        )
+        self._session_terms[session_id] = _SessionTerms(
+            [price["id"] for price in prices],
+            params.get("subscription_data", {}).get("metadata", {}),
+            params.get("payment_intent_data", {}).get("metadata", {}),
+        )
         return self.checkout_sessions[session_id]
 
     def _get_checkout_session(self, _: Params, session_id: str) -> StripeObj:
@@ -518,24 +673,13 @@ class StripeAPIDouble:
         if "customer" not in params:
             raise _required("customer")
         portal_id = self._id("bps_")
-        self.portal_sessions[portal_id] = {
-            "id": portal_id,
-            "object": "billing_portal.session",
-            "url": f"https://billing.stripe.test/p/session/{portal_id}",
-            "customer": params["customer"],
-            "return_url": params.get("return_url"),
-            "created": self._now(),
-            "livemode": False,
-        }
+        self.portal_sessions[portal_id] = objects.portal_session(
+            portal_id, params["customer"], params.get("return_url"), created=self._now()
+        )
         return self.portal_sessions[portal_id]
 
-    def _get_subscription(self, _: Params, subscription_id: str) -> StripeObj:
-        if subscription_id not in self.subscriptions:
-            raise _missing("subscription", subscription_id)
-        return self.subscriptions[subscription_id]
-
     def _update_subscription(self, params: Params, subscription_id: str) -> StripeObj:
-        subscription = self._get_subscription(params, subscription_id)
+        subscription = _found(self.subscriptions, "subscription", subscription_id)
         if subscription["status"] == "canceled" and set(params) - {
             "metadata",
             "cancellation_details",
@@ -570,6 +714,27 @@ class StripeAPIDouble:
         ]
         return self._list("/v1/invoices", invoices, params, ("customer", "status"))
 
+    def _list_invoice_payments(self, params: Params, _: str) -> StripeObj:
+        """Like Stripe, wants the invoice or the payment whose invoice payments to list."""
+        if "invoice" not in params and "payment" not in params:
+            raise StripeError(
+                400,
+                "You must specify either `invoice` or `payment`.",
+                code="parameter_missing",
+                param="invoice",
+            )
+        payment = params.get("payment", {})
+        if not isinstance(payment, dict):
+            raise StripeError(400, "Invalid object", code="parameter_invalid_string", param="payment")
+        if payment and "type" not in payment:
+            raise _required("payment[type]")
+        rows = [
+            row
+            for row in self.invoice_payments.values()
+            if all(row["payment"].get(name) == value for name, value in payment.items())
+        ]
+        return self._list("/v1/invoice_payments", rows, params, ("invoice", "status"))
+
     def _list_charges(self, params: Params, _: str) -> StripeObj:
         return self._list("/v1/charges", self.charges.values(), params, ("customer", "payment_intent"))
 
@@ -585,18 +750,13 @@ def sign_webhook(payload: bytes, secret: str, *, timestamp: int | None = None) -
 
 
 def event(type: str, obj: StripeObj, *, event_id: str | None = None, created: int | None = None) -> StripeObj:
-    """A snapshot event envelope as Stripe delivers it to a webhook endpoint."""
-    return {
-        "id": event_id or f"evt_{secrets.token_hex(12)}",
-        "object": "event",
-        "api_version": stripe.api_version,
-        "created": created if created is not None else int(time.time()),
-        "data": {"object": copy.deepcopy(obj)},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": type,
-    }
+    """A snapshot event envelope as Stripe delivers it to a webhook endpoint (`obj` is copied)."""
+    return objects.event(
+        type,
+        copy.deepcopy(obj),
+        event_id=event_id or f"evt_{secrets.token_hex(12)}",
+        created=created if created is not None else int(time.time()),
+    )
 
 
 # --- wiring for tests --------------------------------------------------------------------------------
