@@ -1,16 +1,20 @@
-"""Operator tasks behind the CLI: look an account up, grant credits, read its ledger."""
+"""Operator tasks behind the CLI: look an account up, grant credits, read its ledger, lift a freeze."""
 
 from __future__ import annotations
 
+import getpass
 import uuid
 from typing import Any
 
 from core import credits
 from core.db.repositories import accounts as accounts_repo
 from core.db.repositories import jobs as jobs_repo
+from core.db.repositories import payments as payments_repo
+from core.db.repositories import support as support_repo
 from core.db.session import Database
 
 REPORT_JOBS = 20
+FRAUD_WARNING = "early_fraud_warning"  # recorded by the Stripe event handler, for operators to review
 
 
 class UnknownIdentity(LookupError):
@@ -48,10 +52,16 @@ async def report(db: Database, account_id: int) -> dict[str, Any]:
         identities = await accounts_repo.identities(session, account_id)
         balance = await credits.balance(session, account_id)
         jobs = await jobs_repo.recent(session, account_id, REPORT_JOBS)
+        frozen = await payments_repo.frozen_reason(session, account_id)
+        warnings = await support_repo.audit_events(session, account_id, FRAUD_WARNING)
     return {
         "account_id": account_id,
         "identities": [f"{identity.platform}:{identity.platform_user_id}" for identity in identities],
         "balance": balance.as_dict(),
+        "frozen": frozen,
+        "fraud_warnings": [
+            {"created_at": event.created_at.isoformat(), **event.details} for event in warnings
+        ],
         "jobs": [
             {
                 "id": job.id,
@@ -86,3 +96,22 @@ async def ledger(db: Database, account_id: int) -> list[dict[str, Any]]:
         }
         for entry in reversed(entries)
     ]
+
+
+async def unfreeze(db: Database, account_id: int, *, reason: str) -> str | None:
+    """Lifts a freeze (a lost dispute stays until this); returns what it was, None when not frozen.
+    Audited with the operator's login and the reason."""
+    async with db.transaction() as session:
+        await credits.lock(session, account_id)
+        was = await payments_repo.frozen_reason(session, account_id)
+        if was is None:
+            return None
+        await payments_repo.set_frozen(session, account_id, None)
+        await support_repo.audit(
+            session,
+            actor=f"operator:{getpass.getuser()}",
+            action="account_unfrozen",
+            account_id=account_id,
+            details={"was": was, "reason": reason},
+        )
+    return was

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from core import credits
-from core.commands.context import Context
+from core.commands.context import Context, Services
 from core.commands.parser import Command
 from core.errors import UserError
-from core.messages import Choice, Reply, text
-from core.payments.catalogue import Pack, Plan, money
+from core.i18n import Translator
+from core.messages import ChatRef, Choice, Reply, text
+from core.payments.catalogue import Pack, Plan
+from core.payments.prices import format_money
 
 INVOICE_LINES = 10
 
@@ -16,7 +18,10 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
     payments = ctx.services.payments
     t = ctx.t
     if not payments.available:
-        return [text(t("buy.unavailable") + "\n" + t("credits.how_to_get"), private=True)]
+        if payments.open_in(ctx.chat):
+            return [text(t("buy.title"), private=True)]  # the door offers what it sells itself
+        hint, _ = way_to_pay(ctx.services, t, ctx.chat)
+        return [text(hint, private=True)]
     if command.words:
         item = ctx.services.payments.catalogue.find(command.words[0])
         if item is None or item not in payments.purchasable():
@@ -32,11 +37,25 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
 
 
 def describe(ctx: Context, item: Pack | Plan) -> str:
-    price = money(item.amount, item.currency)
+    """`Starter: 500 credits, $9.99`; without the price while Stripe has not told us one."""
+    price = ctx.services.payments.prices.shown(item, ctx.language)
     if isinstance(item, Plan):
         key = "buy.plan_year" if item.interval == "year" else "buy.plan_month"
-        return ctx.t(key, name=item.name, credits=item.credits_per_cycle, price=price)
-    return ctx.t("buy.pack", name=item.name, credits=item.credits, price=price)
+        credits_ = item.credits_per_cycle
+    else:
+        key, credits_ = "buy.pack", item.credits
+    if price is None:
+        return ctx.t(f"{key}_unpriced", name=item.name, credits=credits_)
+    return ctx.t(key, name=item.name, credits=credits_, price=price)
+
+
+def way_to_pay(
+    services: Services, t: Translator, chat: ChatRef
+) -> tuple[str, tuple[tuple[Choice, ...], ...]]:
+    """Where more credits come from, and a Buy button when they can be bought in this chat."""
+    if services.payments.open_in(chat):
+        return t("credits.buy"), ((Choice(t("action.buy"), "/buy"),),)
+    return t("buy.unavailable") + " " + t("credits.help", contact=services.privacy.settings.contact), ()
 
 
 async def subscription(ctx: Context, command: Command) -> list[Reply]:
@@ -85,7 +104,9 @@ async def invoices(ctx: Context, _command: Command) -> list[Reply]:
         line = ctx.t(
             "invoices.line",
             date=f"{payment.created_at:%Y-%m-%d}",
-            amount=money(payment.amount, payment.currency or "usd") or "—",
+            amount=format_money(payment.amount, payment.currency, ctx.language)
+            if payment.amount is not None and payment.currency
+            else "—",
             credits=payment.credits,
             item=payment.item,
             status=payment.status,

@@ -91,6 +91,7 @@ MENU = (
     "help",
 )
 """The commands a platform lists in its command menu; descriptions are `menu.<name>` in the catalogs."""
+NEEDS_CREDITS = frozenset({"insufficient_credits"})  # refusals that end with the way to more credits
 
 
 class Core:
@@ -120,6 +121,13 @@ class Core:
             raise error
 
         return await self._guard(user, chat, refused)
+
+    def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:
+        message = t(f"error.{error.code}", **error.params)
+        if error.code not in NEEDS_CREDITS:
+            return text(message, error=True)
+        hint, choices = payments.way_to_pay(self.services, t, chat)
+        return text(message + "\n" + hint, error=True, choices=choices)
 
     async def _command(self, ctx: Context, message: str) -> list[Reply]:
         if ctx.services.support.is_staff(ctx.user) and not message.lstrip().startswith("/"):
@@ -168,7 +176,7 @@ class Core:
             )
             return await run(ctx)
         except UserError as error:
-            return [text(t(f"error.{error.code}", **error.params), error=True)]
+            return [self._refusal(t, chat, error)]
         except Exception:
             reference = new_reference()
             log.exception("request from a %s user failed [ref %s]", user.platform, reference)

@@ -50,16 +50,6 @@ class Plan(Section):
         return self
 
 
-def money(amount: int | None, currency: str) -> str:
-    """`$9.99`, `€9.99`, or `9.99 GBP`-style for the rest; empty when unknown."""
-    if amount is None:
-        return ""
-    symbols = {"usd": "$", "eur": "€", "gbp": "£", "cny": "¥", "jpy": "¥"}
-    value = f"{amount}" if currency.lower() == "jpy" else f"{amount / 100:.2f}"
-    symbol = symbols.get(currency.lower())
-    return f"{symbol}{value}" if symbol else f"{value} {currency.upper()}"
-
-
 DEFAULT_PACKS = [
     Pack(id="starter", name="Starter", credits=500, amount=999),
     Pack(id="creator", name="Creator", credits=1200, amount=1999),

@@ -8,46 +8,33 @@ one that refers to something not known yet raises `NotYet` and is retried later.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from core import credits
-from core.db.models import Payment
-from core.db.repositories import accounts as accounts_repo
 from core.db.repositories import payments as repo
-from core.i18n import Translator
-from core.messages import ChatRef, text
-from core.notifier import Notifier
-from core.payments.catalogue import Catalogue, Pack, Plan
+from core.payments import chargebacks
+from core.payments.catalogue import Pack, Plan
+from core.payments.event_context import PROVIDER, EventContext, Lookups, NotYet, time_of
+from core.payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "stripe"
+NAMES_ONLY_A_CHARGE = frozenset(
+    {"charge.dispute.created", "charge.dispute.closed", "radar.early_fraud_warning.created"}
+)
 
 
-class NotYet(Exception):
-    """The event needs something another event brings (it came first): try again later."""
-
-
-@dataclass
-class EventContext:
-    session: AsyncSession
-    catalogue: Catalogue
-    notifier: Notifier
-    default_language: str
-    support_hint: str  # the catalog key that ends every money message with how to reach a human
-
-    async def tell(self, account_id: int, chat: str | None, key: str, dedupe: str, **params: Any) -> None:
-        """Queues a message for the account in the chat the purchase started from (when known)."""
-        if not chat:
-            return
-        language = await _language(self.session, account_id) or self.default_language
-        t = Translator(language)
-        message = t(key, **params) + "\n" + t(self.support_hint)
-        await self.notifier.enqueue(self.session, ChatRef.parse(chat), [text(message)], key=dedupe)
+async def look_up(gateway: StripeGateway, event: dict[str, Any]) -> Lookups:
+    """What the event needs from Stripe's API, asked before its transaction opens (no lock is held
+    while Stripe answers). A failure here is retried like any other."""
+    kind = event["type"]
+    obj = event["data"]["object"]
+    if kind == "invoice.paid" and _invoice_subscription(obj):
+        return Lookups(payment_intent=await gateway.invoice_payment_intent(str(obj["id"])))
+    if kind in NAMES_ONLY_A_CHARGE and not obj.get("payment_intent") and obj.get("charge"):
+        return Lookups(payment_intent=await gateway.charge_payment_intent(str(obj["charge"])))
+    return Lookups()
 
 
 async def handle(ctx: EventContext, event: dict[str, Any]) -> None:
@@ -65,11 +52,13 @@ async def handle(ctx: EventContext, event: dict[str, Any]) -> None:
     elif kind in ("customer.subscription.updated", "customer.subscription.deleted"):
         await subscription_changed(ctx, obj, int(event.get("created", 0)), deleted=kind.endswith("deleted"))
     elif kind == "charge.refunded":
-        await charge_refunded(ctx, obj)
+        await chargebacks.charge_refunded(ctx, obj)
     elif kind == "charge.dispute.created":
-        await dispute(ctx, obj, opened=True)
+        await chargebacks.dispute_opened(ctx, obj)
     elif kind == "charge.dispute.closed":
-        await dispute(ctx, obj, opened=False)
+        await chargebacks.dispute_closed(ctx, obj)
+    elif kind == "radar.early_fraud_warning.created":
+        await chargebacks.fraud_warning(ctx, obj)
 
 
 async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> None:
@@ -87,7 +76,7 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
                 status="active",
                 customer=session_obj.get("customer"),
                 chat=chat,
-                updated_at=_time(session_obj.get("created")),
+                updated_at=time_of(session_obj.get("created")),
             )
         return  # the credits come with each paid invoice
     if session_obj.get("payment_status") != "paid":
@@ -152,7 +141,7 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
         raise NotYet(f"invoice {invoice['id']}: its subscription is not known yet")
     account_id = await repo.surviving_account(ctx.session, account_id)
     chat = (stored.chat if stored else None) or metadata.get("chat")
-    period_end = _period_end(invoice)
+    period_end = _paid_period_end(invoice)
     await repo.save_subscription(
         ctx.session,
         subscription_id,
@@ -184,7 +173,7 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
         amount=invoice.get("amount_paid"),
         currency=invoice.get("currency"),
         status="paid",
-        payment_intent=invoice.get("payment_intent"),
+        payment_intent=ctx.found.payment_intent,
         customer=invoice.get("customer"),
         subscription=subscription_id,
         chat=chat,
@@ -218,7 +207,7 @@ async def subscription_changed(
     metadata = sub.get("metadata") or {}
     if stored is None and not metadata.get("account_id"):
         raise NotYet(f"subscription {sub['id']} is not known yet")
-    when = _time(created)
+    when = time_of(created)
     if stored is not None and stored.updated_at > when:
         return  # an older state than the one we have
     account_id = await repo.surviving_account(
@@ -234,63 +223,13 @@ async def subscription_changed(
         status=status,
         customer=sub.get("customer"),
         chat=(stored.chat if stored else metadata.get("chat")),
-        current_period_end=_period_end(sub),
+        current_period_end=_current_period_end(sub),
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         updated_at=when,
     )
     if deleted:  # the paid period is over: its credits go with it
         await credits.lock(ctx.session, account_id)
         await credits.set_subscription(ctx.session, account_id, 0, key=f"stripe:{sub['id']}:ended")
-
-
-async def charge_refunded(ctx: EventContext, charge: dict[str, Any]) -> None:
-    payment = await _payment_of_charge(ctx, charge)
-    if payment is None:
-        return  # not a purchase made through the bot
-    amount = int(charge.get("amount") or payment.amount or 0)
-    refunded = int(charge.get("amount_refunded") or 0)
-    share = payment.credits if not amount or refunded >= amount else -(-payment.credits * refunded // amount)
-    owed = share - payment.credits_reclaimed - payment.shortfall
-    if owed <= 0:
-        return
-    bucket = credits.Bucket.SUBSCRIPTION if payment.kind == "plan" else credits.Bucket.ONE_TIME
-    await credits.lock(ctx.session, payment.account_id)
-    taken = await credits.take_back(
-        ctx.session,
-        payment.account_id,
-        owed,
-        key=f"stripe:{charge['id']}:refunded:{refunded}",
-        bucket=bucket,
-        reference=f"payment:{payment.id}",
-    )
-    if taken is None:
-        return
-    payment.credits_reclaimed += taken
-    payment.shortfall += owed - taken
-    payment.status = "refunded" if refunded >= amount else "partially_refunded"
-    balance = await credits.balance(ctx.session, payment.account_id)
-    chat = await _payment_chat(ctx, payment)
-    await ctx.tell(
-        payment.account_id,
-        chat,
-        "payment.refunded",
-        f"payment:refund:{charge['id']}:{refunded}",
-        credits=taken,
-        balance=balance.total,
-    )
-
-
-async def dispute(ctx: EventContext, obj: dict[str, Any], *, opened: bool) -> None:
-    payment = await _payment_of_charge(ctx, obj)
-    if payment is None:
-        return
-    chat = await _payment_chat(ctx, payment)
-    if opened:
-        await repo.set_frozen(ctx.session, payment.account_id, "dispute")
-        await ctx.tell(payment.account_id, chat, "payment.disputed", f"payment:dispute:{obj['id']}")
-    elif obj.get("status") == "won":
-        await repo.set_frozen(ctx.session, payment.account_id, None)
-        await ctx.tell(payment.account_id, chat, "payment.dispute_won", f"payment:dispute-won:{obj['id']}")
 
 
 async def _buyer(
@@ -313,55 +252,34 @@ async def _buyer(
     return account_id, ctx.catalogue.find(item_id) if item_id else None, chat
 
 
-async def _payment_of_charge(ctx: EventContext, obj: dict[str, Any]) -> Payment | None:
-    intent = obj.get("payment_intent")
-    return await repo.payment_by_intent(ctx.session, str(intent)) if intent else None
-
-
-async def _payment_chat(ctx: EventContext, payment: Payment) -> str | None:
-    if payment.subscription:
-        stored = await repo.subscription(ctx.session, payment.subscription)
-        return stored.chat if stored else payment.chat
-    return payment.chat
-
-
 def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
-    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
-    value = invoice.get("subscription") or parent.get("subscription")
+    """Since API 2025-03-31 an invoice names its subscription only under `parent.subscription_details`."""
+    value = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
     return str(value) if value else None
 
 
 def _invoice_metadata(invoice: dict[str, Any]) -> dict[str, str]:
-    for details in (
-        invoice.get("subscription_details"),
-        (invoice.get("parent") or {}).get("subscription_details"),
-    ):
-        if details and details.get("metadata"):
-            return dict(details["metadata"])
-    return {}
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return dict(details.get("metadata") or {})
 
 
 def _invoice_prices(invoice: dict[str, Any]) -> list[str]:
-    prices = []
-    for line in (invoice.get("lines") or {}).get("data", []):
-        price = line.get("price") or (line.get("pricing") or {}).get("price_details") or {}
-        if isinstance(price, dict) and (price.get("id") or price.get("price")):
-            prices.append(str(price.get("id") or price.get("price")))
-    return prices
+    lines = (invoice.get("lines") or {}).get("data") or []
+    details = [(line.get("pricing") or {}).get("price_details") or {} for line in lines]
+    return [str(price["price"]) for price in details if price.get("price")]
 
 
-def _period_end(obj: dict[str, Any]) -> datetime | None:
-    end = obj.get("current_period_end") or obj.get("period_end")
-    if not end:
-        items = (obj.get("items") or obj.get("lines") or {}).get("data") or []
-        end = items and ((items[0].get("period") or {}).get("end") or items[0].get("current_period_end"))
-    return _time(end) if end else None
+def _paid_period_end(invoice: dict[str, Any]) -> datetime | None:
+    """The end of the period an invoice pays for: its subscription lines' `period`. The invoice's own
+    `period_end` is the end of the period that just finished on a renewal, one cycle early."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    plan_lines = [line for line in lines if (line.get("parent") or {}).get("subscription_item_details")]
+    ends = [int(end) for line in plan_lines or lines if (end := (line.get("period") or {}).get("end"))]
+    return time_of(max(ends)) if ends else None
 
 
-def _time(unix: int | None) -> datetime:
-    return datetime.fromtimestamp(int(unix or 0), UTC)
-
-
-async def _language(session: AsyncSession, account_id: int) -> str | None:
-    account = await accounts_repo.get(session, account_id)
-    return account.language if account else None
+def _current_period_end(subscription: dict[str, Any]) -> datetime | None:
+    """Since API 2025-03-31 a subscription's period lives on its items."""
+    items = (subscription.get("items") or {}).get("data") or []
+    ends = [int(end) for item in items if (end := item.get("current_period_end"))]
+    return time_of(max(ends)) if ends else None

@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.generation.sizes import Tier
 from core.messages import ChatRef
 from core.payments.catalogue import Catalogue, Pack, Plan
+from core.payments.prices import PriceBook
 from core.payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,12 @@ class Payments:
     db: Database
     catalogue: Catalogue
     gateway: StripeGateway | None
+    prices: PriceBook
     checkout_mode: str  # "session" | "payment_link"
     success_url: str
     cancel_url: str
     free_max_res: Tier = Tier.K4
+    sold_in_chat_on: frozenset[str] = frozenset()  # platforms whose door sells packs itself (Stars)
 
     @property
     def available(self) -> bool:
@@ -40,6 +43,10 @@ class Payments:
         if self.checkout_mode == "payment_link":
             return any(pack.payment_link for pack in self.catalogue.packs)
         return self.gateway is not None
+
+    def open_in(self, chat: ChatRef) -> bool:
+        """Whether credits can be bought from this chat: through Stripe, or the door's own payments."""
+        return self.available or chat.platform in self.sold_in_chat_on
 
     def purchasable(self) -> list[Pack | Plan]:
         if self.checkout_mode == "payment_link":

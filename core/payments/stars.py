@@ -18,6 +18,7 @@ from core.db.session import Database
 from core.i18n import Translator, normalize_language
 from core.messages import ChatRef, UserRef, text
 from core.notifier import Notifier
+from core.payments import freezes
 from core.payments.catalogue import Catalogue, Pack
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,9 @@ class StarsPurchases:
         if pack is None or pack.stars != stars:
             return t("error.stars_item_gone")
         async with self.db.transaction() as session:
-            if await repo.frozen_reason(session, account.id):
-                return t("error.account_frozen")
+            if reason := await repo.frozen_reason(session, account.id):
+                refused = freezes.refusal(reason)
+                return t(f"error.{refused.code}")
         return None
 
     async def credit(self, user: UserRef, chat: ChatRef, pack_id: str, charge_id: str, stars: int) -> None:

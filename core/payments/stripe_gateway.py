@@ -7,6 +7,7 @@ from typing import Any
 
 import stripe
 
+from core.bounded_json import bounded_json
 from core.payments.catalogue import Pack, Plan
 
 SIGNATURE_TOLERANCE_S = 300
@@ -35,20 +36,24 @@ class StripeGateway:
         await self._http.close_async()
 
     def verify(self, payload: bytes, signature: str) -> dict[str, Any]:
-        """The event, when `signature` is Stripe's for `payload` and recent; else InvalidWebhook."""
+        """The event exactly as Stripe sent it, when `signature` is Stripe's for `payload` and recent;
+        else InvalidWebhook. Parsed as plain JSON, not into SDK objects: those turn decimal strings such
+        as `unit_amount_decimal` into `Decimal`, which no JSON column can store."""
         try:
-            event = stripe.Webhook.construct_event(
+            stripe.WebhookSignature.verify_header(
                 payload, signature, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE_S
             )
-        except (stripe.SignatureVerificationError, ValueError, TypeError, AttributeError) as error:
-            # TypeError: a non-ASCII signature; AttributeError: signed JSON that is not an object
+            data = bounded_json(payload)
+        except (stripe.SignatureVerificationError, ValueError, TypeError) as error:
+            # TypeError: a non-ASCII signature; ValueError: not JSON, or nested beyond reason
             raise InvalidWebhook(type(error).__name__) from None
-        data = event.to_dict()
         if not (
-            isinstance(data.get("id"), str)
+            isinstance(data, dict)
+            and isinstance(data.get("id"), str)
             and isinstance(data.get("type"), str)
             and isinstance(data.get("created"), int)
             and isinstance(data.get("data"), dict)
+            and isinstance(data["data"].get("object"), dict)
         ):
             raise InvalidWebhook("not an event")
         return data
@@ -104,6 +109,31 @@ class StripeGateway:
             if not page.has_more or not page.data:
                 return found
             params["starting_after"] = page.data[-1].id
+
+    async def invoice_payment_intent(self, invoice_id: str) -> str | None:
+        """The PaymentIntent that paid an invoice. Since API 2025-03-31 an invoice names no payment
+        itself: its payments are InvoicePayment objects."""
+        page = await self._client.v1.invoice_payments.list_async({"invoice": invoice_id, "limit": 10})
+        paid = [row.to_dict() for row in page.data if row.status == "paid"]
+        paid.sort(key=lambda row: not row.get("is_default"))
+        for row in paid:
+            payment = row.get("payment") or {}
+            if payment.get("payment_intent"):
+                return str(payment["payment_intent"])
+        return None
+
+    async def charge_payment_intent(self, charge_id: str) -> str | None:
+        """The PaymentIntent behind a charge (disputes and fraud warnings may name only the charge)."""
+        charge = await self._client.v1.charges.retrieve_async(charge_id)
+        intent = charge.to_dict().get("payment_intent")
+        return str(intent) if intent else None
+
+    async def price(self, price_id: str) -> tuple[int, str] | None:
+        """A Price's amount in minor units and its currency; None for a price with no fixed amount."""
+        price = await self._client.v1.prices.retrieve_async(price_id)
+        if price.unit_amount is None:
+            return None
+        return int(price.unit_amount), str(price.currency)
 
 
 def _line_item(item: Pack | Plan) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from core.db.types import utcnow
 from core.notifier import Notifier
 from core.payments import events
 from core.payments.catalogue import Catalogue
+from core.payments.event_context import EventContext, Lookups, NotYet
 from core.payments.stripe_gateway import StripeGateway
 from core.waiting import stop_if_cancelled, until_woken
 
@@ -91,7 +92,7 @@ class StripeEvents:
                 async with self.db.transaction() as session:
                     await events.checkout_completed(self._context(session), session_obj)
                 applied += 1
-            except (ValueError, events.NotYet):
+            except (ValueError, NotYet):
                 continue  # not one of ours, or not complete enough yet: the webhook will tell
         self.notifier.wake()
         return applied
@@ -99,10 +100,15 @@ class StripeEvents:
     async def _handle(self, event_id: str) -> int:
         try:
             async with self.db.transaction() as session:
+                payload = await repo.pending_payload(session, event_id)
+            if payload is None:
+                return 0  # handled meanwhile
+            found = await events.look_up(self.gateway, payload)  # Stripe answers with no lock held
+            async with self.db.transaction() as session:
                 event = await repo.claim_event(session, event_id)
                 if event is None:
                     return 0  # another process has it, or it is done
-                await events.handle(self._context(session), event.payload)
+                await events.handle(self._context(session, found), event.payload)
                 await repo.mark_handled(session, event_id, utcnow())
             return 1
         except asyncio.CancelledError:
@@ -129,7 +135,7 @@ class StripeEvents:
                 "stripe: gave up event %s after %d attempts (%s)", event_id, attempts, type(error).__name__
             )
             return
-        level = logging.INFO if isinstance(error, events.NotYet) else logging.ERROR
+        level = logging.INFO if isinstance(error, NotYet) else logging.ERROR
         log.log(
             level,
             "stripe: event %s not handled (%s); retrying in %.0fs",
@@ -139,13 +145,14 @@ class StripeEvents:
             exc_info=level == logging.ERROR,
         )
 
-    def _context(self, session: Any) -> events.EventContext:
-        return events.EventContext(
+    def _context(self, session: Any, found: Lookups | None = None) -> EventContext:
+        return EventContext(
             session=session,
             catalogue=self.catalogue,
             notifier=self.notifier,
             default_language=self.default_language,
             support_hint="payment.support_hint",
+            found=found or Lookups(),
         )
 
     def _wakeup(self) -> asyncio.Event:

@@ -105,6 +105,8 @@ def test_a_console_chat_creates_an_account_that_users_show_reports(
         "account_id": report["account_id"],
         "identities": [IDENTITY],
         "balance": {"subscription": 0, "one_time": 40, "total": 40},
+        "frozen": None,
+        "fraud_warnings": [],
         "jobs": [],
     }
     assert isinstance(report["account_id"], int)

@@ -119,7 +119,7 @@ async def test_200_concurrent_imagines_with_credits_for_3_accept_exactly_3(
         assert len(refused) == 197
         # Costs and balances move in steps of 10, so a refusal only ever happens at a balance of 0.
         refusal = translate("en", "error.insufficient_credits", balance=0, cost=10)
-        assert all(replies[0].text == refusal for replies in refused)
+        assert all(replies[0].text.startswith(refusal) for replies in refused)
         assert (await harness.balance()).total == 0
         account = await _account(harness)
         assert len(await harness.app.core.services.jobs.recent(account, 500)) == 3

@@ -154,6 +154,7 @@ async def test_sigkill_at_random_points_loses_nothing_and_charges_once(
         }
         succeeded = {job.id for job in jobs if job.status == "succeeded"}
         assert set(photos) | noted == succeeded
+        openai.check_violations()  # every request and answer held to OpenAI's published description
     finally:
         await db.dispose()
         await telegram.stop()

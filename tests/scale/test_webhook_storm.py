@@ -1,5 +1,6 @@
 """Stripe's retries hitting two `web` processes on one database at once: each purchase is credited
-once, with one notice, however many copies of its events arrive and whichever process takes them."""
+once, with one notice, however many copies of its events arrive and whichever process takes them.
+The plan's invoice is shaped as Stripe sends it today (decimal strings on its lines)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ from tests.scale.conftest import healthy, processes
 pytestmark = [pytest.mark.parametrize("database", ["postgresql"], indirect=True), pytest.mark.spawns]
 
 BUYERS = ("alice", "bob")
+SUBSCRIBER = "carol"
 COPIES = 10  # of each event, to each process
+INVOICE_COPIES = 5  # of the plan's invoice, to each process
 PACK_CREDITS = 500
+PLAN_CREDITS = 1000
 
 
 async def test_a_webhook_storm_across_two_web_processes_credits_each_purchase_once(
@@ -43,6 +47,8 @@ async def test_a_webhook_storm_across_two_web_processes_credits_each_purchase_on
         for buyer in BUYERS:
             [link] = await shop.say("/buy starter", buyer)
             sessions.extend(s for s in stripe_api.checkout_sessions.values() if s["url"] in link.text)
+        [link] = await shop.say("/buy pro", SUBSCRIBER)
+        [plan] = [s for s in stripe_api.checkout_sessions.values() if s["url"] in link.text]
         ports = [free_port(), free_port()]
         env = _env(
             database,
@@ -60,6 +66,12 @@ async def test_a_webhook_storm_across_two_web_processes_credits_each_purchase_on
                 # Stripe's retries of one event, and the same news under a second event id
                 payloads.append(json.dumps(event("checkout.session.completed", completed)).encode())
                 payloads.append(json.dumps(event("checkout.session.completed", completed)).encode())
+            subscribed = stripe_api.complete_session(plan["id"])
+            invoice = stripe_api.pay_invoice(subscribed["subscription"])
+            plan_payloads = [
+                json.dumps(event("checkout.session.completed", subscribed)).encode(),
+                json.dumps(event("invoice.paid", invoice)).encode(),
+            ]
             async with aiohttp.ClientSession() as http:
 
                 async def post(port: int, payload: bytes) -> int:
@@ -70,8 +82,14 @@ async def test_a_webhook_storm_across_two_web_processes_credits_each_purchase_on
                         return response.status
 
                 posts = [post(port, payload) for payload in payloads for port in ports for _ in range(COPIES)]
+                posts += [
+                    post(port, payload)
+                    for payload in plan_payloads
+                    for port in ports
+                    for _ in range(INVOICE_COPIES)
+                ]
                 assert set(await asyncio.gather(*posts)) == {200}
-            await all_handled(shop.app.db, len(payloads))
+            await all_handled(shop.app.db, len(payloads) + len(plan_payloads))
         for process in served:
             assert process.returncode == 0, process.log
             assert "Traceback" not in process.log, process.log[-4000:]
@@ -88,6 +106,12 @@ async def test_a_webhook_storm_across_two_web_processes_credits_each_purchase_on
                 select(func.count(LedgerEntry.id)).where(LedgerEntry.kind == "purchase")
             )
         assert purchases == len(BUYERS)
+        subscriber = await shop.balance(SUBSCRIBER)
+        assert subscriber.subscription == PLAN_CREDITS
+        cycle = translate(
+            "en", "payment.cycle", plan="Pro monthly", credits=PLAN_CREDITS, balance=trial + PLAN_CREDITS
+        )
+        assert [reply.text.startswith(cycle) for reply in shop.chat.sent[SUBSCRIBER]].count(True) == 1
         await assert_books_balance(shop.app.db)
 
 

@@ -41,6 +41,13 @@ async def due_events(session: AsyncSession, now: datetime, limit: int) -> list[s
     return list(result)
 
 
+async def pending_payload(session: AsyncSession, event_id: str) -> dict[str, Any] | None:
+    """The stored event as Stripe sent it, while nobody has handled it."""
+    return await session.scalar(
+        select(StripeEvent.payload).where(StripeEvent.id == event_id, StripeEvent.handled_at.is_(None))
+    )
+
+
 async def claim_event(session: AsyncSession, event_id: str) -> StripeEvent | None:
     """The event, locked for this transaction, if nobody has handled (or is handling) it."""
     return await session.scalar(
@@ -88,6 +95,29 @@ async def payment(session: AsyncSession, provider: str, reference: str) -> Payme
 
 async def payment_by_intent(session: AsyncSession, payment_intent: str) -> Payment | None:
     return await session.scalar(select(Payment).where(Payment.payment_intent == payment_intent))
+
+
+async def newer_cycle_paid(session: AsyncSession, payment: Payment) -> bool:
+    """Whether a later billing cycle of the same subscription was paid after this one."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Payment.provider == payment.provider,
+                    Payment.subscription == payment.subscription,
+                    Payment.id > payment.id,
+                )
+            )
+        )
+    )
+
+
+async def has_open_dispute(session: AsyncSession, account_id: int) -> bool:
+    return bool(
+        await session.scalar(
+            select(exists().where(Payment.account_id == account_id, Payment.status == "disputed"))
+        )
+    )
 
 
 async def add_payment(session: AsyncSession, **fields: Any) -> Payment:

@@ -62,3 +62,16 @@ async def audit(
 ) -> None:
     session.add(AuditEvent(actor=actor, action=action, account_id=account_id, details=details))
     await session.flush()
+
+
+async def audit_events(
+    session: AsyncSession, account_id: int, action: str, limit: int = 20
+) -> list[AuditEvent]:
+    """The account's newest audit events of one kind."""
+    result = await session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.account_id == account_id, AuditEvent.action == action)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(result)

@@ -29,7 +29,8 @@ async def test_balance_shows_both_buckets_and_the_recent_changes(harness: Harnes
     image_lines = [line for line in recent if "-10" in line]
     assert len(image_lines) == 1, recent
     assert f"{en('ledger.reserve')} #{job}" in image_lines[0]
-    assert lines[-1] == en("credits.how_to_get")
+    contact = harness.app.core.services.privacy.settings.contact
+    assert lines[-1] == en("buy.unavailable") + " " + en("credits.help", contact=contact)
 
 
 async def test_history_is_empty_and_then_lists_the_finished_job(harness: Harness) -> None:

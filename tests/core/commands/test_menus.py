@@ -162,23 +162,26 @@ async def test_the_language_menu_ticks_the_current_language_and_a_press_switches
 # --- /balance, /buy, /history: private; refusals marked -----------------------------------------
 
 
-async def test_balance_offers_buying_and_buy_says_how_to_get_credits_privately(idle: Harness) -> None:
+async def test_without_payments_balance_and_buy_say_where_help_is_privately(idle: Harness) -> None:
+    contact = idle.app.core.services.privacy.settings.contact
+    unavailable = en("buy.unavailable") + " " + en("credits.help", contact=contact)
     balance = await answer(idle, "/balance")
     assert balance.private
     assert not balance.error
-    assert balance.choices == ((Choice(en("action.buy"), "/buy"),),)
+    assert balance.text.splitlines()[-1] == unavailable
+    assert balance.choices == (), "no Buy button where nothing can be bought"
 
-    bought = await press(idle, balance.choices[0][0])
-    assert bought.text == en("buy.unavailable") + "\n" + en("credits.how_to_get")
+    bought = await answer(idle, "/buy")
+    assert bought.text == unavailable
     assert bought.private
     assert not bought.error
     assert await says(idle, "/购买") == bought.text
     assert (await idle.balance()).total == 40
 
     chinese = await answer(idle, "/balance", "li", locale="zh-Hans")
-    assert chinese.choices == ((Choice(zh("action.buy"), "/buy"),),)
+    assert chinese.choices == ()
     assert (await answer(idle, "/buy", "li", locale="zh-Hans")).text == (
-        zh("buy.unavailable") + "\n" + zh("credits.how_to_get")
+        zh("buy.unavailable") + " " + zh("credits.help", contact=contact)
     )
 
     assert (await answer(idle, "/history")).private
@@ -344,7 +347,8 @@ async def test_a_single_image_carries_its_actions_and_a_button_for_the_original_
         assert (png_file.format, png_file.size) == ("PNG", (1024, 1024))
 
     stranger = await press(harness, picture.choices[0][0], "bob")
-    assert (stranger.type, stranger.text, stranger.error) == (ReplyType.TEXT, error("not_your_image"), True)
+    not_found = error("job_not_found", job=job)  # as if it did not exist: job numbers stay unknown
+    assert (stranger.type, stranger.text, stranger.error) == (ReplyType.TEXT, not_found, True)
     assert (await harness.balance()).total == 30
     await harness.assert_ledger_consistent()
 
@@ -392,7 +396,7 @@ async def test_original_refuses_what_it_cannot_or_may_not_give(
         for message, expected in refusals.items():
             reply = await answer(harness, message)
             assert (reply.type, reply.text, reply.error) == (ReplyType.TEXT, expected, True), message
-        assert await says(harness, f"/original {done}", "bob") == error("not_your_image")
+        assert await says(harness, f"/original {done}", "bob") == error("job_not_found", job=done)
 
         delivered = await answer(harness, f"/原图 #{done}")
         assert delivered.type == ReplyType.FILE

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
+from bot.__main__ import main
 from core import credits
 from core.payments.webhooks import StripeEvents
 from tests.fakes.stripe_api import StripeAPIDouble, event, sign_webhook
@@ -90,3 +93,34 @@ async def shop(database: DatabaseTarget, tmp_path: Path, stripe_api: StripeAPIDo
         assert harness.app.web is not None
         await harness.app.web.start()
         yield Shop(harness, stripe_api, http)
+
+
+@dataclass
+class Operator:
+    """`image2bot <argv>` as an operator runs it against the shop's database: in-process, through the
+    real entry point (in a thread: `main` runs an event loop of its own)."""
+
+    shop: Shop
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str]
+
+    async def run(self, *argv: str) -> tuple[int, str, str]:
+        settings = self.shop.harness.app.settings
+        for name in [name for name in os.environ if name.startswith("IMAGE2BOT_")]:
+            self.monkeypatch.delenv(name)
+        assert settings.database.url is not None
+        self.monkeypatch.setenv("IMAGE2BOT_DATABASE__URL", settings.database.url)
+        if settings.database.db_schema:
+            self.monkeypatch.setenv("IMAGE2BOT_DATABASE__SCHEMA", settings.database.db_schema)
+        self.monkeypatch.setenv("IMAGE2BOT_STORAGE__DATA_DIR", str(settings.storage.data_dir))
+        self.capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def operator(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], restored_logging: None
+) -> Operator:
+    return Operator(shop, monkeypatch, capsys)

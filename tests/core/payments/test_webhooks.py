@@ -12,7 +12,9 @@ from core.db.models import Payment, StripeEvent
 from core.i18n import translate
 from core.messages import ChatRef, Incoming, UserRef
 from tests.core.payments.conftest import WEBHOOK_SECRET, Shop
-from tests.fakes.stripe_api import event, sign_webhook
+from tests.fakes.stripe_api import event, sign_webhook, stripe_client
+
+OTHER_PRICE = {"currency": "usd", "unit_amount": 500, "product_data": {"name": "Mug"}}
 
 
 def notices(shop: Shop, user: str = "alice") -> list[str]:
@@ -83,7 +85,7 @@ async def test_an_unpaid_completion_waits_for_the_delayed_payment(shop: Shop) ->
 async def test_invoice_paid_sets_the_subscription_bucket_once_per_invoice(shop: Shop) -> None:
     session = await shop.buy("pro")
     completed = shop.stripe.complete_session(session["id"])
-    invoice = subscription_invoice(completed, "in_1")
+    invoice = shop.stripe.pay_invoice(completed["subscription"])
     await shop.deliver("invoice.paid", invoice)  # before the checkout's own event: order is not promised
     await shop.deliver("checkout.session.completed", completed)
     await shop.deliver("invoice.paid", invoice)
@@ -94,7 +96,8 @@ async def test_invoice_paid_sets_the_subscription_bucket_once_per_invoice(shop: 
     assert len(cycle) == 1
 
     await shop.harness.imagine("a cat")  # 10 credits, from the subscription bucket first
-    await shop.deliver("invoice.paid", subscription_invoice(completed, "in_2"))
+    renewal = shop.stripe.pay_invoice(completed["subscription"], billing_reason="subscription_cycle")
+    await shop.deliver("invoice.paid", renewal)
     assert (await shop.balance()).subscription == 1000, "unused credits do not roll over; the cycle refills"
     await shop.harness.assert_ledger_consistent()
 
@@ -111,14 +114,7 @@ async def test_a_refund_after_spending_takes_back_what_is_left_and_records_the_s
         hold = await credits.reserve(db_session, account.id, spend, key="test:spend")
         await credits.settle(db_session, hold.id)
 
-    charge = {
-        "id": "ch_1",
-        "object": "charge",
-        "payment_intent": completed["payment_intent"],
-        "amount": 999,
-        "amount_refunded": 999,
-        "refunded": True,
-    }
+    charge = shop.stripe.refund(shop.stripe.charge_of(completed["payment_intent"]))
     await shop.deliver("charge.refunded", charge, times=3)
 
     assert (await shop.balance()).total == 0
@@ -132,19 +128,14 @@ async def test_a_dispute_freezes_new_images_until_it_is_won(shop: Shop) -> None:
     session = await shop.buy("starter")
     completed = shop.stripe.complete_session(session["id"])
     await shop.deliver("checkout.session.completed", completed)
-    dispute = {
-        "id": "dp_1",
-        "object": "dispute",
-        "payment_intent": completed["payment_intent"],
-        "status": "needs_response",
-    }
+    dispute = shop.stripe.open_dispute(shop.stripe.charge_of(completed["payment_intent"]))
 
     await shop.deliver("charge.dispute.created", dispute)
     [refused] = await shop.harness.say("/imagine a cat")
     assert refused.text == translate("en", "error.account_frozen")
     assert translate("en", "payment.disputed") in "\n".join(notices(shop))
 
-    await shop.deliver("charge.dispute.closed", {**dispute, "status": "won"})
+    await shop.deliver("charge.dispute.closed", shop.stripe.close_dispute(dispute["id"], "won"))
     await shop.harness.imagine("a cat")
 
 
@@ -162,35 +153,16 @@ async def test_reconciliation_applies_a_missed_checkout_and_skips_a_credited_one
     await shop.harness.assert_ledger_consistent()
 
 
-def subscription_invoice(completed: dict[str, object], invoice_id: str) -> dict[str, object]:
-    metadata = completed["metadata"]
-    return {
-        "id": invoice_id,
-        "object": "invoice",
-        "customer": completed["customer"],
-        "amount_paid": 1499,
-        "currency": "usd",
-        "status": "paid",
-        "hosted_invoice_url": f"https://invoice.stripe.test/{invoice_id}",
-        "parent": {
-            "type": "subscription_details",
-            "subscription_details": {"subscription": completed["subscription"], "metadata": metadata},
-        },
-        "lines": {"object": "list", "data": [{"period": {"start": 0, "end": int(time.time()) + 30 * 86400}}]},
-    }
-
-
 async def test_a_checkout_made_by_something_else_on_the_account_is_set_aside_not_retried(shop: Shop) -> None:
-    foreign = {
-        "id": "cs_other",
-        "object": "checkout.session",
-        "mode": "payment",
-        "payment_status": "paid",
-        "metadata": {},
-        "client_reference_id": None,
-        "amount_total": 500,
-        "currency": "usd",
-    }
+    async with stripe_client(shop.stripe) as another_app:  # the same Stripe account, another shop
+        other = await another_app.v1.checkout.sessions.create_async(
+            {
+                "mode": "payment",
+                "line_items": [{"price_data": OTHER_PRICE, "quantity": 1}],
+                "success_url": "https://shop.test/ok",
+            }
+        )
+    foreign = shop.stripe.complete_session(other.id)
     event_id = await shop.deliver("checkout.session.completed", foreign)
     async with shop.harness.app.db.transaction() as session_db:
         stored = await session_db.get(StripeEvent, event_id)

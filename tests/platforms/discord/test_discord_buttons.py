@@ -27,7 +27,7 @@ from tests.platforms.discord.conftest import (
 UPSCALE_2K = "i2b:job:1:upscale-2k:1"
 
 
-async def test_the_owner_upscales_and_anyone_else_is_told_it_is_not_theirs(bot: DiscordBot) -> None:
+async def test_the_owner_upscales_and_anyone_else_is_told_it_cannot_be_found(bot: DiscordBot) -> None:
     await bot.api.wait_for("POST", webhook(bot.imagine("a castle", aspect="16:9")))
     result = message_with(bot.api, UPSCALE_2K)
 
@@ -36,7 +36,7 @@ async def test_the_owner_upscales_and_anyone_else_is_told_it_is_not_theirs(bot: 
     assert refusal.body["type"] == 4
     assert (refusal.body["data"]["flags"], refusal.body["data"]["content"]) == (
         64,
-        translate("en", "error.not_your_image"),
+        translate("en", "error.job_not_found", job=1),
     )
     assert "components" not in refusal.body["data"]
 
@@ -137,12 +137,16 @@ async def test_a_menu_changes_in_place_for_its_owner_and_answers_others_privatel
     assert "aspect 1:1" in private.body["data"]["content"]  # Bob's own settings, not Alice's
 
 
-async def test_the_balance_is_private_and_its_buy_button_answers_privately(bot: DiscordBot) -> None:
+async def test_the_balance_and_buy_are_private_and_offer_no_button_where_nothing_is_sold(
+    bot: DiscordBot,
+) -> None:
     asked = bot.deliver(bot.api.slash("balance", who=ALICE))
     [answer] = await bot.api.wait_for("POST", callback(asked))
     assert answer.body["data"]["flags"] == 64
     assert answer.body["data"]["content"].startswith(translate("en", "balance.total", total=TRIAL))
-    bought = bot.deliver(bot.api.press(bot.api.original(asked), "i2b:cmd:/buy", who=ALICE))
+    assert translate("en", "buy.unavailable") in answer.body["data"]["content"]
+    assert not answer.body["data"].get("components")
+    bought = bot.deliver(bot.api.slash("buy", who=ALICE))
     [buy] = await bot.api.wait_for("POST", callback(bought))
     assert buy.body["data"]["flags"] == 64
     assert buy.body["data"]["content"].startswith(translate("en", "buy.unavailable"))

@@ -123,6 +123,8 @@ def open_telegram_bot(
 async def _telegram_bot(
     database: DatabaseTarget, data_dir: Path, api: TelegramBotAPIDouble, stars: bool, **sections: Any
 ) -> AsyncIterator[TelegramBot]:
+    if stars:
+        sections["telegram"] = {"stars": True, **sections.get("telegram", {})}
     async with harness_for(database, data_dir, **sections) as harness:
         adapter = TelegramAdapter(
             harness.app.core,

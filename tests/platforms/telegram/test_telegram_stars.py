@@ -58,8 +58,13 @@ async def pay(bot: TelegramBot, charge_id: str) -> None:
 
 async def test_buy_offers_stars_and_a_press_sends_the_invoice(shop: TelegramBot) -> None:
     api = shop.api
+    await shop.say("/balance")
+    [balance] = api.of("sendMessage", ALICE)
+    assert balance.fields["text"].splitlines()[-1] == translate("en", "credits.buy"), "Stars sell here"
+    assert [b["text"] for b in balance.buttons()] == [translate("en", "action.buy")]
     await shop.say("/buy")
-    offer = api.of("sendMessage", ALICE)[-1]
+    *_, catalogue, offer = api.of("sendMessage", ALICE)
+    assert catalogue.fields["text"] == translate("en", "buy.title")
     assert offer.fields["text"] == translate("en", "stars.offer")
     [button] = offer.buttons()
     assert button["text"] == translate("en", "stars.button", name="Starter", credits=500, stars=350)
