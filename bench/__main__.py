@@ -1,4 +1,4 @@
-"""`python -m bench [NAME ...]` (`make bench`): runs the benchmarks (all six unless named), prints the
+"""`python -m bench [NAME ...]` (`make bench`): runs the benchmarks (all eight unless named), prints the
 table of figures with their targets and writes bench/results.json. Offline: everything outside the
 bot is a test double from tests/fakes, served by a process of its own (bench/doubles.py).
 """
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import burst, image, ledger, memory, overhead, saturation
+from bench import burst, hostile_web, image, image_memory, ledger, memory, overhead, saturation
 from bench.common import Figure
 from bench.doubles import RemoteDoubles, remote_doubles
 
@@ -51,6 +51,8 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
     "ledger": ledger.run,
     "memory": _with_doubles(memory.run),
     "image": _image,
+    "hostile_web": hostile_web.run,
+    "image_memory": image_memory.run,
 }
 
 

@@ -8,9 +8,9 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot import privacy_cli
+from bot import log_redaction, privacy_cli
 from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
 from core import admin
@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_argument("who", help="an identity (telegram:123) or an account id")
     ledger.add_argument("--json", action="store_true")
     ledger.set_defaults(handler=_admin_ledger)
+    unfreeze = admin_parser.add_parser(
+        "unfreeze", help="let a frozen account (a lost payment dispute) create images again; audited"
+    )
+    unfreeze.add_argument("who", help="an identity (telegram:123) or an account id")
+    unfreeze.add_argument("--reason", required=True, help="why; kept in the audit log")
+    unfreeze.set_defaults(handler=_admin_unfreeze)
     privacy_cli.add_commands(admin_parser, _with_account_db)
     refund = admin_parser.add_parser(
         "refund-stars", help="return a Telegram Stars payment to the buyer and take its credits back"
@@ -105,7 +111,7 @@ def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
         args.command == "run" and Role(args.role).doors and console_door_enabled(settings)
     )
     default = "WARNING" if chatting else "INFO"
-    configure_logging(args.log_level or default)
+    configure_logging(args.log_level or default, log_redaction.configured_secrets(settings))
 
 
 # Libraries that log SQL with its parameters, request bodies or request URLs (prompts, keys, and the
@@ -118,20 +124,26 @@ PAYLOAD_LOGGERS = (
     "httpx",
     "httpx2",
     "httpcore",
+    "httpcore2",
     "stripe",
+    "telegram",  # every Bot API call with its parameters (texts, captions) and every update received
     "discord",  # request bodies and whole gateway events: prompts and interaction tokens
     "urllib3",  # wechatpy's requests: URLs carry WeCom's access token, and gettoken the corp secret
+    "wechatpy",  # request arguments and answers
+    "aiohttp",  # the web server's and the HTTP clients' internals, requests included
 )
 
 
-def configure_logging(level: str) -> None:
-    """Logs to stderr at `level`; the payload-logging libraries never go below WARNING."""
+def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
+    """Logs to stderr at `level`, masking `secrets`, keys, tokens and e-mail addresses in every record
+    (bot.log_redaction); the payload-logging libraries never go below WARNING."""
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    log_redaction.install(secrets)
     floor = max(logging.getLogger().level, logging.WARNING)
     for name in PAYLOAD_LOGGERS:
         logging.getLogger(name).setLevel(floor)
@@ -175,6 +187,11 @@ async def _users_show(settings: Settings, args: argparse.Namespace) -> int:
         print(f"account {report['account_id']}: {', '.join(report['identities'])}")
         buckets = f"subscription {balance['subscription']}, one-time {balance['one_time']}"
         print(f"balance {balance['total']} ({buckets})")
+        if report["frozen"]:
+            print(f"frozen: {report['frozen']} (image2bot admin unfreeze {args.identity} --reason ...)")
+        for warning in report["fraud_warnings"]:
+            what = f"{warning['fraud_type']} on {warning['charge']}"
+            print(f"  early fraud warning {warning['created_at']}: {what}")
         for job in report["jobs"]:
             print(f"  job {job['id']}: {job['status']} {job['size']} {job['style']} cost {job['cost']}")
         return 0
@@ -190,6 +207,19 @@ async def _admin_grant(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return await _with_account_db(settings, args.identity, grant)
+
+
+async def _admin_unfreeze(settings: Settings, args: argparse.Namespace) -> int:
+    async def unfreeze(db: Database) -> int:
+        account_id = await admin.find_account(db, args.who)
+        was = await admin.unfreeze(db, account_id, reason=args.reason)
+        if was is None:
+            print(f"account {account_id} is not frozen")
+            return 0
+        print(f"account {account_id} unfrozen (was: {was})")
+        return 0
+
+    return await _with_account_db(settings, args.who, unfreeze)
 
 
 async def _admin_ledger(settings: Settings, args: argparse.Namespace) -> int:

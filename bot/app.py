@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.privacy import build_privacy, connect_doors
-from bot.web import WebServer
+from bot.web import STRIPE_EVENT_MAX_BYTES, TELEGRAM_UPDATE_MAX_BYTES, WECOM_CALLBACK_MAX_BYTES, WebServer
 from core.accounts import Accounts
 from core.commands.context import Services
 from core.commands.router import Core
@@ -28,9 +28,11 @@ from core.generation.providers.local import LocalProvider
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
+from core.inbound import DatabaseInboundLog
 from core.messages import ChatRef
 from core.notifier import Notifier
 from core.payments.catalogue import Catalogue
+from core.payments.prices import PriceBook
 from core.payments.service import Payments
 from core.payments.stars import StarsPurchases
 from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
@@ -131,6 +133,9 @@ class App:
                     wake_on[signals.OUTBOX] = self.notifier.wake
                 if self.stripe_events is not None:
                     tasks.append(group.create_task(self.stripe_events.run(), name="stripe-events"))
+                    prices = self.core.services.payments.prices
+                    if prices.price_ids:
+                        tasks.append(group.create_task(prices.run(), name="stripe-prices"))
                 tasks.append(group.create_task(signals.listen(self.db, wake_on), name="wake-ups"))
                 if self.web is not None:
                     await self.web.start()
@@ -229,7 +234,7 @@ def build(
         )
         adapters.append(console_adapter)
     serve_web = role is Role.WEB or (role.serves_web and settings.web_needed)
-    web = WebServer(db, host=settings.web.host, port=settings.web.port) if serve_web else None
+    web = build_web(settings, db) if serve_web else None
     telegram_by_webhook = settings.telegram.mode == "webhook"
     if settings.telegram.enabled and (role.doors or (web is not None and telegram_by_webhook)):
         adapters.append(build_telegram(settings, core, web, stars if settings.telegram.stars else None))
@@ -241,7 +246,9 @@ def build(
         adapters.append(wecom)
         kf_sender = wecom.kf
     if web is not None and stripe_events is not None:
-        web.add_post(settings.stripe.webhook_path, stripe_webhook(stripe_events))
+        web.add_post(
+            settings.stripe.webhook_path, stripe_webhook(stripe_events), max_body=STRIPE_EVENT_MAX_BYTES
+        )
     connect_doors(privacy, settings, [*adapters, kf_sender] if kf_sender else adapters, web)
     for adapter in adapters:
         notifier.register(adapter)
@@ -261,6 +268,18 @@ def build(
         console_foreground=console.foreground if console else False,
         stripe_events=stripe_events,
         role=role,
+    )
+
+
+def build_web(settings: Settings, db: Database) -> WebServer:
+    web = settings.web
+    return WebServer(
+        db,
+        host=web.host,
+        port=web.port,
+        max_connections=web.max_connections,
+        header_timeout_s=web.header_timeout_s,
+        body_timeout_s=web.body_timeout_s,
     )
 
 
@@ -289,10 +308,12 @@ def build_payments(
         db=db,
         catalogue=catalogue,
         gateway=gateway,
+        prices=PriceBook(catalogue, gateway),
         checkout_mode=stripe_settings.checkout,
         success_url=stripe_settings.success_url,
         cancel_url=stripe_settings.cancel_url,
         free_max_res=settings.credits.free_max_res,
+        sold_in_chat_on=frozenset({"telegram"}) if settings.telegram.stars else frozenset(),
     )
     if gateway is None:
         return payments, None
@@ -363,10 +384,11 @@ def build_wecom(settings: Settings, core: Core, web: WebServer | None, db: Datab
         api_base_url=wecom.api_base_url,
         request_timeout_s=wecom.request_timeout_s,
         state=DatabaseStateStore(db),
+        inbound=DatabaseInboundLog(db),
         kf_open_kfid=wecom.kf.open_kfid if wecom.kf.enabled else None,
     )
     if web is not None:
-        web.add_post(wecom.callback_path, adapter.handle_callback)
+        web.add_post(wecom.callback_path, adapter.handle_callback, max_body=WECOM_CALLBACK_MAX_BYTES)
         web.add_get(wecom.callback_path, adapter.handle_callback)
     return adapter
 
@@ -395,7 +417,7 @@ def build_telegram(
         stars=stars,
     )
     if web is not None and webhook is not None:
-        web.add_post(telegram.webhook_path, adapter.handle_webhook)
+        web.add_post(telegram.webhook_path, adapter.handle_webhook, max_body=TELEGRAM_UPDATE_MAX_BYTES)
     return adapter
 
 

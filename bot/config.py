@@ -25,6 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.web import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS
 from core.db.session import Database
 from core.generation.styles import DEFAULT_STYLES, Style
 from core.i18n import LANGUAGES
@@ -93,6 +94,9 @@ class WebSettings(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     public_url: str | None = None
+    max_connections: Annotated[int, Field(ge=1)] = MAX_CONNECTIONS
+    header_timeout_s: Annotated[float, Field(gt=0)] = HEADER_TIMEOUT_S
+    body_timeout_s: Annotated[float, Field(gt=0)] = BODY_TIMEOUT_S
 
 
 class TelegramSettings(Section):

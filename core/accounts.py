@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
 from core.db.models import Account
+from core.db.repositories import abuse
 from core.db.repositories import accounts as repo
 from core.db.session import Database
 from core.messages import UserRef
@@ -35,6 +36,12 @@ def safety_identifier(account_id: int) -> str:
     return hashlib.sha256(f"image2bot-account:{account_id}".encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class Trial:
+    credits: int = 0  # granted now
+    refused: bool = False  # not granted: one of the account's identities had a trial before
+
+
 class Accounts:
     def __init__(self, db: Database, *, trial_credits: int, admins: list[str]) -> None:
         self._db = db
@@ -55,14 +62,18 @@ class Accounts:
             log.info("new account %s for a %s user", account.id, user.platform)
             return _view(account, created=True)
 
-    async def grant_trial(self, session: AsyncSession, account_id: int) -> int:
-        """The trial credits, once per account; how many were granted (0 when they already were)."""
+    async def grant_trial(self, session: AsyncSession, account_id: int, identity_hashes: list[str]) -> Trial:
+        """The trial credits, once per account and once per platform identity, ever: `identity_hashes`
+        are the keyed hashes of the account's identities (see core.privacy.identities)."""
         if not self._trial:
-            return 0
+            return Trial()
+        if await abuse.had_trial(session, identity_hashes):
+            return Trial(refused=True)
+        await abuse.record_trial(session, identity_hashes)
         granted = await credits.grant(
             session, account_id, self._trial, kind=credits.EntryKind.TRIAL, key=f"trial:{account_id}"
         )
-        return self._trial if granted else 0
+        return Trial(self._trial if granted else 0)
 
     async def find(self, platform: str, platform_user_id: str) -> AccountView | None:
         async with self._db.transaction() as session:

@@ -43,7 +43,8 @@ class GenerationSettings(Section):
     )
     quality: Literal["auto", "low", "medium", "high"] = "auto"
     concurrency: PositiveInt = 4
-    provider_images_per_minute: Annotated[int, Field(ge=0)] = 0
+    # OpenAI's usage tier 1 (the lowest paid one) for the gpt-image models: 5 images a minute
+    provider_images_per_minute: Annotated[int, Field(ge=0)] = 5
     lease_s: Annotated[float, Field(gt=0)] = 30.0
     max_running_jobs_per_user: PositiveInt = 2
     max_queued_jobs_per_user: PositiveInt = 10
@@ -56,6 +57,7 @@ class GenerationSettings(Section):
     max_images_per_request: Annotated[int, Field(ge=1, le=10)] = 4
     max_reference_images: Annotated[int, Field(ge=0, le=16)] = 4
     max_reference_bytes: PositiveInt = 20 * 1024 * 1024
+    max_concurrent_decodes: PositiveInt = 1  # each may hold ~250 MB: core/generation/references.py
     safety_strikes: PositiveInt = 5
     local_step_delay_s: Annotated[float, Field(ge=0)] = 0.4
 

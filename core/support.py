@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
+from core.bidi import neutralize_bidi
 from core.db.models import SupportTicket
 from core.db.repositories import jobs as jobs_repo
 from core.db.repositories import support as repo
@@ -113,7 +114,7 @@ class SupportDesk:
             notice = user_t("support.replied", ticket=ticket.id, text=body)
             await self._tell_user(session, ticket, notice, key=f"support:reply:{entry.id}")
         self.notifier.wake()
-        return t("support.staff.sent", ticket=ticket_id, who=ticket.identity)
+        return t("support.staff.sent", ticket=ticket_id, who=neutralize_bidi(ticket.identity))
 
     async def _close(self, staff: UserRef, ticket_id: int, t: Translator) -> str:
         async with self.db.transaction() as session:
@@ -170,7 +171,10 @@ class SupportDesk:
     async def _tell_user(
         self, session: AsyncSession, ticket: SupportTicket, notice: str, *, key: str
     ) -> None:
-        await self.notifier.enqueue(session, ChatRef.parse(ticket.chat), [text(notice)], key=key)
+        """Staff words reach the user without bidi controls, as the user's reach the staff."""
+        await self.notifier.enqueue(
+            session, ChatRef.parse(ticket.chat), [text(neutralize_bidi(notice))], key=key
+        )
 
     async def _card(
         self,
@@ -182,7 +186,8 @@ class SupportDesk:
         *,
         appended: bool,
     ) -> str:
-        """What the staff see: enough to answer without asking who, where and what happened."""
+        """What the staff see: enough to answer without asking who, where and what happened; what the
+        user wrote comes without bidi controls, so the card reads as it is."""
         t = Translator(self.staff_language)
         balance = await credits.balance(session, ticket.account_id)
         jobs = await jobs_repo.recent(session, ticket.account_id, CARD_JOBS)
@@ -218,4 +223,4 @@ class SupportDesk:
             message,
             t("support.card.how", ticket=ticket.id),
         ]
-        return "\n".join(lines)
+        return neutralize_bidi("\n".join(lines))

@@ -31,6 +31,7 @@ from tests.fakes.chat import RecordingChat
 FAST_GENERATION = {
     "local_step_delay_s": 0.0,
     "partial_images": 0,  # previews cost more than the picture itself: tests of previews ask for them
+    "provider_images_per_minute": 0,  # the provider's rate window has tests of its own
     "retry_backoff_s": 0.01,
     "retry_backoff_max_s": 0.05,
 }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from core import credits
+from core.commands import payments
 from core.commands.context import Context
 from core.commands.parser import Command, whole_number
 from core.db.models import Job, LedgerEntry
 from core.errors import UserError
-from core.messages import Choice, Reply, file, text
+from core.messages import Reply, file, text
 
 RECENT_LEDGER_LINES = 5
 HISTORY_JOBS = 10
@@ -30,8 +31,9 @@ async def balance(ctx: Context, _command: Command) -> list[Reply]:
     if recent:
         lines.append(t("balance.recent"))
         lines.extend(_ledger_line(ctx, entry) for entry in recent)
-    lines.append(t("credits.how_to_get"))
-    return [text("\n".join(lines), private=True, choices=((Choice(t("action.buy"), "/buy"),),))]
+    hint, choices = payments.way_to_pay(ctx.services, t, ctx.chat)
+    lines.append(hint)
+    return [text("\n".join(lines), private=True, choices=choices)]
 
 
 def _ledger_line(ctx: Context, entry: LedgerEntry) -> str:
@@ -58,10 +60,8 @@ async def original(ctx: Context, command: Command) -> list[Reply]:
         raise UserError("original_usage")
     job_id = parse_job_id(words[0])
     job = await ctx.services.jobs.get(job_id)
-    if job is None:
+    if job is None or job.account_id != ctx.account.id:  # alike: which job numbers exist stays unknown
         raise UserError("job_not_found", job=job_id)
-    if job.account_id != ctx.account.id:
-        raise UserError("not_your_image")
     if job.status != "succeeded" or not job.outputs:
         raise UserError("job_not_finished", job=job_id)
     if not 1 <= index <= len(job.outputs):

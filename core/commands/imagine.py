@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 from core.commands.context import Context
@@ -12,6 +11,7 @@ from core.generation import replies
 from core.generation.jobs import ImagineSpec
 from core.generation.sizes import AspectRatio, Tier, parse_tier
 from core.messages import ActionKind, Attachment, Reply
+from core.payments import freezes
 from core.payments.service import TIER_ORDER
 
 OPTION_ALIASES = {
@@ -60,17 +60,15 @@ async def imagine(ctx: Context, command: Command) -> list[Reply]:
     )
     if not shows_something(spec.prompt):  # an invisible prompt would be charged for a random picture
         raise UserError("empty_prompt")
-    references = await _store_references(ctx, ctx.attachments)
+    _check_declared(ctx, ctx.attachments)
     request_key = f"{ctx.chat.serialize()}:{ctx.message_id}" if ctx.message_id else None
-    return await _submit(ctx, replace(spec, references=references), request_key)
+    return await _submit(ctx, spec, request_key, ctx.attachments)
 
 
 async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) -> list[Reply]:
     parent = await ctx.services.jobs.get(job_id) if 0 < job_id <= LARGEST_JOB_ID else None
-    if parent is None:
+    if parent is None or parent.account_id != ctx.account.id:  # alike: job numbers stay unknown
         raise UserError("job_not_found", job=job_id)
-    if parent.account_id != ctx.account.id:
-        raise UserError("not_your_image")
     base = ImagineSpec(
         prompt=parent.prompt,
         ratio=AspectRatio.parse(parent.ratio),
@@ -109,14 +107,19 @@ async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) ->
     return await _submit(ctx, spec)
 
 
-async def _submit(ctx: Context, spec: ImagineSpec, request_key: str | None = None) -> list[Reply]:
+async def _submit(
+    ctx: Context, spec: ImagineSpec, request_key: str | None = None, attachments: tuple[Attachment, ...] = ()
+) -> list[Reply]:
     payments = ctx.services.payments
-    if await payments.frozen(ctx.account.id):
-        raise UserError("account_frozen")
+    if reason := await payments.frozen(ctx.account.id):
+        raise freezes.refusal(reason)
     allowed = await payments.max_tier(ctx.account.id)
     if TIER_ORDER.index(spec.tier) > TIER_ORDER.index(allowed):
         items = ", ".join(f"/buy {item.id}" for item in payments.unlocking(spec.tier)) or "—"
         raise UserError("resolution_locked", res=spec.tier.value.upper(), items=items)
+    if attachments:  # what a read can refuse is refused before references are downloaded and decoded
+        await ctx.services.jobs.precheck(ctx.account.id, spec, request_key)
+        spec = replace(spec, references=await _store_references(ctx, attachments))
     submitted = await ctx.services.jobs.submit(
         ctx.account, ctx.user, ctx.chat, ctx.language, spec, request_key=request_key
     )
@@ -133,22 +136,44 @@ def _options(flags: dict[str, str]) -> dict[str, str]:
     return options
 
 
-async def _store_references(ctx: Context, attachments: tuple[Attachment, ...]) -> tuple[str, ...]:
+def _check_declared(ctx: Context, attachments: tuple[Attachment, ...]) -> None:
+    """Refuses what the attachments' metadata tells, before anything is downloaded."""
     generation = ctx.services.generation
     if len(attachments) > generation.max_reference_images:
         raise UserError("too_many_references", limit=generation.max_reference_images)
-    limit_mb = generation.max_reference_bytes // (1024 * 1024)
-    stored: list[str] = []
     for attachment in attachments:
         if attachment.size is not None and attachment.size > generation.max_reference_bytes:
-            raise UserError("reference_too_large", name=attachment.name, limit=limit_mb)
-        try:
-            data = await attachment.fetch()
-        except UserError:
-            raise
-        except Exception:
-            raise UserError("reference_unreadable", name=attachment.name) from None
-        if len(data) > generation.max_reference_bytes:
-            raise UserError("reference_too_large", name=attachment.name, limit=limit_mb)
-        stored.append(await asyncio.to_thread(ctx.services.storage.save_reference, data, attachment.name))
+            raise _too_large(ctx, attachment.name)
+
+
+async def _store_references(ctx: Context, attachments: tuple[Attachment, ...]) -> tuple[str, ...]:
+    """Downloads each reference and checks its header, then decodes (reduced) and stores them all:
+    nothing is decoded for a request one of its references would refuse."""
+    references = ctx.services.jobs.references
+    files: list[tuple[str, bytes]] = []
+    for attachment in attachments:
+        data = await _download(ctx, attachment)
+        await references.check(data, attachment.name)
+        files.append((attachment.name, data))
+    stored: list[str] = []
+    while files:  # each download is let go once stored
+        name, data = files.pop(0)
+        stored.append(await references.store(data, name))
     return tuple(stored)
+
+
+async def _download(ctx: Context, attachment: Attachment) -> bytes:
+    try:
+        data = await attachment.fetch()
+    except UserError:
+        raise
+    except Exception:
+        raise UserError("reference_unreadable", name=attachment.name) from None
+    if len(data) > ctx.services.generation.max_reference_bytes:
+        raise _too_large(ctx, attachment.name)
+    return data
+
+
+def _too_large(ctx: Context, name: str) -> UserError:
+    limit_mb = ctx.services.generation.max_reference_bytes // (1024 * 1024)
+    return UserError("reference_too_large", name=name, limit=limit_mb)

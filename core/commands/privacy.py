@@ -92,11 +92,15 @@ async def accept(ctx: Context, _command: Command) -> list[Reply]:
             terms_version=settings.terms_version,
             policy_version=settings.policy_version,
         ),
-        ctx.t("privacy.accept.trial", credits=accepted.trial)
-        if accepted.trial
-        else ctx.t("privacy.accept.ready"),
+        _trial_line(ctx, accepted.trial, refused=accepted.trial_refused),
     ]
     return [text("\n".join(lines))]
+
+
+def _trial_line(ctx: Context, credits: int, *, refused: bool) -> str:
+    if credits:
+        return ctx.t("privacy.accept.trial", credits=credits)
+    return ctx.t("privacy.accept.no_trial" if refused else "privacy.accept.ready")
 
 
 async def consent(ctx: Context, command: Command) -> list[Reply]:

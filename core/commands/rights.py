@@ -82,7 +82,7 @@ async def link(ctx: Context, command: Command) -> list[Reply]:
         return [text(ctx.t("privacy.link.code", code=code), private=True)]
     if len(words) != 1:
         raise UserError("link_usage")
-    joined = await linker.join(ctx.account.id, words[0])
+    joined = await linker.join(ctx.account.id, ctx.user, words[0])
     lines = [ctx.t("privacy.link.joined", moved=joined.moved, balance=joined.balance)]
     if joined.forfeited:
         lines.append(ctx.t("privacy.link.forfeited", credits=joined.forfeited))

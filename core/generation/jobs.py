@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
@@ -19,6 +19,7 @@ from core.db.session import Database
 from core.db.types import utcnow
 from core.errors import UserError
 from core.generation.providers.base import ImageProvider, ProviderError
+from core.generation.references import References
 from core.generation.sizes import (
     AspectRatio,
     Tier,
@@ -85,6 +86,10 @@ class JobService:
     pricing: CreditSettings
     styles: StyleBook
     worker: WorkerControl
+    references: References = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.references = References(self.storage, self.generation.max_concurrent_decodes)
 
     def price(self, tier: Tier, n: int) -> int:
         return self.pricing.prices.for_tier(tier) * n
@@ -120,6 +125,31 @@ class JobService:
                 raise
             return earlier  # the same message, delivered twice at the same moment
 
+    async def precheck(self, account_id: int, spec: ImagineSpec, request_key: str | None = None) -> None:
+        """Refuses, from a read and reserving nothing, what `submit` would refuse before costly work
+        (downloading and decoding references): a bad spec, a cooldown, a full queue, too few credits.
+        `submit` still decides, in the transaction that reserves. A message delivered again is let
+        through: `submit` answers it with the job it made."""
+        self._validate(spec)
+        await self._check_cooldown(account_id)
+        *_, cost = self._priced(spec)
+        async with self.db.transaction() as session:
+            if request_key is not None and await repo.by_request(session, request_key) is not None:
+                return
+            balance = await credits.balance(session, account_id)
+            queued = await repo.count_for_account(session, account_id, [repo.QUEUED])
+        if balance.total < cost:
+            raise UserError("insufficient_credits", balance=balance.total, cost=cost)
+        if queued >= self.generation.max_queued_jobs_per_user:
+            raise UserError("queue_full", limit=self.generation.max_queued_jobs_per_user)
+
+    def _priced(self, spec: ImagineSpec) -> tuple[Tier, int, int, int]:
+        """(tier charged, width, height, cost): a fixed-size model may draw less than the tier asked
+        for, and pixels not drawn are never charged."""
+        width, height = self.size(spec.model, spec.tier, spec.ratio)
+        tier = lower_tier(spec.tier, tier_for_pixels(width * height))
+        return tier, width, height, self.price(tier, spec.n)
+
     async def _queue(
         self,
         account: AccountView,
@@ -130,10 +160,7 @@ class JobService:
         request_key: str | None,
         provider_prompt: str,
     ) -> Submitted:
-        width, height = self.size(spec.model, spec.tier, spec.ratio)
-        # A fixed-size model may draw less than the tier asked for: never charge for pixels not drawn.
-        tier = lower_tier(spec.tier, tier_for_pixels(width * height))
-        cost = self.price(tier, spec.n)
+        tier, width, height, cost = self._priced(spec)
         async with self.db.transaction() as session:
             await credits.lock(session, account.id)
             if request_key is not None and (earlier := await repo.by_request(session, request_key)):

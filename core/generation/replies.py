@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from core.bidi import neutralize_bidi
 from core.credits import Balance
 from core.db.models import Job
 from core.generation.sizes import Tier
@@ -114,5 +115,7 @@ def _resend_note(t: Translator, job: Job, index: int) -> str:
 
 
 def _shorten(prompt: str) -> str:
-    prompt = " ".join(prompt.split())
+    """The prompt for a caption: one line, short, and without bidi controls (captions are seen in groups
+    and forwarded)."""
+    prompt = " ".join(neutralize_bidi(prompt).split())
     return prompt if len(prompt) <= CAPTION_PROMPT_CHARS else prompt[: CAPTION_PROMPT_CHARS - 1] + "…"

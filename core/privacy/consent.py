@@ -1,7 +1,8 @@
 """Acceptance of the terms, optional consents, the profile a user can correct, and the legal hold.
 
 Every change is recorded: acceptances and consents as append-only consent records (versions, time,
-platform), the profile in place with an audit event. The trial comes with the first acceptance, once.
+platform), the profile in place with an audit event. The trial comes with the first acceptance, once
+per account and once per platform identity, ever (core.privacy.identities).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
-from core.accounts import Accounts
+from core.accounts import Accounts, Trial
 from core.db.models import PrivacyProfile
 from core.db.repositories import privacy as repo
 from core.db.repositories.support import audit
 from core.db.session import Database
 from core.db.types import utcnow
+from core.privacy.identities import IdentityHasher, account_identities
 from core.privacy.settings import PrivacySettings
 
 log = logging.getLogger(__name__)
@@ -56,12 +58,16 @@ class PrivacyState:
 class Accepted:
     changed: bool  # False when the current versions were already accepted
     trial: int  # credits granted with it
+    trial_refused: bool = False  # no trial: an identity of the account had one before
 
 
 class Consents:
-    def __init__(self, db: Database, accounts: Accounts, settings: PrivacySettings) -> None:
+    def __init__(
+        self, db: Database, accounts: Accounts, settings: PrivacySettings, identities: IdentityHasher
+    ) -> None:
         self._db = db
         self._accounts = accounts
+        self._identities = identities
         self.settings = settings
 
     async def state(self, account_id: int) -> PrivacyState:
@@ -84,6 +90,7 @@ class Consents:
     ) -> Accepted:
         """Records acceptance of the current terms and policy; grants the trial the first time."""
         settings = self.settings
+        key = await self._identities.key()
         async with self._db.transaction() as session:
             await credits.lock(session, account_id)  # concurrent first messages accept once
             profile = await repo.ensure_profile(session, account_id)
@@ -93,7 +100,10 @@ class Consents:
             ):
                 return Accepted(changed=False, trial=0)
             now = utcnow()
-            trial = 0 if profile.trial_granted else await self._accounts.grant_trial(session, account_id)
+            trial = Trial()
+            if not profile.trial_granted:
+                hashes = key.hashes(await account_identities(session, account_id))
+                trial = await self._accounts.grant_trial(session, account_id, hashes)
             await repo.update_profile(
                 session,
                 account_id,
@@ -104,7 +114,7 @@ class Consents:
                 **({"direct_chat": direct_chat} if direct_chat else {}),
             )
             await self._record(session, account_id, "terms", True, platform, source)
-        return Accepted(changed=True, trial=trial)
+        return Accepted(changed=True, trial=trial.credits, trial_refused=trial.refused)
 
     async def set_choice(self, account_id: int, choice: Choice, granted: bool, platform: str) -> bool:
         """Gives or withdraws an optional consent; False when it already was as asked."""

@@ -6,7 +6,10 @@ request that the next start finishes:
    rows that name or describe the person and pseudonymise the ones the law makes us keep (ledger,
    payments), and note the files still to remove;
 2. remove those files;
-3. mark the request done, and on SQLite empty the write-ahead log.
+3. mark the request done, and on SQLite empty the write-ahead log; on PostgreSQL vacuum the tables
+   touched (core.privacy.vacuum).
+The identities of an account that had the free trial are remembered as keyed hashes (fraud prevention,
+core.privacy.identities), so that an identity coming back after its erasure gets no second trial.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
-from core.db.repositories import accounts as accounts_repo
-from core.db.repositories import erasure
+from core.db.repositories import abuse, erasure
 from core.db.repositories import jobs as jobs_repo
 from core.db.repositories import privacy as repo
 from core.db.repositories.support import audit
@@ -31,7 +33,9 @@ from core.db.types import utcnow
 from core.generation.jobs import WorkerControl
 from core.generation.storage import Storage
 from core.privacy import codes
+from core.privacy.identities import IdentityHasher, account_identities
 from core.privacy.ledger import PrivacyEntryKind, move
+from core.privacy.vacuum import Vacuum
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ class Eraser:
     db: Database
     storage: Storage
     worker: WorkerControl
+    identities: IdentityHasher
+    vacuum: Vacuum
 
     async def new_code(self, account_id: int) -> str:
         """A 6-character code that confirms the erasure within 10 minutes."""
@@ -92,6 +98,7 @@ class Eraser:
             await repo.request_deletion(session, account_id, "operator")
             await audit(session, actor=actor, action="erasure_requested", account_id=account_id, details={})
         await self.run(account_id)
+        await self.vacuum.settled()  # one planned for later: before the command's process ends
 
     async def resume(self) -> int:
         """Finishes erasures a crash interrupted; returns how many it finished."""
@@ -107,6 +114,7 @@ class Eraser:
     async def run(self, account_id: int) -> bool:
         """Carries out a recorded erasure; every step may run again. False when there is none to do
         (already done, or suspended by a legal hold)."""
+        key = await self.identities.key()
         async with self.db.transaction() as session:
             await credits.lock(session, account_id)
             request = await repo.deletion_request(session, account_id)
@@ -115,16 +123,15 @@ class Eraser:
                 return False
             running = await self._close_money(session, account_id, request.id)
             files = sorted(set(request.files or ()) | await self._files(session, account_id))
-            identities = {
-                f"{identity.platform}:{identity.platform_user_id}"
-                for identity in await accounts_repo.identities(session, account_id)
-            }
+            names = await account_identities(session, account_id)
+            if found is not None and found.trial_granted:
+                await abuse.record_trial(session, key.hashes(names))
             await erasure.erase_rows(
                 session,
                 account_id,
                 job_ids=[job.id for job in await erasure.jobs_of(session, account_id)],
                 chats=await erasure.chats_of(session, account_id),
-                identities=identities,
+                identities=set(names),
                 stripe_needles=await erasure.stripe_references(session, account_id),
             )
             await repo.set_deletion_files(session, request.id, files)
@@ -143,6 +150,7 @@ class Eraser:
                     details={},
                 )
         await self.db.checkpoint()
+        await self.vacuum.after_erasure(table.__tablename__ for table in erasure.ERASED_TABLES)
         log.info("an account was erased (%d files removed)", len(files))
         return True
 

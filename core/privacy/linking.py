@@ -3,18 +3,26 @@
 Joining moves the other account's balance over with paired ledger entries (out there, in here), so
 both accounts' entries still sum to their balances; its history (jobs, tickets, payments, consents)
 follows the person. The joined account stays behind empty, marked `merged_into`. A second trial is not
-carried over: when both accounts had one, the joining account's unspent trial credits are forfeited.
+carried over: when both accounts had one, the joining account's unspent trial credits are forfeited,
+and every identity of a wallet that had a trial is remembered as having had one (core.privacy.identities),
+so unlinking and erasing one does not bring a new trial.
+
+One wallet is one person (the terms forbid sharing accounts): it links at most
+`[privacy] max_identities_per_platform` identities of each platform. Codes are single use, and an
+identity may type 5 wrong codes an hour; then linking pauses for it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
+from core.db.repositories import abuse, erasure
 from core.db.repositories import accounts as accounts_repo
-from core.db.repositories import erasure
 from core.db.repositories import jobs as jobs_repo
 from core.db.repositories import ledger as ledger_repo
 from core.db.repositories import privacy as repo
@@ -25,9 +33,13 @@ from core.errors import UserError
 from core.messages import UserRef
 from core.privacy import codes
 from core.privacy.consent import Source
+from core.privacy.export import wait_text
+from core.privacy.identities import IdentityHasher, account_identities
 from core.privacy.ledger import PrivacyEntryKind, move
 
 PURPOSE = "link"
+WRONG_CODES = 5  # per identity and FAILURE_WINDOW: enough for typos, far too few to guess a code
+FAILURE_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +50,10 @@ class Joined:
 
 
 class Linker:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, identities: IdentityHasher, *, max_per_platform: int) -> None:
         self._db = db
+        self._identities = identities
+        self._max_per_platform = max_per_platform
 
     async def new_code(self, account_id: int) -> str:
         code = codes.new_code(codes.LINK_CODE_LENGTH)
@@ -49,15 +63,18 @@ class Linker:
             await repo.replace_code(session, account_id, PURPOSE, digest, utcnow() + codes.CODE_LIFETIME)
         return code
 
-    async def join(self, account_id: int, typed: str) -> Joined:
+    async def join(self, account_id: int, user: UserRef, typed: str) -> Joined:
         """Joins the asking identity's account (`account_id`) into the account that made the code."""
         code = codes.normalized(typed)
-        if code is None:
-            raise UserError("link_code_invalid")
+        digest = codes.code_hash(PURPOSE, code) if code else None
         now = utcnow()
+        if not await self._known_code(account_id, user.identity, digest):
+            raise UserError("link_code_invalid")
+        assert digest is not None  # a known code has one
+        key = await self._identities.key()
         async with self._db.transaction() as session:
-            found = await repo.code_by_hash(session, PURPOSE, codes.code_hash(PURPOSE, code), now)
-            if found is None:
+            found = await repo.code_by_hash(session, PURPOSE, digest, now)
+            if found is None:  # used or expired since it was checked
                 raise UserError("link_code_invalid")
             target, source = found.account_id, account_id
             if target == source:
@@ -68,12 +85,28 @@ class Linker:
             if not await repo.use_code(session, found.id, now):
                 raise UserError("link_code_invalid")
             forfeited, moved = await self._move_credits(session, source, target, found.id)
-            await self._merge_profiles(session, source, target)
+            had_trial = await self._merge_profiles(session, source, target)
             await erasure.move_account_rows(session, source, target)
+            if had_trial:
+                await abuse.record_trial(session, key.hashes(await account_identities(session, target)))
             await audit(session, actor="user", action="identity_linked", account_id=target, details={})
             await audit(session, actor="user", action="account_joined", account_id=source, details={})
             balance = await credits.balance(session, target)
         return Joined(balance=balance.total, moved=moved, forfeited=forfeited)
+
+    async def _known_code(self, account_id: int, identity: str, digest: str | None) -> bool:
+        """Whether a valid code has this hash; a wrong one is counted against the identity, which is
+        refused once it has typed WRONG_CODES wrong ones within FAILURE_WINDOW."""
+        now = utcnow()
+        async with self._db.transaction() as session:
+            await credits.lock(session, account_id)  # the account's attempts one at a time
+            failures = await abuse.link_failures_since(session, identity, now - FAILURE_WINDOW)
+            if len(failures) >= WRONG_CODES:
+                raise UserError("link_paused", wait=wait_text(failures[-WRONG_CODES] + FAILURE_WINDOW - now))
+            if digest is not None and await repo.code_by_hash(session, PURPOSE, digest, now) is not None:
+                return True
+            await abuse.add_link_failure(session, identity, now)
+        return False
 
     async def unlink(self, account_id: int, user: UserRef) -> None:
         """Detaches the asking identity: it starts over with a fresh, empty account."""
@@ -119,6 +152,11 @@ class Linker:
                 raise UserError("link_code_invalid")
         if await jobs_repo.count_for_account(session, source, jobs_repo.ACTIVE):
             raise UserError("link_busy")
+        platforms: Counter[str] = Counter()
+        for account_id in (target, source):
+            platforms.update(i.platform for i in await accounts_repo.identities(session, account_id))
+        if crowded := sorted(name for name, count in platforms.items() if count > self._max_per_platform):
+            raise UserError("link_platform_taken", platform=crowded[0], limit=self._max_per_platform)
 
     async def _move_credits(
         self, session: AsyncSession, source: int, target: int, code_id: int
@@ -163,11 +201,13 @@ class Linker:
             )
         return forfeited, left.total
 
-    async def _merge_profiles(self, session: AsyncSession, source: int, target: int) -> None:
-        """The account that made the code keeps its choices; what it lacks comes from the other one."""
+    async def _merge_profiles(self, session: AsyncSession, source: int, target: int) -> bool:
+        """The account that made the code keeps its choices; what it lacks comes from the other one.
+        Whether the joined wallet had a trial."""
         theirs = await repo.ensure_profile(session, source)
         ours = await repo.ensure_profile(session, target)
-        values: dict[str, object] = {"trial_granted": ours.trial_granted or theirs.trial_granted}
+        had_trial = ours.trial_granted or theirs.trial_granted
+        values: dict[str, object] = {"trial_granted": had_trial}
         if ours.accepted_at is None and theirs.accepted_at is not None:
             values |= {
                 "terms_version": theirs.terms_version,
@@ -197,3 +237,4 @@ class Linker:
             await accounts_repo.set_language(session, target, other.language)
         if not mine.preferences and other.preferences:
             await accounts_repo.set_preferences(session, target, dict(other.preferences))
+        return had_trial

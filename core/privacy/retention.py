@@ -5,7 +5,9 @@
 - prompts of failed and cancelled jobs after `failed_job_details_days`;
 - support tickets closed more than `support_days` ago;
 - exports after 24 hours or once downloaded, delivered outbox messages after a day, and image files
-  whose job no longer exists (left behind by a render that was still writing during an erasure).
+  whose job no longer exists (left behind by a render that was still writing during an erasure);
+- ids of messages taken in (`core.inbound`) after a day: platforms repeat a delivery within minutes;
+- wrong `/link` codes once they no longer count (after an hour).
 Logged as counts only.
 """
 
@@ -18,11 +20,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from core.db.repositories import erasure
+from core.db.repositories import abuse, erasure, inbound
 from core.db.repositories import privacy as repo
 from core.db.session import Database
 from core.db.types import utcnow
 from core.generation.storage import Storage
+from core.privacy.linking import FAILURE_WINDOW
 from core.privacy.settings import RetentionSettings
 from core.waiting import stop_if_cancelled
 
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 DELIVERED_KEEP = timedelta(days=1)
+INBOUND_KEEP = timedelta(days=1)
 JOB_FILE = re.compile(r"^job-(\d+)-")
 
 
@@ -82,6 +86,8 @@ class Retention:
                 cutoff = now - timedelta(days=settings.support_days)
                 purged.tickets = await erasure.delete_closed_tickets(session, cutoff, held)
             purged.deliveries = await erasure.delete_delivered(session, now - DELIVERED_KEEP)
+            await inbound.purge_before(session, now - INBOUND_KEEP)
+            await abuse.forget_link_failures_before(session, now - FAILURE_WINDOW)
             expired = await repo.expired_exports(session, now)
             await repo.delete_exports(session, [export.id for export in expired])
         purged.exports = await asyncio.to_thread(_remove, [self._storage.path(e.path) for e in expired])

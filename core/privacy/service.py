@@ -14,9 +14,11 @@ from core.privacy.broadcast import Broadcasts
 from core.privacy.consent import Consents
 from core.privacy.erase import Eraser
 from core.privacy.export import Exports
+from core.privacy.identities import IdentityHasher
 from core.privacy.linking import Linker
 from core.privacy.retention import Retention
 from core.privacy.settings import PrivacySettings
+from core.privacy.vacuum import Vacuum
 
 
 @dataclass
@@ -42,13 +44,14 @@ class Privacy:
         worker: WorkerControl,
         default_language: str,
     ) -> Privacy:
+        identities = IdentityHasher(db, settings.identity_hash_secret)
         return cls(
             settings=settings,
-            consents=Consents(db, accounts, settings),
+            consents=Consents(db, accounts, settings, identities),
             analytics=Analytics(db),
             exports=Exports(db, storage),
-            eraser=Eraser(db, storage, worker),
-            linker=Linker(db),
+            eraser=Eraser(db, storage, worker, identities, Vacuum(db)),
+            linker=Linker(db, identities, max_per_platform=settings.max_identities_per_platform),
             retention=Retention(db, storage, settings.retention),
             broadcasts=Broadcasts(db, notifier, default_language),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from core.policy import Section
 
@@ -29,4 +29,8 @@ class PrivacySettings(Section):
     policy_url: str = "https://getimage2.com/privacy"
     contact: str = "support@getimage2.com"
     require_acceptance: bool = True
+    # keys the hashes of identities that had the free trial; unset: generated once, kept in the database
+    identity_hash_secret: SecretStr | None = None
+    # one wallet, one person: identities of one platform an account may link (the terms forbid sharing)
+    max_identities_per_platform: Annotated[int, Field(ge=1, le=100)] = 1
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import stat
 import sys
 import threading
 from contextlib import suppress
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.commands.router import Core
+from core.errors import UserError
 from core.messages import Attachment, ChatRef, Incoming, Reply, Stage, UserRef
 from platforms.base import Capabilities
 from platforms.console import render
@@ -138,16 +140,34 @@ class ConsoleAdapter:
 
 
 def _file_attachment(path_text: str) -> Attachment:
+    """A file named with `--ref`. Only a regular file is read, and no further than the size it had
+    when named: the core refuses that size when over its limit before anything is read, as for an
+    upload whose size the platform declares (a device such as /dev/zero, or a pipe, has none)."""
     path = Path(os.path.expanduser(path_text))
+    try:
+        status = path.stat()
+    except (OSError, ValueError):  # missing, or a name the system cannot even look up
+        status = None
+    size = status.st_size if status is not None and stat.S_ISREG(status.st_mode) else None
 
     async def fetch() -> bytes:
-        return await asyncio.to_thread(path.read_bytes)
+        if size is None:
+            raise UserError("reference_unreadable", name=path.name)
+        return await asyncio.to_thread(_read_regular, path, size, path.name)
 
-    try:
-        size = path.stat().st_size if path.is_file() else None
-    except OSError:  # a name the system cannot even look up: reading it fails with a clear message
-        size = None
     return Attachment(name=path.name, fetch=fetch, size=size)
+
+
+def _read_regular(path: Path, size: int, name: str) -> bytes:
+    """The file's `size` bytes; refused when it is no longer a regular file of that size (replaced
+    or growing since it was named). Never blocks on a pipe put in its place."""
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise UserError("reference_unreadable", name=name)
+        data = file.read(size + 1)
+    if len(data) != size:
+        raise UserError("reference_unreadable", name=name)
+    return data
 
 
 def _unquote(value: str) -> str:

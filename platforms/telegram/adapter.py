@@ -11,7 +11,6 @@ import asyncio
 import hmac
 import logging
 from dataclasses import dataclass
-from json import JSONDecodeError
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Message, Update, User
@@ -28,6 +27,7 @@ from telegram.ext import (
     filters,
 )
 
+from core.bounded_json import bounded_json
 from core.commands.parser import parse
 from core.commands.router import ALIASES, FREE_TEXT, MENU, Core
 from core.errors import ChatUnreachable, UserError
@@ -166,8 +166,8 @@ class TelegramAdapter:
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             return web.Response(status=403)
         try:
-            update = Update.de_json(await request.json(), self.application.bot)
-        except (JSONDecodeError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            update = Update.de_json(bounded_json(await request.read()), self.application.bot)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):  # BadJson is a ValueError
             return web.Response(status=400)  # not an update, whatever else it is
         if not isinstance(update, Update):
             return web.Response(status=400)

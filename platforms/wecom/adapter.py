@@ -4,7 +4,8 @@ WeChat users write to a customer-service account too (see `kf`).
 WeCom calls one callback URL on the bot's web app: a GET when the URL is saved (answered with the
 decrypted echo) and a POST per message or event. A request whose signature, timestamp or corp id do
 not check out gets 403 and nothing in it is used. Messages are answered 200 at once (WeCom retries
-after five seconds, three times) and handled in the background; a repeated MsgId is handled once.
+after five seconds, three times) and handled in the background; a repeated MsgId is handled once, by
+whichever process took it in first (the core's inbound log, in the database).
 
 Members are identity `wecom:<userid>` in chat `wecom:user:<userid>`; the app's group chats (for
 support staff) are `wecom:group:<chatid>`, to send to only. Members type commands as anywhere
@@ -19,22 +20,21 @@ import logging
 from collections.abc import Coroutine, Sequence
 from contextlib import suppress
 from typing import Any
-from xml.etree import ElementTree
 
 from aiohttp import web
-from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.messages import ImageMessage, TextMessage
 from wechatpy.messages import UnknownMessage
 
 from core.commands.router import Core
+from core.inbound import InboundLog
 from core.messages import ChatRef, Incoming, Reply, UserRef
 from core.platform_state import StateStore
 from platforms.base import Capabilities
 from platforms.wecom import incoming, render
-from platforms.wecom.callback import CallbackCrypto, Malformed, Refused
+from platforms.wecom.callback import CallbackCrypto, Malformed, Opened, Refused
 from platforms.wecom.client import DEFAULT_BASE_URL, RATE_LIMIT_BACKOFF_S, WeComApi, WeComError
 from platforms.wecom.kf import CustomerService
-from platforms.wecom.limits import SeenOnce, SlidingWindow
+from platforms.wecom.limits import SlidingWindow
 from platforms.wecom.media import FILE_MAX_BYTES
 from platforms.wecom.sending import MemberSender
 
@@ -65,6 +65,7 @@ class WeComAdapter:
         api_base_url: str = DEFAULT_BASE_URL,
         request_timeout_s: float = 10,
         state: StateStore,
+        inbound: InboundLog,
         kf_open_kfid: str | None = None,
         rate_limit_backoff_s: Sequence[float] = RATE_LIMIT_BACKOFF_S,
     ) -> None:
@@ -80,7 +81,8 @@ class WeComAdapter:
         self._crypto = CallbackCrypto(token, encoding_aes_key, corp_id)
         self._sender = MemberSender(self._api, agent_id, SlidingWindow())
         self._references = incoming.References()
-        self._seen = SeenOnce()
+        self._inbound = inbound
+        self._intake = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self.kf = (
@@ -129,26 +131,33 @@ class WeComAdapter:
         try:
             if request.method == "GET":
                 return web.Response(text=self._crypto.echo(request.query))
-            xml = self._crypto.open(request.query, await request.read())
+            opened = self._crypto.open(request.query, await request.read())
         except Refused:
             log.warning("wecom: refused a callback that is not from WeCom for this app")
             return web.Response(status=403)
         except Malformed:
             return web.Response(status=400)
-        self._accept(xml)
+        self._spawn(self._take_in(opened))  # WeCom wants its answer within seconds: the rest waits
         return web.Response(text="")
 
-    def _accept(self, xml: str) -> None:
-        """Takes in one decrypted message without waiting: WeCom wants its answer within seconds."""
-        message = parse_message(xml)
-        if isinstance(message, TextMessage | ImageMessage):
-            if message.agent == self._agent_id and self._seen.first_time(f"msg:{message.id}"):
-                self._from_member(message)
-        elif isinstance(message, UnknownMessage) and self.kf is not None:
-            fields = ElementTree.fromstring(xml)
-            token = fields.findtext("Token") or ""
-            if fields.findtext("Event") == KF_EVENT and self._seen.first_time(f"kf:{token}"):
-                self._spawn(self.kf.sync(token))
+    async def _take_in(self, opened: Opened) -> None:
+        """Records one decrypted message as taken in (a repeat, to this process or another, is dropped),
+        then hands it on. One at a time, in the order they came: an image is remembered before the
+        text that follows it is read."""
+        message = opened.message
+        async with self._intake:
+            if isinstance(message, TextMessage | ImageMessage):
+                if message.agent == self._agent_id and await self._first_time(f"msg:{message.id}"):
+                    self._from_member(message)
+            elif isinstance(message, UnknownMessage) and self.kf is not None:
+                if opened.fields.findtext("Event") != KF_EVENT:
+                    return
+                token = opened.fields.findtext("Token") or ""
+                if not token or await self._first_time(f"kf:{token}"):  # no token: nothing to tell apart
+                    self._spawn(self.kf.sync(token))
+
+    async def _first_time(self, key: str) -> bool:
+        return await self._inbound.first_time(f"{render.PLATFORM}:{key}")
 
     def _from_member(self, message: TextMessage | ImageMessage) -> None:
         user = UserRef(render.PLATFORM, str(message.source))

@@ -1,17 +1,16 @@
-"""WeCom's limits kept on our side: messages per member per minute, and callbacks seen once."""
+"""WeCom's limits kept on our side: messages per member per minute."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 MEMBER_MESSAGES_PER_MINUTE = 30  # WeCom drops what an app sends one member beyond this, silently
-SEEN_KEPT = 4096
 
 
 class SlidingWindow:
@@ -43,19 +42,3 @@ class SlidingWindow:
         if delay > 0:
             log.info("wecom: %d messages a minute to one chat reached; waiting %.0fs", self._limit, delay)
             await asyncio.sleep(delay)
-
-
-class SeenOnce:
-    """Remembers the most recent keys (WeCom repeats a callback it got no answer to within seconds)."""
-
-    def __init__(self, size: int = SEEN_KEPT) -> None:
-        self._size = size
-        self._seen: OrderedDict[str, None] = OrderedDict()
-
-    def first_time(self, key: str) -> bool:
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return True

@@ -151,7 +151,7 @@ async def test_garbage_and_foreign_button_presses_are_answered_and_cost_nothing(
             ("\ud800|\udfff", expired),
             ("j:1:r:1|AAAAAAAAAAA", expired),
             (signer.for_button(424242, Button(ActionKind.REROLL, "")), en("job_not_found", job=424242)),
-            (signer.for_button(1, Button(ActionKind.VARY, "")), en("not_your_image")),
+            (signer.for_button(1, Button(ActionKind.VARY, "")), en("job_not_found", job=1)),
             (str(signer.for_choice(Choice("", "/imagine \x00\u200b"))), en("empty_prompt")),
         ]
         for data, expected in presses:

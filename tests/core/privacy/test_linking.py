@@ -93,7 +93,7 @@ async def test_unlink_starts_the_identity_over_with_an_empty_account_and_no_new_
     assert unlinked.text == en("privacy.link.unlinked")
     assert await balance_elsewhere(gated) == 0
     [refused] = await elsewhere(gated, "/imagine a cat")  # accepted before: no terms prompt, no trial
-    assert refused.text == en("error.insufficient_credits", balance=0, cost=10)
+    assert refused.text.startswith(en("error.insufficient_credits", balance=0, cost=10))
     assert (await gated.balance()).total == 40
     [only] = await gated.say("/unlink")
     assert only.text == en("error.unlink_only_identity")

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.spawns
 def _env(database: DatabaseTarget | None, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("IMAGE2BOT_", "OPENAI_"))}
     env["IMAGE2BOT_GENERATION__LOCAL_STEP_DELAY_S"] = "0"
+    env["IMAGE2BOT_GENERATION__PROVIDER_IMAGES_PER_MINUTE"] = "0"  # the rate window has tests of its own
     if database is not None:
         env["IMAGE2BOT_DATABASE__URL"] = database.url
         if database.schema:

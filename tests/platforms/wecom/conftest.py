@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import pytest_asyncio
 
-from bot.web import WebServer
+from bot.web import WECOM_CALLBACK_MAX_BYTES, WebServer
 from core.generation.providers.base import ImageProvider
+from core.inbound import DatabaseInboundLog
 from core.platform_state import DatabaseStateStore
 from platforms.wecom.adapter import WeComAdapter
 from tests.fakes.wecom_api import WeComAPIDouble
@@ -97,6 +98,7 @@ def wecom_adapter(harness: Harness, api: WeComAPIDouble, **options: Any) -> WeCo
         "api_base_url": api.base_url,
         "request_timeout_s": 5,
         "state": DatabaseStateStore(harness.app.db),
+        "inbound": DatabaseInboundLog(harness.app.db),
         "rate_limit_backoff_s": (0.01, 0.02),
     }
     return WeComAdapter(harness.app.core, **{**settings, **options})
@@ -127,7 +129,7 @@ async def _wecom_bot(
         assert adapter.kf is not None
         harness.app.notifier.register(adapter.kf)
         web = WebServer(harness.app.db, host="127.0.0.1", port=0)
-        web.add_post(CALLBACK_PATH, adapter.handle_callback)
+        web.add_post(CALLBACK_PATH, adapter.handle_callback, max_body=WECOM_CALLBACK_MAX_BYTES)
         web.add_get(CALLBACK_PATH, adapter.handle_callback)
         await web.start()
         serving = asyncio.create_task(adapter.start())
