@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import socket
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,3 +83,36 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+START_TIMEOUT_S = 90
+
+
+async def until_up(
+    process: asyncio.subprocess.Process, log: Path, ready: Callable[[], Awaitable[bool]], what: str
+) -> None:
+    """Waits until `ready()` says the bot process is up; fails with its log's tail if it exits first
+    or is not up within START_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(START_TIMEOUT_S):
+            while not await ready():
+                if process.returncode is not None:
+                    raise RuntimeError(f"the bot exited with {process.returncode}")
+                await asyncio.sleep(0.2)
+    except (TimeoutError, RuntimeError) as error:
+        tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-3000:]
+        raise RuntimeError(f"{what} ({error}):\n{tail}") from None
+
+
+def process_memory(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) in kB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+    )
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

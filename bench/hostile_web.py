@@ -23,14 +23,12 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import Figure, ms
-from bench.memory import _free_port, _memory
+from bench.common import Figure, free_port, ms, process_memory, until_up
 
 ROUNDS = 5  # of each kind of POST
 BODY = b"<xml>" + b"<a/>" * (6 * 1024 * 1024) + b"</xml>"  # 24 MB
 CHUNK = 64 * 1024
 POLL_S = 0.02
-START_TIMEOUT_S = 90
 ANSWER_TIMEOUT_S = 30
 REFUSAL_TARGET_S = 0.1
 HEALTHZ_TARGET_S = 0.2
@@ -40,7 +38,7 @@ WECOM_AES_KEY = "benchAESkey0123456789abcdefghijklmnopqrstuv"
 
 async def run() -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         log_path = Path(tmp) / "bot.log"
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
@@ -58,10 +56,10 @@ async def run() -> list[Figure]:
             )
             try:
                 await _until_healthy(process, port, log_path)
-                idle_kb = _memory(process.pid)[0]
+                idle_kb = process_memory(process.pid)[0]
                 _reset_peak(process.pid)
                 refusals, healthz = await _attack(port)
-                peak_kb = _memory(process.pid)[1]
+                peak_kb = process_memory(process.pid)[1]
             finally:
                 await _stop(process)
     return _figures(refusals, healthz, (peak_kb - idle_kb) / 1024, idle_kb / 1024)
@@ -186,15 +184,7 @@ def _environment(data_dir: Path, port: int) -> dict[str, str]:
 
 async def _until_healthy(process: asyncio.subprocess.Process, port: int, log: Path) -> None:
     async with aiohttp.ClientSession() as http:
-        try:
-            async with asyncio.timeout(START_TIMEOUT_S):
-                while not await _healthy(http, port):
-                    if process.returncode is not None:
-                        raise RuntimeError(f"the bot exited with {process.returncode}")
-                    await asyncio.sleep(0.2)
-        except (TimeoutError, RuntimeError) as error:
-            tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-3000:]
-            raise RuntimeError(f"the web process did not come up ({error}):\n{tail}") from None
+        await until_up(process, log, lambda: _healthy(http, port), "the web process did not come up")
 
 
 async def _healthy(http: aiohttp.ClientSession, port: int) -> bool:

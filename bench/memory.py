@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import Figure
+from bench.common import Figure, free_port, process_memory, until_up
 from bench.doubles import TELEGRAM_TOKEN, WECOM_CORP_ID, WECOM_SECRET, RemoteDoubles
 from bench.seed import seed_accounts
 from core.db import migrate
@@ -31,7 +30,6 @@ ACCOUNTS = 100_000
 TARGET_MB = 200
 FIRST_USER = 1_000_000
 SETTLE_S = 3.0
-START_TIMEOUT_S = 90
 WECOM_AGENT_ID = 1000002
 WECOM_CALLBACK_TOKEN = "benchCallbackToken"
 WECOM_AES_KEY = "benchAESkey0123456789abcdefghijklmnopqrstuv"  # 43 characters, as WeCom issues them
@@ -47,7 +45,7 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
             await seed_accounts(db, users, platform="telegram", trial=40, privacy=PrivacySettings())
         finally:
             await db.dispose()
-        port = _free_port()
+        port = free_port()
         log_path = Path(tmp) / "bot.log"
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
@@ -64,7 +62,7 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
             try:
                 await _until_doors_up(doubles, process, port, log_path)
                 await asyncio.sleep(SETTLE_S)
-                rss_kb, peak_kb = _memory(process.pid)
+                rss_kb, peak_kb = process_memory(process.pid)
             finally:
                 if process.returncode is None:
                     process.send_signal(signal.SIGTERM)
@@ -113,19 +111,15 @@ async def _until_doors_up(
     doubles: RemoteDoubles, process: asyncio.subprocess.Process, port: int, log: Path
 ) -> None:
     async with aiohttp.ClientSession() as http:
-        try:
-            async with asyncio.timeout(START_TIMEOUT_S):
-                while not (
-                    (await doubles.telegram_polls())[0] > 0
-                    and await doubles.discord_identified()
-                    and await _wecom_answers(http, port)
-                ):
-                    if process.returncode is not None:
-                        raise RuntimeError(f"the bot exited with {process.returncode}")
-                    await asyncio.sleep(0.2)
-        except (TimeoutError, RuntimeError) as error:
-            tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-3000:]
-            raise RuntimeError(f"the bot did not bring its three doors up ({error}):\n{tail}") from None
+
+        async def ready() -> bool:
+            return (
+                (await doubles.telegram_polls())[0] > 0
+                and await doubles.discord_identified()
+                and await _wecom_answers(http, port)
+            )
+
+        await until_up(process, log, ready, "the bot did not bring its three doors up")
 
 
 async def _wecom_answers(http: aiohttp.ClientSession, port: int) -> bool:
@@ -135,17 +129,3 @@ async def _wecom_answers(http: aiohttp.ClientSession, port: int) -> bool:
             return answer.status != 404
     except aiohttp.ClientConnectionError:
         return False
-
-
-def _memory(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) in kB."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
-    )
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
