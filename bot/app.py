@@ -38,6 +38,7 @@ from core.payments.stars import StarsPurchases
 from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
 from core.payments.webhooks import StripeEvents
 from core.platform_state import DatabaseStateStore
+from core.policy import GenerationSettings
 from core.support import SupportDesk
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
@@ -189,7 +190,7 @@ def build(
     provider = provider or build_provider(settings)
     notifier = Notifier(db, claim_s=settings.bot.delivery_claim_s)
     styles = StyleBook(settings.styles)
-    worker = WorkerPool(db, provider, storage, notifier, styles, settings.generation)
+    worker = WorkerPool(db, provider, storage, notifier, styles, worker_settings(settings, provider))
     support = SupportDesk(
         db=db,
         notifier=notifier,
@@ -436,6 +437,14 @@ def build_provider(settings: Settings) -> ImageProvider:
         "image provider: the offline demo renderer (no OpenAI key): images are drawn locally, not generated"
     )
     return LocalProvider(step_delay_s=settings.generation.local_step_delay_s)
+
+
+def worker_settings(settings: Settings, provider: ImageProvider) -> GenerationSettings:
+    """The offline renderer has no provider's rate limit to respect: the images-per-minute window is
+    off for it, so a demo is never held to a paid tier's pace."""
+    if isinstance(provider, LocalProvider):
+        return settings.generation.model_copy(update={"provider_images_per_minute": 0})
+    return settings.generation
 
 
 def default_console_user() -> str:
