@@ -153,6 +153,19 @@ def callback(interaction: dict[str, Any]) -> str:
     return f"/interactions/{interaction['id']}/{interaction['token']}/callback"
 
 
+async def answered(api: DiscordDouble, interaction: dict[str, Any]) -> dict[str, Any]:
+    """What the user reads as the interaction's answer: the callback's message (type 4) or, when the
+    door deferred first (type 5, as it may on a busy machine), the message that replaced the deferral.
+    Discord allows both; `flags` is the callback's (a deferral decides who sees the answer)."""
+    [first] = await api.wait_for("POST", callback(interaction))
+    data = first.body.get("data") or {}
+    if first.body["type"] == 4:
+        return dict(data)
+    assert first.body["type"] == 5, first.body
+    [edit] = await api.wait_for("PATCH", webhook(interaction, original=True))
+    return {**edit.body, "flags": data.get("flags", 0)}
+
+
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, custom_id) of every button on a message, row by row."""
     return [(item["label"], item["custom_id"]) for row in message["components"] for item in row["components"]]

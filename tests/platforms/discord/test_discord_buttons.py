@@ -16,6 +16,7 @@ from tests.platforms.discord.conftest import (
     BOB,
     TRIAL,
     DiscordBot,
+    answered,
     buttons,
     callback,
     discord_bot,
@@ -141,23 +142,21 @@ async def test_the_balance_and_buy_are_private_and_offer_no_button_where_nothing
     bot: DiscordBot,
 ) -> None:
     asked = bot.deliver(bot.api.slash("balance", who=ALICE))
-    [answer] = await bot.api.wait_for("POST", callback(asked))
-    assert answer.body["data"]["flags"] == 64
-    assert answer.body["data"]["content"].startswith(translate("en", "balance.total", total=TRIAL))
-    assert translate("en", "buy.unavailable") in answer.body["data"]["content"]
-    assert not answer.body["data"].get("components")
-    bought = bot.deliver(bot.api.slash("buy", who=ALICE))
-    [buy] = await bot.api.wait_for("POST", callback(bought))
-    assert buy.body["data"]["flags"] == 64
-    assert buy.body["data"]["content"].startswith(translate("en", "buy.unavailable"))
+    answer = await answered(bot.api, asked)
+    assert answer["flags"] == 64
+    assert answer["content"].startswith(translate("en", "balance.total", total=TRIAL))
+    assert translate("en", "buy.unavailable") in answer["content"]
+    assert not answer.get("components")
+    buy = await answered(bot.api, bot.deliver(bot.api.slash("buy", who=ALICE)))
+    assert buy["flags"] == 64
+    assert buy["content"].startswith(translate("en", "buy.unavailable"))
 
 
 async def test_help_in_a_direct_message(bot: DiscordBot) -> None:
     asked = bot.deliver(bot.api.slash("help", who=BOB, guild=False, locale="zh-CN"))
-    [answer] = await bot.api.wait_for("POST", callback(asked))
-    assert answer.body["type"] == 4
-    assert answer.body["data"]["content"] == translate("zh-CN", "help.text", k1=10, k2=20, k4=40)
-    assert answer.body["data"].get("flags", 0) == 0
+    answer = await answered(bot.api, asked)
+    assert answer["content"] == translate("zh-CN", "help.text", k1=10, k2=20, k4=40)
+    assert answer.get("flags", 0) == 0
 
 
 async def test_the_original_file_is_sent_to_its_owner_alone(bot: DiscordBot) -> None:
