@@ -212,7 +212,9 @@ async def _admin_grant(settings: Settings, args: argparse.Namespace) -> int:
 async def _admin_unfreeze(settings: Settings, args: argparse.Namespace) -> int:
     async def unfreeze(db: Database) -> int:
         account_id = await admin.find_account(db, args.who)
-        was = await admin.unfreeze(db, account_id, reason=args.reason)
+        was = await admin.unfreeze(
+            db, account_id, reason=args.reason, default_language=settings.bot.default_language
+        )
         if was is None:
             print(f"account {account_id} is not frozen")
             return 0

@@ -6,12 +6,14 @@ import getpass
 import uuid
 from typing import Any
 
-from core import credits
+from core import credits, notifier
 from core.db.repositories import accounts as accounts_repo
 from core.db.repositories import jobs as jobs_repo
 from core.db.repositories import payments as payments_repo
 from core.db.repositories import support as support_repo
 from core.db.session import Database
+from core.i18n import Translator
+from core.messages import ChatRef, text
 
 REPORT_JOBS = 20
 FRAUD_WARNING = "early_fraud_warning"  # recorded by the Stripe event handler, for operators to review
@@ -98,9 +100,9 @@ async def ledger(db: Database, account_id: int) -> list[dict[str, Any]]:
     ]
 
 
-async def unfreeze(db: Database, account_id: int, *, reason: str) -> str | None:
+async def unfreeze(db: Database, account_id: int, *, reason: str, default_language: str) -> str | None:
     """Lifts a freeze (a lost dispute stays until this); returns what it was, None when not frozen.
-    Audited with the operator's login and the reason."""
+    Audited with the operator's login and the reason; the owner is told in the chat of the payment."""
     async with db.transaction() as session:
         await credits.lock(session, account_id)
         was = await payments_repo.frozen_reason(session, account_id)
@@ -114,4 +116,13 @@ async def unfreeze(db: Database, account_id: int, *, reason: str) -> str | None:
             account_id=account_id,
             details={"was": was, "reason": reason},
         )
+        disputed = await payments_repo.last_disputed(session, account_id)
+        chat = await payments_repo.chat_of(session, disputed) if disputed else None
+        if chat:
+            account = await accounts_repo.get(session, account_id)
+            t = Translator((account.language if account else None) or default_language)
+            message = t("payment.unfrozen") + "\n" + t("payment.support_hint")
+            await notifier.enqueue(
+                session, ChatRef.parse(chat), [text(message)], key=f"unfrozen:{uuid.uuid4()}"
+            )
     return was

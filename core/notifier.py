@@ -97,9 +97,7 @@ class Notifier:
         self, session: AsyncSession, chat: ChatRef, replies: Sequence[Reply], *, key: str
     ) -> None:
         """Durable: queues `replies` inside the caller's transaction; `key` makes a repeat a no-op."""
-        for index, reply in enumerate(replies):
-            await outbox.add(session, key=f"{key}:{index}", chat=chat.serialize(), payload=reply.to_json())
-        await signals.notify(session, signals.OUTBOX)
+        await enqueue(session, chat, replies, key=key)
 
     async def _hand_over(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
         """Progress from a process without a door for `chat`: queued for one that has it, briefly."""
@@ -322,3 +320,11 @@ async def _before_stopping(bookkeeping: Coroutine[Any, Any, None]) -> None:
         except Exception:  # the stop goes on regardless: a failure here must not swallow it
             log.exception("outbox: could not record a send while stopping")
         raise
+
+
+async def enqueue(session: AsyncSession, chat: ChatRef, replies: Sequence[Reply], *, key: str) -> None:
+    """Queues `replies` for `chat` in the caller's transaction, for whichever process has its door
+    (the CLI has none: the running bot delivers them). `key` makes a repeat a no-op."""
+    for index, reply in enumerate(replies):
+        await outbox.add(session, key=f"{key}:{index}", chat=chat.serialize(), payload=reply.to_json())
+    await signals.notify(session, signals.OUTBOX)

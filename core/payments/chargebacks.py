@@ -152,7 +152,4 @@ async def _payment_of(ctx: EventContext, obj: dict[str, Any]) -> Payment | None:
 
 
 async def _chat(ctx: EventContext, payment: Payment) -> str | None:
-    if payment.subscription:
-        stored = await repo.subscription(ctx.session, payment.subscription)
-        return stored.chat if stored else payment.chat
-    return payment.chat
+    return await repo.chat_of(ctx.session, payment)

@@ -112,6 +112,25 @@ async def newer_cycle_paid(session: AsyncSession, payment: Payment) -> bool:
     )
 
 
+async def last_disputed(session: AsyncSession, account_id: int) -> Payment | None:
+    """The account's newest payment whose dispute is open or was lost."""
+    return await session.scalar(
+        select(Payment)
+        .where(Payment.account_id == account_id, Payment.status.in_(("disputed", "dispute_lost")))
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+
+
+async def chat_of(session: AsyncSession, payment: Payment) -> str | None:
+    """Where to tell the buyer about a payment: its subscription's chat, else the purchase's."""
+    if payment.subscription:
+        stored = await session.get(Subscription, payment.subscription)
+        if stored is not None:
+            return stored.chat
+    return payment.chat
+
+
 async def has_open_dispute(session: AsyncSession, account_id: int) -> bool:
     return bool(
         await session.scalar(

@@ -79,6 +79,8 @@ async def test_a_lost_dispute_takes_the_credits_back_and_waits_for_an_operator(
     code, out, err = await operator.run("admin", "unfreeze", "test:alice", "--reason", "bank confirmed fraud")
     assert code == 0, err
     assert "unfrozen" in out
+    await shop.harness.app.notifier.drain()  # the operator's process queued the news; the bot delivers it
+    assert any(text.startswith(translate("en", "payment.unfrozen")) for text in notices(shop))
     [refused] = await shop.harness.say("/imagine a cat")
     assert refused.text.startswith(translate("en", "error.insufficient_credits", cost=10, balance=0))
     async with shop.harness.app.db.transaction() as session:
