@@ -49,11 +49,13 @@ class Accounts:
         self._admins = frozenset(admins)
 
     async def resolve(self, user: UserRef) -> AccountView:
-        """The user's account; the first contact creates it (the trial comes with accepting the terms)."""
-        async with self._db.transaction() as session:
+        """The user's account; the first contact creates it (the trial comes with accepting the terms).
+        Every later message only reads."""
+        async with self._db.read() as session:
             account = await repo.find_by_identity(session, user.platform, user.user_id)
-            if account is not None:
-                return _view(account)
+        if account is not None:
+            return _view(account)
+        async with self._db.transaction() as session:
             account = await repo.create_with_identity(session, user.platform, user.user_id)
             if account is None:  # a concurrent first message created it
                 account = await repo.find_by_identity(session, user.platform, user.user_id)

@@ -224,7 +224,7 @@ class Notifier:
 
     async def _unreachable_chats(self) -> dict[str, bool]:
         if self._unreachable is None:
-            async with self.db.transaction() as session:
+            async with self.db.read() as session:
                 self._unreachable = await reachability.all_unreachable(session)
         return self._unreachable
 

@@ -17,7 +17,7 @@ STATUS_ICONS = {"queued": "⏳", "running": "🎨", "succeeded": "✅", "failed"
 
 
 async def balance(ctx: Context, _command: Command) -> list[Reply]:
-    async with ctx.services.db.transaction() as session:
+    async with ctx.services.db.read() as session:
         current = await credits.balance(session, ctx.account.id)
         recent = await credits.recent_entries(session, ctx.account.id, RECENT_LEDGER_LINES)
     t = ctx.t

@@ -15,13 +15,17 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+READ_ONLY = "image2bot_read_only"  # an execution option: this transaction only reads (SQLite)
+
 
 class Database:
-    """One engine per process. `transaction()` is the only way in: short, explicit units of work.
+    """One engine per process. `transaction()` and `read()` are the only ways in: short, explicit units
+    of work.
 
     SQLite allows one writer at a time, so on SQLite transactions start with BEGIN IMMEDIATE (other
     processes wait on the busy timeout) and this process queues its own writers on an asyncio lock
-    instead of letting them spin inside SQLite's busy handler.
+    instead of letting them spin inside SQLite's busy handler. A `read()` takes neither: it starts with
+    a deferred BEGIN and reads its snapshot beside the writer (WAL); on PostgreSQL it is READ ONLY.
     """
 
     def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
@@ -42,6 +46,8 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        reading = {READ_ONLY: True} if self.is_sqlite else {"postgresql_readonly": True}
+        self._readers = async_sessionmaker(self.engine.execution_options(**reading), expire_on_commit=False)
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
@@ -49,6 +55,13 @@ class Database:
         """Commits when the block ends normally, rolls back when it raises."""
         guard: AbstractAsyncContextManager[Any] = self._sqlite_writer or nullcontext()
         async with guard, self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work: never waits for the writer, and a write inside it is an error
+        (PostgreSQL refuses it; on SQLite the tests would see the writer lock taken)."""
+        async with self._readers() as session, session.begin():
             yield session
 
     async def ping(self) -> None:
@@ -115,4 +128,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

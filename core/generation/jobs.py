@@ -133,7 +133,7 @@ class JobService:
         self._validate(spec)
         await self._check_cooldown(account_id)
         *_, cost = self._priced(spec)
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             if request_key is not None and await repo.by_request(session, request_key) is not None:
                 return
             balance = await credits.balance(session, account_id)
@@ -239,11 +239,11 @@ class JobService:
         return Cancelled(job.id, refunded, balance)
 
     async def get(self, job_id: int) -> Job | None:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await repo.get(session, job_id)
 
     async def recent(self, account_id: int, limit: int = 10) -> list[Job]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await repo.recent(session, account_id, limit)
 
     def _validate(self, spec: ImagineSpec) -> str:
@@ -264,7 +264,7 @@ class JobService:
 
     async def _check_cooldown(self, account_id: int) -> None:
         now = utcnow()
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             strikes = await repo.strikes_since(session, account_id, now - STRIKE_WINDOW)
         if len(strikes) >= self.generation.safety_strikes:
             # The cooldown ends when enough strikes have aged out of the window.

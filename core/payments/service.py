@@ -87,7 +87,7 @@ class Payments:
     async def max_tier(self, account_id: int) -> Tier:
         """The highest resolution this account may order: anything once it bought a pack, its plan's
         when it subscribes, else the free limit."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             if await repo.has_paid(session, account_id):
                 return Tier.K4
             current = await repo.current_subscription(session, account_id)
@@ -105,11 +105,11 @@ class Payments:
         return [*self.catalogue.packs, *plans]
 
     async def frozen(self, account_id: int) -> str | None:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await repo.frozen_reason(session, account_id)
 
     async def subscription(self, account_id: int) -> Subscription | None:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await repo.current_subscription(session, account_id)
 
     async def cancel_renewal(self, account_id: int) -> Subscription:
@@ -137,7 +137,7 @@ class Payments:
             raise UserError("payment_unavailable") from None
 
     async def history(self, account_id: int, limit: int = 10) -> list[Payment]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await repo.payments_of(session, account_id, limit)
 
     async def _require_subscription(self, account_id: int) -> Subscription:

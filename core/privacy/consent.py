@@ -71,7 +71,7 @@ class Consents:
         self.settings = settings
 
     async def state(self, account_id: int) -> PrivacyState:
-        async with self._db.transaction() as session:
+        async with self._db.read() as session:
             found = await repo.profile(session, account_id)
             erasing = await repo.erasing(session, account_id)
         if found is None:
