@@ -48,13 +48,18 @@ class Accounts:
         self._trial = trial_credits
         self._admins = frozenset(admins)
 
+    async def lookup(self, session: AsyncSession, user: UserRef) -> AccountView | None:
+        """The user's account, read in the caller's unit of work; None before their first contact."""
+        account = await repo.find_by_identity(session, user.platform, user.user_id)
+        return _view(account) if account is not None else None
+
     async def resolve(self, user: UserRef) -> AccountView:
         """The user's account; the first contact creates it (the trial comes with accepting the terms).
         Every later message only reads."""
         async with self._db.read() as session:
-            account = await repo.find_by_identity(session, user.platform, user.user_id)
-        if account is not None:
-            return _view(account)
+            found = await self.lookup(session, user)
+        if found is not None:
+            return found
         async with self._db.transaction() as session:
             account = await repo.create_with_identity(session, user.platform, user.user_id)
             if account is None:  # a concurrent first message created it

@@ -15,6 +15,7 @@ from core.notifier import Notifier
 from core.payments.service import Payments
 from core.payments.stars import StarsPurchases
 from core.policy import CreditSettings, GenerationSettings
+from core.privacy.consent import PrivacyState
 from core.privacy.service import Privacy
 from core.support import SupportDesk
 
@@ -47,6 +48,7 @@ class Context:
     chat: ChatRef
     account: AccountView
     t: Translator
+    privacy: PrivacyState
     attachments: tuple[Attachment, ...] = ()
     message_id: str | None = None  # the platform's id of the message being answered
 

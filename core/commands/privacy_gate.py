@@ -33,7 +33,7 @@ async def guarded(
     properties: dict[str, Value] | None = None,
 ) -> list[Reply]:
     privacy = ctx.services.privacy
-    state = await privacy.consents.state(ctx.account.id)
+    state = ctx.privacy
     direct = None if is_group(ctx.chat) else ctx.chat.serialize()
     if state.erasing:
         raise UserError("erasure_in_progress")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from core.accounts import AccountView
 from core.commands import account, admin, imagine, info, payments, preferences, privacy, rights, support
 from core.commands.context import Context, Services
 from core.commands.parser import Command, parse, whole_number
@@ -16,6 +17,7 @@ from core.commands.privacy_gate import guarded
 from core.errors import UserError, new_reference
 from core.i18n import Translator
 from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
+from core.privacy.consent import PrivacyState
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,18 @@ class Core:
 
         return await self._guard(user, chat, refused)
 
+    async def _asker(self, user: UserRef) -> tuple[AccountView, PrivacyState]:
+        """Who is asking, from one read: their account and its privacy state. The first contact
+        creates the account."""
+        services = self.services
+        async with services.db.read() as session:
+            account = await services.accounts.lookup(session, user)
+            state = await services.privacy.consents.state_in(session, account.id) if account else None
+        if account is None or state is None:
+            account = await services.accounts.resolve(user)
+            state = await services.privacy.consents.state(account.id)
+        return account, state
+
     def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:
         message = t(f"error.{error.code}", **error.params)
         if error.code not in NEEDS_CREDITS:
@@ -163,7 +177,7 @@ class Core:
         t = Translator(self.services.default_language)
         try:
             await self.services.notifier.heard_from(chat)  # they wrote from it: it is reachable again
-            account_view = await self.services.accounts.resolve(user)
+            account_view, privacy = await self._asker(user)
             t = Translator(self.services.language_for(account_view, user))
             ctx = Context(
                 self.services,
@@ -171,6 +185,7 @@ class Core:
                 chat,
                 account_view,
                 t,
+                privacy,
                 incoming.attachments if incoming else (),
                 incoming.message_id if incoming else None,
             )

@@ -72,8 +72,12 @@ class Consents:
 
     async def state(self, account_id: int) -> PrivacyState:
         async with self._db.read() as session:
-            found = await repo.profile(session, account_id)
-            erasing = await repo.erasing(session, account_id)
+            return await self.state_in(session, account_id)
+
+    async def state_in(self, session: AsyncSession, account_id: int) -> PrivacyState:
+        """The account's privacy state, read in the caller's unit of work."""
+        found = await repo.profile(session, account_id)
+        erasing = await repo.erasing(session, account_id)
         if found is None:
             return PrivacyState(erasing=erasing)
         return PrivacyState(

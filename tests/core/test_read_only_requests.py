@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError
 
+from core.db.session import READ_ONLY
 from core.i18n import translate
 from tests.harness import DatabaseTarget, Harness, harness_for
 
@@ -61,3 +62,24 @@ async def test_a_read_unit_of_work_refuses_to_write_on_postgresql(
         with pytest.raises(DBAPIError, match="read-only"):
             async with harness.app.db.read() as session:
                 await session.execute(text("UPDATE accounts SET language = 'en'"))
+
+
+async def test_help_is_answered_from_one_read_only_transaction(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    async with harness_for(database, tmp_path, run_workers=False) as harness:
+        await harness.say("/help")  # the first contact creates the account
+        begun: list[bool] = []
+
+        def count(connection: Connection) -> None:
+            options = connection.get_execution_options()
+            begun.append(bool(options.get(READ_ONLY) or options.get("postgresql_readonly")))
+
+        engine = harness.app.db.engine.sync_engine
+        event.listen(engine, "begin", count)
+        try:
+            [shown] = await harness.say("/help")
+        finally:
+            event.remove(engine, "begin", count)
+    assert not shown.error
+    assert begun == [True], "one transaction, and it only reads"
