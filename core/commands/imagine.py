@@ -110,17 +110,22 @@ async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) ->
 async def _submit(
     ctx: Context, spec: ImagineSpec, request_key: str | None = None, attachments: tuple[Attachment, ...] = ()
 ) -> list[Reply]:
-    payments = ctx.services.payments
-    if reason := await payments.frozen(ctx.account.id):
-        raise freezes.refusal(reason)
-    allowed = await payments.max_tier(ctx.account.id)
+    payments, jobs = ctx.services.payments, ctx.services.jobs
+    async with ctx.services.db.read() as session:  # what refuses an account, from one read
+        frozen = await payments.frozen(session, ctx.account.id)
+        allowed = await payments.max_tier(session, ctx.account.id)
+        cooling = await jobs.cooldown(session, ctx.account.id)
+    if frozen:
+        raise freezes.refusal(frozen)
     if TIER_ORDER.index(spec.tier) > TIER_ORDER.index(allowed):
         items = ", ".join(f"/buy {item.id}" for item in payments.unlocking(spec.tier)) or "—"
         raise UserError("resolution_locked", res=spec.tier.value.upper(), items=items)
+    if cooling is not None:
+        raise cooling
     if attachments:  # what a read can refuse is refused before references are downloaded and decoded
-        await ctx.services.jobs.precheck(ctx.account.id, spec, request_key)
+        await jobs.precheck(ctx.account.id, spec, request_key)
         spec = replace(spec, references=await _store_references(ctx, attachments))
-    submitted = await ctx.services.jobs.submit(
+    submitted = await jobs.submit(
         ctx.account, ctx.user, ctx.chat, ctx.language, spec, request_key=request_key
     )
     return [replies.queued(ctx.t, submitted.job_id, submitted.position, submitted.cost, submitted.balance)]

@@ -111,12 +111,13 @@ class JobService:
         request_key: str | None = None,
     ) -> Submitted:
         """Refuses before anything is reserved, or reserves the cost and queues the job, atomically.
+        The caller has already refused what refuses the account itself (a freeze, the tier, a safety
+        cooldown: `cooldown`), from one read.
 
         `request_key` names the chat message asking: the same message delivered again gets the job it
         already made, not a second one.
         """
         provider_prompt = self._validate(spec)
-        await self._check_cooldown(account.id)
         await self._moderate(account, provider_prompt)
         try:
             return await self._queue(account, user, chat, language, spec, request_key, provider_prompt)
@@ -131,7 +132,6 @@ class JobService:
         `submit` still decides, in the transaction that reserves. A message delivered again is let
         through: `submit` answers it with the job it made."""
         self._validate(spec)
-        await self._check_cooldown(account_id)
         *_, cost = self._priced(spec)
         async with self.db.read() as session:
             if request_key is not None and await repo.by_request(session, request_key) is not None:
@@ -262,14 +262,16 @@ class JobService:
         styled = style.apply(prompt)
         return spec.instruction.replace("{prompt}", styled) if spec.instruction else styled
 
-    async def _check_cooldown(self, account_id: int) -> None:
+    async def cooldown(self, session: AsyncSession, account_id: int) -> UserError | None:
+        """The refusal for an account on a safety cooldown, None when it is not on one (read in the
+        caller's unit of work, with the rest of what is checked before charging)."""
         now = utcnow()
-        async with self.db.read() as session:
-            strikes = await repo.strikes_since(session, account_id, now - STRIKE_WINDOW)
-        if len(strikes) >= self.generation.safety_strikes:
-            # The cooldown ends when enough strikes have aged out of the window.
-            ends = strikes[len(strikes) - self.generation.safety_strikes] + STRIKE_WINDOW
-            raise UserError("safety_cooldown", wait=_duration(ends - now))
+        strikes = await repo.strikes_since(session, account_id, now - STRIKE_WINDOW)
+        if len(strikes) < self.generation.safety_strikes:
+            return None
+        # The cooldown ends when enough strikes have aged out of the window.
+        ends = strikes[len(strikes) - self.generation.safety_strikes] + STRIKE_WINDOW
+        return UserError("safety_cooldown", wait=_duration(ends - now))
 
     async def _moderate(self, account: AccountView, prompt: str) -> None:
         try:

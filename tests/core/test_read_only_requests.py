@@ -64,22 +64,38 @@ async def test_a_read_unit_of_work_refuses_to_write_on_postgresql(
                 await session.execute(text("UPDATE accounts SET language = 'en'"))
 
 
+@contextmanager
+def transactions(harness: Harness) -> Iterator[list[bool]]:
+    """Each transaction the block begins, as whether it only reads."""
+    begun: list[bool] = []
+
+    def count(connection: Connection) -> None:
+        options = connection.get_execution_options()
+        begun.append(bool(options.get(READ_ONLY) or options.get("postgresql_readonly")))
+
+    engine = harness.app.db.engine.sync_engine
+    event.listen(engine, "begin", count)
+    try:
+        yield begun
+    finally:
+        event.remove(engine, "begin", count)
+
+
 async def test_help_is_answered_from_one_read_only_transaction(
     database: DatabaseTarget, tmp_path: Path
 ) -> None:
     async with harness_for(database, tmp_path, run_workers=False) as harness:
         await harness.say("/help")  # the first contact creates the account
-        begun: list[bool] = []
-
-        def count(connection: Connection) -> None:
-            options = connection.get_execution_options()
-            begun.append(bool(options.get(READ_ONLY) or options.get("postgresql_readonly")))
-
-        engine = harness.app.db.engine.sync_engine
-        event.listen(engine, "begin", count)
-        try:
+        with transactions(harness) as begun:
             [shown] = await harness.say("/help")
-        finally:
-            event.remove(engine, "begin", count)
     assert not shown.error
     assert begun == [True], "one transaction, and it only reads"
+
+
+async def test_imagine_writes_in_one_transaction(database: DatabaseTarget, tmp_path: Path) -> None:
+    async with harness_for(database, tmp_path, run_workers=False) as harness:
+        await harness.say("/help")
+        with transactions(harness) as begun:
+            await harness.imagine("a red fox")
+    assert begun.count(False) == 1, "the reserve, the job and its place in the queue: one write"
+    assert len(begun) <= 3, "who asks, what refuses them: two reads before it"
