@@ -150,6 +150,11 @@ class Harness:
         assert job is not None
         return job
 
+    async def jobs_of(self, account_id: int, limit: int = 500) -> list[Job]:
+        """The account's jobs, newest first."""
+        async with self.app.db.read() as session:
+            return await self.app.core.services.jobs.recent(session, account_id, limit)
+
     async def assert_ledger_consistent(self) -> None:
         await assert_ledger_consistent(self.app)
 

@@ -17,7 +17,7 @@ STATUS_ICONS = {"queued": "⏳", "running": "🎨", "succeeded": "✅", "failed"
 
 
 async def balance(ctx: Context, _command: Command) -> list[Reply]:
-    async with ctx.services.db.read() as session:
+    async with ctx.read() as session:
         current = await credits.balance(session, ctx.account.id)
         recent = await credits.recent_entries(session, ctx.account.id, RECENT_LEDGER_LINES)
     t = ctx.t
@@ -45,7 +45,8 @@ def _ledger_line(ctx: Context, entry: LedgerEntry) -> str:
 
 
 async def history(ctx: Context, _command: Command) -> list[Reply]:
-    jobs = await ctx.services.jobs.recent(ctx.account.id, HISTORY_JOBS)
+    async with ctx.read() as session:
+        jobs = await ctx.services.jobs.recent(session, ctx.account.id, HISTORY_JOBS)
     if not jobs:
         return [text(ctx.t("history.empty"), private=True)]
     lines = [ctx.t("history.title"), *(_job_line(ctx, job) for job in jobs)]

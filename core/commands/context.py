@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Accounts, AccountView
 from core.db.session import Database
@@ -51,6 +55,16 @@ class Context:
     privacy: PrivacyState
     attachments: tuple[Attachment, ...] = ()
     message_id: str | None = None  # the platform's id of the message being answered
+    reading: AsyncSession | None = None  # the request's read-only unit of work, for commands that only read
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """The request's read-only unit of work when it runs in one, else a read of its own."""
+        if self.reading is not None:
+            yield self.reading
+            return
+        async with self.services.db.read() as session:
+            yield session
 
     @property
     def language(self) -> str:

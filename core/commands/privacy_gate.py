@@ -24,6 +24,19 @@ OPEN_BEFORE_ACCEPTANCE = frozenset(
 )
 
 
+def writes_nothing(ctx: Context) -> bool:
+    """Whether `guarded` lets a command through without writing anything itself: the terms are
+    accepted, there is no command to count for analytics and the direct chat is the one on record.
+    Only then may a command that only reads run inside one read-only unit of work."""
+    state = ctx.privacy
+    direct = None if is_group(ctx.chat) else ctx.chat.serialize()
+    return (
+        state.accepted(ctx.services.privacy.settings)
+        and not state.analytics
+        and direct in (None, state.direct_chat)
+    )
+
+
 async def guarded(
     ctx: Context,
     name: str,

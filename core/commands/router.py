@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.accounts import AccountView
 from core.commands import account, admin, imagine, info, payments, preferences, privacy, rights, support
 from core.commands.context import Context, Services
 from core.commands.parser import Command, parse, whole_number
-from core.commands.privacy_gate import guarded
+from core.commands.privacy_gate import guarded, writes_nothing
 from core.errors import UserError, new_reference
 from core.i18n import Translator
 from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
@@ -93,6 +95,7 @@ MENU = (
     "help",
 )
 """The commands a platform lists in its command menu; descriptions are `menu.<name>` in the catalogs."""
+READ_ONLY = frozenset({"balance", "history", "help"})  # answered from one read-only unit of work
 NEEDS_CREDITS = frozenset({"insufficient_credits"})  # refusals that end with the way to more credits
 
 
@@ -102,7 +105,11 @@ class Core:
 
     async def dispatch(self, incoming: Incoming) -> list[Reply]:
         return await self._guard(
-            incoming.user, incoming.chat, lambda ctx: self._command(ctx, incoming.text), incoming
+            incoming.user,
+            incoming.chat,
+            lambda ctx: self._command(ctx, incoming.text),
+            incoming,
+            reads_only=_reads_only(incoming.text),
         )
 
     async def on_action(self, press: ActionPress) -> list[Reply]:
@@ -127,14 +134,42 @@ class Core:
     async def _asker(self, user: UserRef) -> tuple[AccountView, PrivacyState]:
         """Who is asking, from one read: their account and its privacy state. The first contact
         creates the account."""
-        services = self.services
-        async with services.db.read() as session:
-            account = await services.accounts.lookup(session, user)
-            state = await services.privacy.consents.state_in(session, account.id) if account else None
-        if account is None or state is None:
-            account = await services.accounts.resolve(user)
-            state = await services.privacy.consents.state(account.id)
-        return account, state
+        async with self.services.db.read() as session:
+            known = await self._known_asker(session, user)
+        if known is not None:
+            return known
+        account = await self.services.accounts.resolve(user)
+        return account, await self.services.privacy.consents.state(account.id)
+
+    async def _known_asker(
+        self, session: AsyncSession, user: UserRef
+    ) -> tuple[AccountView, PrivacyState] | None:
+        account = await self.services.accounts.lookup(session, user)
+        if account is None:
+            return None
+        return account, await self.services.privacy.consents.state_in(session, account.id)
+
+    def _context(
+        self,
+        user: UserRef,
+        chat: ChatRef,
+        asker: tuple[AccountView, PrivacyState],
+        incoming: Incoming | None,
+        *,
+        reading: AsyncSession | None = None,
+    ) -> Context:
+        account, privacy = asker
+        return Context(
+            self.services,
+            user,
+            chat,
+            account,
+            Translator(self.services.language_for(account, user)),
+            privacy,
+            incoming.attachments if incoming else (),
+            incoming.message_id if incoming else None,
+            reading,
+        )
 
     def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:
         message = t(f"error.{error.code}", **error.params)
@@ -173,22 +208,23 @@ class Core:
         chat: ChatRef,
         run: Callable[[Context], Awaitable[list[Reply]]],
         incoming: Incoming | None = None,
+        *,
+        reads_only: bool = False,
     ) -> list[Reply]:
+        """Runs a request for `user` in `chat`: a command that only reads (`READ_ONLY`) runs in one
+        read-only unit of work with the lookup of who is asking; nothing escapes but replies."""
         t = Translator(self.services.default_language)
         try:
             await self.services.notifier.heard_from(chat)  # they wrote from it: it is reachable again
-            account_view, privacy = await self._asker(user)
-            t = Translator(self.services.language_for(account_view, user))
-            ctx = Context(
-                self.services,
-                user,
-                chat,
-                account_view,
-                t,
-                privacy,
-                incoming.attachments if incoming else (),
-                incoming.message_id if incoming else None,
-            )
+            if reads_only:
+                async with self.services.db.read() as session:
+                    if (known := await self._known_asker(session, user)) is not None:
+                        ctx = self._context(user, chat, known, incoming, reading=session)
+                        if writes_nothing(ctx):
+                            t = ctx.t
+                            return await run(ctx)
+            ctx = self._context(user, chat, await self._asker(user), incoming)
+            t = ctx.t
             return await run(ctx)
         except UserError as error:
             return [self._refusal(t, chat, error)]
@@ -196,3 +232,12 @@ class Core:
             reference = new_reference()
             log.exception("request from a %s user failed [ref %s]", user.platform, reference)
             return [text(t("error.internal", ref=reference))]
+
+
+def _reads_only(message: str) -> bool:
+    """Whether the message asks for a command in READ_ONLY (anything unparsable is not)."""
+    try:
+        command = parse(message, free_text=FREE_TEXT)
+    except UserError:
+        return False
+    return command is not None and ALIASES.get(command.name, command.name) in READ_ONLY

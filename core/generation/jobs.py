@@ -242,9 +242,10 @@ class JobService:
         async with self.db.read() as session:
             return await repo.get(session, job_id)
 
-    async def recent(self, account_id: int, limit: int = 10) -> list[Job]:
-        async with self.db.read() as session:
-            return await repo.recent(session, account_id, limit)
+    @staticmethod
+    async def recent(session: AsyncSession, account_id: int, limit: int = 10) -> list[Job]:
+        """The account's newest jobs (read in the caller's unit of work)."""
+        return await repo.recent(session, account_id, limit)
 
     def _validate(self, spec: ImagineSpec) -> str:
         prompt = spec.prompt.strip()

@@ -122,7 +122,7 @@ async def test_200_concurrent_imagines_with_credits_for_3_accept_exactly_3(
         assert all(replies[0].text.startswith(refusal) for replies in refused)
         assert (await harness.balance()).total == 0
         account = await _account(harness)
-        assert len(await harness.app.core.services.jobs.recent(account, 500)) == 3
+        assert len(await harness.jobs_of(account)) == 3
         await harness.assert_ledger_consistent()
 
 

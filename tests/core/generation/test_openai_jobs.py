@@ -145,7 +145,7 @@ async def test_a_flagged_prompt_is_refused_before_anything_is_reserved(
     assert (await bot.balance()).total == 40
     account = await bot.app.core.services.accounts.find("test", "alice")
     assert account is not None
-    assert await bot.app.core.services.jobs.recent(account.id) == []
+    assert await bot.jobs_of(account.id) == []
 
 
 async def test_repeated_safety_blocks_pause_generation_for_the_account(

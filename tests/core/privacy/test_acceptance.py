@@ -37,7 +37,7 @@ async def test_a_new_user_can_read_and_accept_but_not_generate_or_buy_before_acc
         assert reply.text == prompt(), refused
         assert reply.choices == ACCEPT_BUTTON
     assert (await gated.balance()).total == 0
-    assert await gated.app.core.services.jobs.recent(await account_id(gated)) == []
+    assert await gated.jobs_of(await account_id(gated)) == []
 
     [help_] = await gated.say("/help")
     assert help_.text == en("help.text", k1=10, k2=20, k4=40)

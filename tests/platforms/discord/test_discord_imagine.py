@@ -109,7 +109,7 @@ async def test_a_refused_option_is_explained_to_the_asker_alone_and_costs_nothin
     expected = translate("en", "error.ratio_out_of_range", value="5:1", min="1:3", max="3:1")
     assert answer.body["data"]["content"] == expected
     assert await bot.balance() == TRIAL
-    assert await bot.harness.app.core.services.jobs.recent(1) == []
+    assert await bot.harness.jobs_of(1) == []
 
 
 async def test_an_option_from_an_outdated_command_list_is_refused(bot: DiscordBot) -> None:
