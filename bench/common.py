@@ -6,11 +6,12 @@ import asyncio
 import itertools
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bot.config import Settings
 from platforms.telegram.adapter import TelegramAdapter
@@ -86,6 +87,21 @@ def ms(seconds: float) -> str:
 
 
 START_TIMEOUT_S = 90
+
+
+async def start_bot(*args: str, cwd: str, env: dict[str, str], log: IO[bytes]) -> asyncio.subprocess.Process:
+    """`python -m bot <args>` in `cwd`, its output in `log`."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
 
 
 async def until_up(

@@ -16,14 +16,13 @@ import contextlib
 import os
 import secrets
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import Figure, free_port, ms, process_memory, until_up
+from bench.common import Figure, free_port, ms, process_memory, start_bot, until_up
 
 ROUNDS = 5  # of each kind of POST
 BODY = b"<xml>" + b"<a/>" * (6 * 1024 * 1024) + b"</xml>"  # 24 MB
@@ -41,18 +40,8 @@ async def run() -> list[Figure]:
         port = free_port()
         log_path = Path(tmp) / "bot.log"
         with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                "--role",
-                "web",
-                cwd=tmp,
-                env=_environment(Path(tmp), port),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
+            process = await start_bot(
+                "run", "--role", "web", cwd=tmp, env=_environment(Path(tmp), port), log=log
             )
             try:
                 await _until_healthy(process, port, log_path)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import tempfile
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import Figure, free_port, process_memory, until_up
+from bench.common import Figure, free_port, process_memory, start_bot, until_up
 from bench.doubles import TELEGRAM_TOKEN, WECOM_CORP_ID, WECOM_SECRET, RemoteDoubles
 from bench.seed import seed_accounts
 from core.db import migrate
@@ -48,17 +47,7 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
         port = free_port()
         log_path = Path(tmp) / "bot.log"
         with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                cwd=tmp,
-                env=_environment(doubles, url, port),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
+            process = await start_bot("run", cwd=tmp, env=_environment(doubles, url, port), log=log)
             try:
                 await _until_doors_up(doubles, process, port, log_path)
                 await asyncio.sleep(SETTLE_S)
