@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import socket
 import statistics
 import sys
@@ -87,6 +88,7 @@ def ms(seconds: float) -> str:
 
 
 START_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 30
 
 
 async def start_bot(*args: str, cwd: str, env: dict[str, str], log: IO[bytes]) -> asyncio.subprocess.Process:
@@ -102,6 +104,19 @@ async def start_bot(*args: str, cwd: str, env: dict[str, str], log: IO[bytes]) -
         stdout=log,
         stderr=log,
     )
+
+
+async def stop_bot(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, as a service manager stops it; killed if it has not exited within STOP_TIMEOUT_S."""
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 async def until_up(

@@ -15,14 +15,13 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import Figure, free_port, ms, process_memory, start_bot, until_up
+from bench.common import Figure, free_port, ms, process_memory, start_bot, stop_bot, until_up
 
 ROUNDS = 5  # of each kind of POST
 BODY = b"<xml>" + b"<a/>" * (6 * 1024 * 1024) + b"</xml>"  # 24 MB
@@ -50,7 +49,7 @@ async def run() -> list[Figure]:
                 refusals, healthz = await _attack(port)
                 peak_kb = process_memory(process.pid)[1]
             finally:
-                await _stop(process)
+                await stop_bot(process)
     return _figures(refusals, healthz, (peak_kb - idle_kb) / 1024, idle_kb / 1024)
 
 
@@ -182,18 +181,6 @@ async def _healthy(http: aiohttp.ClientSession, port: int) -> bool:
             return answer.status == 200
     except aiohttp.ClientConnectionError:
         return False
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        async with asyncio.timeout(30):
-            await process.wait()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
 
 
 def _reset_peak(pid: int) -> None:

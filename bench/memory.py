@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import tempfile
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import Figure, free_port, process_memory, start_bot, until_up
+from bench.common import Figure, free_port, process_memory, start_bot, stop_bot, until_up
 from bench.doubles import TELEGRAM_TOKEN, WECOM_CORP_ID, WECOM_SECRET, RemoteDoubles
 from bench.seed import seed_accounts
 from core.db import migrate
@@ -53,14 +52,7 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
                 await asyncio.sleep(SETTLE_S)
                 rss_kb, peak_kb = process_memory(process.pid)
             finally:
-                if process.returncode is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        async with asyncio.timeout(30):
-                            await process.wait()
-                    except TimeoutError:
-                        process.kill()
-                        await process.wait()
+                await stop_bot(process)
     rss_mb = rss_kb / 1024
     return [
         Figure(

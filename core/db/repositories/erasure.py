@@ -32,7 +32,7 @@ from core.db.models import (
     SupportTicket,
     UnreachableChat,
 )
-from core.db.repositories import deliveries
+from core.db.repositories import abuse, deliveries
 from core.db.repositories.jobs import ACTIVE, CANCELLED, FAILED
 
 CHUNK = 200
@@ -174,7 +174,7 @@ async def erase_rows(
         await session.execute(delete(model).where(model.account_id == account_id))
     await session.execute(delete(PrivacyProfile).where(PrivacyProfile.account_id == account_id))
     await session.execute(delete(Identity).where(Identity.account_id == account_id))
-    await session.execute(delete(LinkFailure).where(LinkFailure.identity.in_(sorted(identities))))
+    await abuse.forget_link_failures(session, identities)
     await session.execute(
         update(Account).where(Account.id == account_id).values(language=None, preferences={})
     )
