@@ -25,7 +25,8 @@ import asyncio
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import signals
+from core.db.leases import Backoff
 from core.db.models import Delivery
 from core.db.repositories import deliveries as outbox
 from core.db.repositories import reachability
@@ -73,6 +75,10 @@ class Notifier:
     _unreachable: dict[str, bool] | None = None  # chat -> keep its replies; refreshed at every drain
     _next_due: datetime | None = None  # the earliest retry the last drain scheduled
 
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.outbox_backoff_s, self.outbox_backoff_max_s, self.outbox_max_attempts)
+
     def register(self, sender: ReplySender) -> None:
         self._senders[sender.name] = sender
 
@@ -102,15 +108,9 @@ class Notifier:
     async def _hand_over(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
         """Progress from a process without a door for `chat`: queued for one that has it, briefly."""
         expires_at = utcnow() + timedelta(seconds=self.progress_ttl_s)
+        queued = [(f"progress:{secrets.token_hex(8)}", reply.to_json()) for reply in replies]
         async with self.db.transaction() as session:
-            for reply in replies:
-                await outbox.add(
-                    session,
-                    key=f"progress:{secrets.token_hex(8)}",
-                    chat=chat.serialize(),
-                    payload=reply.to_json(),
-                    expires_at=expires_at,
-                )
+            await outbox.add_all(session, chat.serialize(), queued, expires_at=expires_at)
             await signals.notify(session, signals.OUTBOX)
 
     async def heard_from(self, chat: ChatRef) -> None:
@@ -144,12 +144,14 @@ class Notifier:
     async def drain(self) -> int:
         """Delivers every due outbox reply once, in order per chat; returns how many were sent."""
         async with self._draining:
+            done = _Done()
             try:
-                return await self._drain_due()
+                await self._drain_due(done)
             finally:
-                await _before_stopping(self._release_claims())
+                await _before_stopping(self._close(done, release=True))
+            return done.count
 
-    async def _drain_due(self) -> int:
+    async def _drain_due(self, done: _Done) -> None:
         now = utcnow()
         self._next_due = None
         async with self.db.transaction() as session:
@@ -162,46 +164,48 @@ class Notifier:
                 limit=500,
             )
             self._unreachable = await reachability.all_unreachable(session)
+        done.claimed = {delivery.id for delivery in waiting}
         by_chat: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in waiting:
             by_chat[delivery.chat].append(delivery)
         slots = asyncio.Semaphore(self.parallel_chats)
 
-        async def drain_chat(chat: str, deliveries: list[Delivery]) -> int:
+        async def drain_chat(chat: str, deliveries: list[Delivery]) -> None:
             async with slots:
-                return await self._drain_chat(chat, deliveries)
+                await self._drain_chat(chat, deliveries, done)
 
         async with asyncio.TaskGroup() as group:
-            counts = [group.create_task(drain_chat(chat, items)) for chat, items in by_chat.items()]
-        return sum(count.result() for count in counts)
+            for chat, items in by_chat.items():
+                group.create_task(drain_chat(chat, items))
 
-    async def _drain_chat(self, key: str, deliveries: list[Delivery]) -> int:
-        """One chat's replies in order, stopping at the first that is not due or does not go through."""
+    async def _drain_chat(self, key: str, deliveries: list[Delivery], done: _Done) -> None:
+        """One chat's replies in order, stopping at the first that is not due or does not go through.
+        What went (or expired) is noted in `done` and written with the drain's next write (an image
+        about to go, a failure) or at its end."""
         unreachable = await self._unreachable_chats()
         if key in unreachable:
             if not unreachable[key]:
                 async with self.db.transaction() as session:
                     await outbox.give_up_chat(session, key)
-            return 0
+                done.closed(delivery.id for delivery in deliveries)
+            return
         chat = ChatRef.parse(key)
         sender = self._senders[chat.platform]
-        sent = 0
         for delivery in deliveries:
             now = utcnow()
             if delivery.expires_at is not None and delivery.expires_at <= now:
-                async with self.db.transaction() as session:
-                    await outbox.expire(session, delivery.id)
+                done.expired.append(delivery.id)
                 continue
             if delivery.next_attempt_at > now:
                 self._due_at(delivery.next_attempt_at)
-                return sent  # a backoff holds this chat's later replies too, to keep their order
+                return  # a backoff holds this chat's later replies too, to keep their order
             reply = Reply.from_json(delivery.payload)
             uncertain = bool(reply.resend_note) and delivery.attempted_at is not None
             if uncertain:
                 reply = reply.instead_of_resending()  # cut off mid-send: never the same image twice
             elif reply.resend_note:
                 try:
-                    await _before_stopping(self._attempting(delivery.id, now))
+                    await _before_stopping(self._close(done, attempting=(delivery.id, now)))
                 except asyncio.CancelledError:  # stopped before sending: it did not go
                     await _before_stopping(self._attempting(delivery.id, None))
                     raise
@@ -213,14 +217,14 @@ class Notifier:
                 if reply.resend_note:  # refused: the image did not arrive, it can go when allowed
                     await _before_stopping(self._attempting(delivery.id, None))
                 await self._unreachable_now(chat, gone)
-                return sent
+                return
             except Exception as exc:
-                failed = self._failed(delivery.id, delivery.attempts + 1, chat, exc, uncertain=uncertain)
+                failed = self._failed(
+                    done, delivery.id, delivery.attempts + 1, chat, exc, uncertain=uncertain
+                )
                 await _before_stopping(failed)
-                return sent
-            await _before_stopping(self._sent(delivery.id))
-            sent += 1
-        return sent
+                return
+            done.went(delivery.id)
 
     async def _unreachable_chats(self) -> dict[str, bool]:
         if self._unreachable is None:
@@ -239,24 +243,30 @@ class Notifier:
             log.warning("a %s chat can no longer be reached; its deliveries are stopped", chat.platform)
 
     async def _failed(
-        self, delivery_id: int, attempts: int, chat: ChatRef, error: Exception, *, uncertain: bool = False
+        self,
+        done: _Done,
+        delivery_id: int,
+        attempts: int,
+        chat: ChatRef,
+        error: Exception,
+        *,
+        uncertain: bool = False,
     ) -> None:
         """Schedules a retry; an image that may have arrived earlier stays marked so (`uncertain`)."""
-        give_up = attempts >= self.outbox_max_attempts
-        delay = min(self.outbox_backoff_s * 2 ** (attempts - 1), self.outbox_backoff_max_s)
-        if isinstance(error, RetryLater):  # the platform said how long to wait
-            delay = max(delay, error.seconds)
+        give_up = self.backoff.exhausted(attempts)
+        delay = self.backoff.delay(attempts, at_least=error.seconds if isinstance(error, RetryLater) else 0.0)
         if not give_up:
-            self._due_at(utcnow() + timedelta(seconds=delay))
-        async with self.db.transaction() as session:
+            self._due_at(utcnow() + delay)
+        async with self._writing(done) as session:
             await outbox.mark_failed(
                 session,
                 delivery_id,
                 attempts=attempts,
-                next_attempt_at=utcnow() + timedelta(seconds=delay),
+                next_attempt_at=utcnow() + delay,
                 give_up=give_up,
                 may_have_arrived=uncertain,
             )
+        done.closed([delivery_id])
         if give_up:
             log.error("gave up delivery %s to %s after %d attempts", delivery_id, chat.platform, attempts)
         else:
@@ -265,20 +275,39 @@ class Notifier:
                 delivery_id,
                 chat.platform,
                 type(error).__name__,
-                delay,
+                delay.total_seconds(),
             )
-
-    async def _release_claims(self) -> None:
-        async with self.db.transaction() as session:
-            await outbox.release(session, self.owner)
 
     async def _attempting(self, delivery_id: int, since: datetime | None) -> None:
         async with self.db.transaction() as session:
             await outbox.mark_attempted(session, delivery_id, since)
 
-    async def _sent(self, delivery_id: int) -> None:
-        async with self.db.transaction() as session:
-            await outbox.mark_sent(session, delivery_id, utcnow())
+    async def _close(
+        self, done: _Done, *, attempting: tuple[int, datetime] | None = None, release: bool = False
+    ) -> None:
+        """Writes what `done` noted, with the mark of an image about to go, in one transaction; at the
+        end of a drain (`release`), hands back what it claimed and did not close."""
+        release = release and (done.claimed is None or bool(done.claimed.difference(done.sent, done.expired)))
+        if not (done.noted or attempting or release):
+            return
+        async with self._writing(done) as session:
+            if attempting is not None:
+                await outbox.mark_attempted(session, *attempting)
+            if release:
+                await outbox.release(session, self.owner)
+
+    @asynccontextmanager
+    async def _writing(self, done: _Done) -> AsyncIterator[AsyncSession]:
+        """A transaction that also writes what `done` noted (given back to it should this fail)."""
+        sent, expired = done.take()
+        try:
+            async with self.db.transaction() as session:
+                await outbox.close(session, sent=sent, expired=expired, now=utcnow())
+                yield session
+        except BaseException:
+            done.put_back(sent, expired)
+            raise
+        done.closed([*sent, *expired])
 
     def _due_at(self, moment: datetime) -> None:
         if self._next_due is None or moment < self._next_due:
@@ -308,6 +337,40 @@ class Notifier:
         return False
 
 
+@dataclass(slots=True)
+class _Done:
+    """One drain's bookkeeping: the replies it claimed and has not closed (handed back at its end; all
+    of them when it is not known what the claim took), and those that went or expired since its last
+    write."""
+
+    claimed: set[int] | None = None  # None until the claim is known to have committed
+    sent: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+    count: int = 0  # replies sent
+
+    @property
+    def noted(self) -> bool:
+        return bool(self.sent or self.expired)
+
+    def went(self, delivery_id: int) -> None:
+        self.sent.append(delivery_id)
+        self.count += 1
+
+    def take(self) -> tuple[list[int], list[int]]:
+        """What was noted, to be written now; notes made meanwhile wait for the next write."""
+        taken = self.sent, self.expired
+        self.sent, self.expired = [], []
+        return taken
+
+    def put_back(self, sent: list[int], expired: list[int]) -> None:
+        self.sent.extend(sent)
+        self.expired.extend(expired)
+
+    def closed(self, delivery_ids: Iterable[int]) -> None:
+        if self.claimed is not None:
+            self.claimed.difference_update(delivery_ids)
+
+
 async def _before_stopping(bookkeeping: Coroutine[Any, Any, None]) -> None:
     """Records what a send did even when the process is stopping meanwhile: a send recorded neither
     way would count as one that may have arrived."""
@@ -325,6 +388,6 @@ async def _before_stopping(bookkeeping: Coroutine[Any, Any, None]) -> None:
 async def enqueue(session: AsyncSession, chat: ChatRef, replies: Sequence[Reply], *, key: str) -> None:
     """Queues `replies` for `chat` in the caller's transaction, for whichever process has its door
     (the CLI has none: the running bot delivers them). `key` makes a repeat a no-op."""
-    for index, reply in enumerate(replies):
-        await outbox.add(session, key=f"{key}:{index}", chat=chat.serialize(), payload=reply.to_json())
+    queued = [(f"{key}:{index}", reply.to_json()) for index, reply in enumerate(replies)]
+    await outbox.add_all(session, chat.serialize(), queued)
     await signals.notify(session, signals.OUTBOX)

@@ -316,6 +316,9 @@ class StripeEvent(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(String(200))
+    # The process handling it now: no other process takes it until the claim lapses.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
 
 
 class Subscription(Base):
@@ -454,3 +457,14 @@ class Broadcast(Base):
     sent: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class NamedLease(Base):
+    """A background loop that one process at a time runs (the retention purge, the broadcast sender):
+    which process holds it, and until when (`core.db.leases`)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    until: Mapped[datetime | None]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
 from core.accounts import safety_identifier
+from core.db.leases import Backoff
 from core.db.models import Job
 from core.db.repositories import jobs as repo
 from core.db.session import Database
@@ -110,11 +111,11 @@ class WorkerPool:
         while len(self._running) < self.settings.concurrency:
             claim = await self._claim()
             if claim.job is None:
-                return await self._idle_wait(claim.window_opens)
+                return self._wait_until(claim.wake_at)
             job = claim.job
             if job.id in self._running:  # taken from this pool while it was cut off, and back again
                 self.abort(job.id)
-            task = group.create_task(self._guarded(job, claim.provider_call))
+            task = group.create_task(self._guarded(job))
             self._running[job.id] = task
             task.add_done_callback(lambda done, job_id=job.id: self._finished(job_id, done))
         return self.poll_interval_s
@@ -122,6 +123,11 @@ class WorkerPool:
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.settings.lease_s)
+
+    @property
+    def backoff(self) -> Backoff:
+        settings = self.settings
+        return Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s, settings.max_attempts)
 
     async def _keep_leases(self) -> None:
         """Renews the leases of the jobs being rendered; stops a job whose lease is gone (its owner
@@ -151,10 +157,11 @@ class WorkerPool:
 
     async def recover(self) -> None:
         """Jobs whose worker died (its lease lapsed) go back to the queue, or are refunded once out of
-        attempts."""
+        attempts. Slots long gone from the provider window are forgotten on the way."""
         async with self.db.transaction() as session:
+            await repo.forget_provider_calls(session, utcnow())
             for job in await repo.expired_leases(session, utcnow()):
-                if job.attempts < self.settings.max_attempts:
+                if not self.backoff.exhausted(job.attempts):
                     await repo.transition(session, job.id, from_statuses=[repo.RUNNING], to=repo.QUEUED)
                     log.info("job %s re-queued after an interrupted run", job.id)
                 elif await repo.transition(
@@ -188,17 +195,14 @@ class WorkerPool:
                 now=utcnow(),
             )
 
-    async def _idle_wait(self, window_opens: datetime | None) -> float:
-        async with self.db.transaction() as session:
-            due = await repo.next_due_time(session)
-        now = utcnow()
-        waits = [self.poll_interval_s]
-        waits.extend(max(0.0, (moment - now).total_seconds()) for moment in (due, window_opens) if moment)
-        return min(waits)
+    def _wait_until(self, moment: datetime | None) -> float:
+        if moment is None:
+            return self.poll_interval_s
+        return min(self.poll_interval_s, max(0.0, (moment - utcnow()).total_seconds()))
 
-    async def _guarded(self, job: Job, provider_call: int | None) -> None:
+    async def _guarded(self, job: Job) -> None:
         try:
-            await self._run(job, provider_call)
+            await self._run(job)
         except asyncio.CancelledError:
             if job.id not in self._aborted:
                 self._interrupted.add(job.id)
@@ -211,10 +215,22 @@ class WorkerPool:
             except Exception:  # still `running`: once its lease lapses, a pool re-queues or refunds it
                 log.exception("job %s could not be closed [ref %s]", job.id, reference)
 
-    async def _run(self, job: Job, provider_call: int | None) -> None:
+    async def _run(self, job: Job) -> None:
+        """Calls the provider at once (the claim stamped the job's slot in the provider window as it
+        committed) and tells the chat the job started meanwhile; every later message waits for that
+        one, so the chat sees them in order."""
         t = Translator(job.language)
-        await self._tell(job, [replies.started(t, job)])
-        references = await asyncio.to_thread(lambda: tuple(self.storage.read(p) for p in job.references))
+        announced = asyncio.create_task(self._tell(job, [replies.started(t, job)]))
+        announced.add_done_callback(_retrieved)
+        try:
+            await self._render(job, t, announced)
+        finally:
+            announced.cancel()  # stopped or aborted before it went: it is worth nothing now
+
+    async def _render(self, job: Job, t: Translator, announced: asyncio.Task[None]) -> None:
+        references: tuple[bytes, ...] = ()
+        if job.references:
+            references = await asyncio.to_thread(lambda: tuple(self.storage.read(p) for p in job.references))
         request = RenderRequest(
             prompt=job.provider_prompt,
             width=job.width,
@@ -230,48 +246,47 @@ class WorkerPool:
 
         async def on_partial(index: int, data: bytes) -> None:
             path = await asyncio.to_thread(self.storage.save_preview, job.id, index, data)
+            await asyncio.wait({announced})
             await self._tell(job, [replies.partial(t, job, index, path)])
 
-        if provider_call is not None:
-            async with self.db.transaction() as session:
-                await repo.provider_call_started(session, provider_call, utcnow())
+        outcome: RenderResult | Exception
         try:
             async with asyncio.timeout(self.settings.timeout_s):
-                result = await self.provider.render(request, on_partial)
-        except ContentBlocked:
+                outcome = await self.provider.render(request, on_partial)
+        except (ContentBlocked, TransientProviderError, PermanentProviderError, TimeoutError) as exc:
+            outcome = exc
+        await asyncio.wait({announced})
+        await self._conclude(job, outcome)
+
+    async def _conclude(self, job: Job, outcome: RenderResult | Exception) -> None:
+        if isinstance(outcome, RenderResult):
+            await self._succeed(job, outcome)
+        elif isinstance(outcome, ContentBlocked):
             log.info("job %s blocked by the provider's safety system", job.id)
             await self._fail(job, "blocked", strike=True)
-        except (TransientProviderError, TimeoutError) as exc:
-            retry_after = exc.retry_after if isinstance(exc, TransientProviderError) else None
-            log.warning("job %s attempt %s failed: %s", job.id, job.attempts, type(exc).__name__)
-            await self._retry_or_fail(job, retry_after)
-        except PermanentProviderError as exc:
+        elif isinstance(outcome, PermanentProviderError):
             reference = new_reference()
-            log.error("job %s failed at the provider [ref %s]: %s", job.id, reference, exc)
+            log.error("job %s failed at the provider [ref %s]: %s", job.id, reference, outcome)
             await self._fail(job, "provider", reference)
         else:
-            await self._succeed(job, result)
+            retry_after = outcome.retry_after if isinstance(outcome, TransientProviderError) else None
+            log.warning("job %s attempt %s failed: %s", job.id, job.attempts, type(outcome).__name__)
+            await self._retry_or_fail(job, retry_after)
 
     async def _succeed(self, job: Job, result: RenderResult) -> None:
         outputs = await asyncio.to_thread(
             lambda: [self.storage.save_output(job.id, i, png) for i, png in enumerate(result.images)]
         )
         async with self.db.transaction() as session:
-            if not await repo.transition(
-                session,
-                job.id,
-                from_statuses=[repo.RUNNING],
-                lease_owner=self.owner,
-                attempt=job.attempts,
-                to=repo.SUCCEEDED,
-                outputs=outputs,
-                finished_at=utcnow(),
-            ):
-                return  # cancelled while rendering: the cancel refunded it
+            balances = await repo.succeed(
+                session, job.id, owner=self.owner, attempt=job.attempts, outputs=outputs, now=utcnow()
+            )
+            if balances is None:
+                return  # cancelled while rendering (the cancel refunded it), or taken over
             if job.hold_id:
                 await credits.settle(session, job.hold_id)
-            balance = await credits.balance(session, job.account_id)
             paths = [self.storage.path(output) for output in outputs]
+            balance = credits.Balance(*balances)
             await self._report(
                 session, job, replies.result(Translator(job.language), job, paths, balance, self.styles)
             )
@@ -280,15 +295,9 @@ class WorkerPool:
 
     async def _retry_or_fail(self, job: Job, retry_after: float | None) -> None:
         too_long = retry_after is not None and retry_after > self.settings.timeout_s
-        if job.attempts >= self.settings.max_attempts or too_long:
+        if self.backoff.exhausted(job.attempts) or too_long:
             await self._fail(job, "temporary")
             return
-        backoff = min(
-            self.settings.retry_backoff_s * 2 ** (job.attempts - 1), self.settings.retry_backoff_max_s
-        )
-        delay = max(
-            backoff, retry_after or 0.0
-        )  # the provider said how long: asking sooner wastes an attempt
         async with self.db.transaction() as session:
             requeued = await repo.transition(
                 session,
@@ -297,7 +306,7 @@ class WorkerPool:
                 lease_owner=self.owner,
                 attempt=job.attempts,
                 to=repo.QUEUED,
-                not_before=utcnow() + timedelta(seconds=delay),
+                not_before=utcnow() + self.backoff.delay(job.attempts, at_least=retry_after or 0.0),
             )
         if requeued:
             await self._tell(job, [replies.retrying(Translator(job.language), job)])
@@ -332,3 +341,9 @@ class WorkerPool:
     async def _tell(self, job: Job, messages: list[Reply]) -> None:
         """Progress: best effort, worthless once late."""
         await self.notifier.send(ChatRef.parse(job.chat), messages)
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """Progress is best effort: a message that could not go is only logged."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("a progress message failed: %s", type(error).__name__)

@@ -1,10 +1,11 @@
 """Stripe webhooks: verified and stored at once, handled in the background exactly once.
 
 The HTTP handler only verifies the signature and stores the event (unique by id), so Stripe gets its
-200 in milliseconds and a duplicate is a no-op. `run` handles stored events in Stripe's order, each
-in one transaction that locks it (several processes may share the database), retries failures with
-backoff, and reconciles with Stripe's list of completed Checkout Sessions at start and hourly, for
-the events a webhook never delivered.
+200 in milliseconds and a duplicate is a no-op. `run` handles stored events in Stripe's order: a few
+at a time are claimed for this process (`core.db.leases`: several processes may share the database),
+each is handled in one transaction that marks it handled only while the claim is still this
+process's, and a failure is retried with backoff. It also reconciles with Stripe's list of completed
+Checkout Sessions at start and hourly, for the events a webhook never delivered.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from core.db.leases import Backoff
 from core.db.repositories import payments as repo
 from core.db.session import Database
 from core.db.types import utcnow
+from core.instance import process_name
 from core.notifier import Notifier
 from core.payments import events
 from core.payments.catalogue import Catalogue
@@ -28,12 +31,11 @@ from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
 
-BACKOFF_S = 5.0
-BACKOFF_MAX_S = 3600.0
+BACKOFF = Backoff(5.0, 3600.0, 12)  # about four hours of retrying: then the event is set aside, logged
 RECONCILE_EVERY_S = 3600.0
 RECONCILE_WINDOW_S = 3 * 24 * 3600
-BATCH = 100
-MAX_ATTEMPTS = 12  # about four hours of retrying: then the event is set aside, logged as an error
+BATCH = 10  # events claimed at a time
+CLAIM_S = 120.0  # how long claimed events are this process's: a few look-ups at Stripe each
 
 
 @dataclass
@@ -44,6 +46,7 @@ class StripeEvents:
     notifier: Notifier
     default_language: str
     poll_interval_s: float = 5.0
+    owner: str = field(default_factory=lambda: process_name("stripe"))
     _wake: asyncio.Event | None = None
 
     async def receive(self, payload: bytes, signature: str) -> bool:
@@ -58,27 +61,46 @@ class StripeEvents:
     async def run(self) -> None:
         """Handles stored events until cancelled; reconciles at start and every hour."""
         next_reconcile = 0.0
-        while True:
-            self._wakeup().clear()
-            try:
-                if time.monotonic() >= next_reconcile:
-                    await self.reconcile()
-                    next_reconcile = time.monotonic() + RECONCILE_EVERY_S
-                await self.process_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Stripe or the database is away for a moment: the next round retries
-                log.exception("stripe: handling events failed; trying again shortly")
-                stop_if_cancelled()
-            await until_woken(self._wakeup(), self.poll_interval_s)
+        try:
+            while True:
+                self._wakeup().clear()
+                try:
+                    if time.monotonic() >= next_reconcile:
+                        await self.reconcile()
+                        next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+                    await self.process_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # Stripe or the database is away for a moment: the next round retries
+                    log.exception("stripe: handling events failed; trying again shortly")
+                    stop_if_cancelled()
+                await until_woken(self._wakeup(), self.poll_interval_s)
+        finally:
+            await asyncio.shield(self._release())
+
+    async def _release(self) -> None:
+        """Events this process claimed and did not get to handle go back at once (else they wait
+        for their claims to lapse)."""
+        try:
+            async with self.db.transaction() as session:
+                await repo.release_events(session, self.owner)
+        except Exception:
+            log.warning("stripe: could not hand back claimed events; their claims will lapse")
 
     async def process_due(self) -> int:
-        """Handles every event that is due once; returns how many were handled."""
-        async with self.db.transaction() as session:
-            due = await repo.due_events(session, utcnow(), BATCH)
+        """Handles every event that is due once, a few claimed at a time; returns how many were
+        handled."""
         handled = 0
-        for event_id in due:
-            handled += await self._handle(event_id)
+        while True:
+            now = utcnow()
+            async with self.db.transaction() as session:
+                claimed = await repo.claim_due_events(
+                    session, owner=self.owner, now=now, until=now + timedelta(seconds=CLAIM_S), limit=BATCH
+                )
+            if not claimed:
+                break
+            for event in claimed:
+                handled += await self._handle(event)
         if handled:
             self.notifier.wake()
         return handled
@@ -97,51 +119,46 @@ class StripeEvents:
         self.notifier.wake()
         return applied
 
-    async def _handle(self, event_id: str) -> int:
+    async def _handle(self, event: repo.ClaimedEvent) -> int:
         try:
+            found = await events.look_up(self.gateway, event.payload)  # Stripe answers with no lock held
             async with self.db.transaction() as session:
-                payload = await repo.pending_payload(session, event_id)
-            if payload is None:
-                return 0  # handled meanwhile
-            found = await events.look_up(self.gateway, payload)  # Stripe answers with no lock held
-            async with self.db.transaction() as session:
-                event = await repo.claim_event(session, event_id)
-                if event is None:
-                    return 0  # another process has it, or it is done
+                if not await repo.mark_handled(session, event.id, self.owner, utcnow()):
+                    return 0  # its claim lapsed meanwhile and another process has it
                 await events.handle(self._context(session, found), event.payload)
-                await repo.mark_handled(session, event_id, utcnow())
             return 1
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            await self._failed(event_id, error)
+            await self._failed(event, error)
             return 0
 
-    async def _failed(self, event_id: str, error: Exception) -> None:
+    async def _failed(self, event: repo.ClaimedEvent, error: Exception) -> None:
+        attempts = event.attempts + 1
+        delay = BACKOFF.delay(attempts)
+        given_up = BACKOFF.exhausted(attempts)
         async with self.db.transaction() as session:
-            attempts = await repo.event_attempts(session, event_id) + 1
-            delay = min(BACKOFF_S * 2 ** (attempts - 1), BACKOFF_MAX_S)
             await repo.mark_failed(
                 session,
-                event_id,
+                event.id,
+                self.owner,
                 attempts=attempts,
-                next_attempt_at=utcnow() + timedelta(seconds=delay),
+                next_attempt_at=utcnow() + delay,
                 error=f"{type(error).__name__}: {error}",
+                given_up_at=utcnow() if given_up else None,
             )
-            if attempts >= MAX_ATTEMPTS:
-                await repo.mark_handled(session, event_id, utcnow())
-        if attempts >= MAX_ATTEMPTS:
+        if given_up:
             log.error(
-                "stripe: gave up event %s after %d attempts (%s)", event_id, attempts, type(error).__name__
+                "stripe: gave up event %s after %d attempts (%s)", event.id, attempts, type(error).__name__
             )
             return
         level = logging.INFO if isinstance(error, NotYet) else logging.ERROR
         log.log(
             level,
             "stripe: event %s not handled (%s); retrying in %.0fs",
-            event_id,
+            event.id,
             type(error).__name__,
-            delay,
+            delay.total_seconds(),
             exc_info=level == logging.ERROR,
         )
 

@@ -8,7 +8,8 @@
   whose job no longer exists (left behind by a render that was still writing during an erasure);
 - ids of messages taken in (`core.inbound`) after a day: platforms repeat a delivery within minutes;
 - wrong `/link` codes once they no longer count (after an hour).
-Logged as counts only.
+Logged as counts only. Every process that renders runs the loop, but one purge a day is enough: the
+process that takes the `retention` lease (`core.db.leases`) purges and holds it for the day.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from core.db import leases
 from core.db.repositories import abuse, erasure, inbound
 from core.db.repositories import privacy as repo
 from core.db.session import Database
 from core.db.types import utcnow
 from core.generation.storage import Storage
+from core.instance import process_name
 from core.privacy.linking import FAILURE_WINDOW
 from core.privacy.settings import RetentionSettings
 from core.waiting import stop_if_cancelled
@@ -32,6 +35,8 @@ from core.waiting import stop_if_cancelled
 log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
+LEASE = "retention"
+LOOK_AGAIN = timedelta(hours=1)  # a process that is not the purging one checks back this often
 DELIVERED_KEEP = timedelta(days=1)
 INBOUND_KEEP = timedelta(days=1)
 JOB_FILE = re.compile(r"^job-(\d+)-")
@@ -57,16 +62,27 @@ class Retention:
         self._db = db
         self._storage = storage
         self._settings = settings
+        self._owner = process_name("retention")
 
     async def run(self, interval_s: float = DAY.total_seconds()) -> None:
-        """Purges now and then once per interval, until cancelled."""
+        """Purges once per interval among every process sharing the database, until cancelled."""
         while True:
+            wait = min(interval_s, LOOK_AGAIN.total_seconds())
             try:
-                await self.purge()
+                if await self._take_turn(timedelta(seconds=interval_s)):
+                    wait = interval_s
+                    await self.purge()
             except Exception:
                 log.exception("retention purge failed; trying again at the next run")
                 stop_if_cancelled()
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(wait)
+
+    async def _take_turn(self, interval: timedelta) -> bool:
+        """Whether this process purges now: it takes the lease for the interval, unless another
+        process holds it (that one purged less than an interval ago)."""
+        now = utcnow()
+        async with self._db.transaction() as session:
+            return await leases.acquire(session, LEASE, self._owner, now + interval, now)
 
     async def purge(self, now: datetime | None = None) -> Purged:
         now = now or utcnow()
@@ -114,7 +130,9 @@ class Retention:
 
         def remove() -> int:
             files = [root / output for job in jobs for output in job.outputs or ()]
-            files += [path for job in jobs for path in self._storage.previews.glob(f"job-{job.id}-*")]
+            if jobs:  # the previews folder is listed once, not once per job
+                previews = _job_files([self._storage.previews])
+                files += [path for job in jobs for path in previews.get(job.id, ())]
             return _remove(files)
 
         return await asyncio.to_thread(remove)
@@ -141,23 +159,23 @@ class Retention:
 
     async def _orphans(self) -> int:
         """Output and preview files of jobs that no longer exist."""
-        folders = (self._storage.outputs, self._storage.previews)
-
-        def listed() -> dict[int, list[Path]]:
-            files: dict[int, list[Path]] = {}
-            for folder in folders:
-                for path in folder.glob("job-*") if folder.is_dir() else ():
-                    if match := JOB_FILE.match(path.name):
-                        files.setdefault(int(match.group(1)), []).append(path)
-            return files
-
-        files = await asyncio.to_thread(listed)
+        files = await asyncio.to_thread(_job_files, [self._storage.outputs, self._storage.previews])
         if not files:
             return 0
         async with self._db.transaction() as session:
             existing = await erasure.existing_jobs(session, sorted(files))
         gone = [path for job_id, paths in files.items() if job_id not in existing for path in paths]
         return await asyncio.to_thread(_remove, gone)
+
+
+def _job_files(folders: list[Path]) -> dict[int, list[Path]]:
+    """The image files in `folders`, by the job they belong to (named `job-<id>-...`)."""
+    files: dict[int, list[Path]] = {}
+    for folder in folders:
+        for path in folder.glob("job-*") if folder.is_dir() else ():
+            if match := JOB_FILE.match(path.name):
+                files.setdefault(int(match.group(1)), []).append(path)
+    return files
 
 
 def _remove(paths: list[Path]) -> int:

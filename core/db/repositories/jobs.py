@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Column, FromClause, ScalarSelect, Update, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from core.db import locks
-from core.db.models import Job, ProviderCall, SafetyStrike
-from core.db.repositories import ledger
+from core.db import leases, locks
+from core.db.leases import Lease
+from core.db.models import Account, Job, ProviderCall, SafetyStrike
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
@@ -71,16 +71,20 @@ async def latest_active(session: AsyncSession, account_id: int) -> Job | None:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A job to render now, or nothing; `window_opens` says when the provider limit frees a slot."""
+    """A job to render now, or nothing; then `wake_at` says when a queued job may become claimable
+    (the provider window frees a slot, or a backoff ends)."""
 
     job: Job | None
-    window_opens: datetime | None = None
-    provider_call: int | None = None  # its slot in the provider window, to restamp when the call starts
+    wake_at: datetime | None = None
 
 
 PROVIDER_WINDOW = timedelta(minutes=1)
 WINDOW_SLACK = 0.02  # a slot is kept a little past the minute: the provider's clock is not ours
-CLAIM_TRIES = 5  # candidates one claim looks at when racing other workers for the same accounts
+
+JOBS = Job.__table__
+CALLS = ProviderCall.__table__
+ACCOUNTS = Account.__table__
+LEASE = Lease(JOBS.c.lease_owner, JOBS.c.lease_expires_at)
 
 
 async def claim_next(
@@ -93,120 +97,117 @@ async def claim_next(
     now: datetime,
 ) -> Claim:
     """Leases the fairest due job to `owner`, round robin across accounts: fewest running jobs first,
-    then the account served least recently, then the oldest job.
+    then the account served least recently, then the oldest job; within the account's running limit
+    and the provider's images per minute (a request larger than the whole limit waits for an empty
+    window). The job's slot in that window is stamped `now`: the worker calls the provider as soon
+    as this commits.
 
-    Workers in other processes claim at the same time: candidates are locked with SKIP LOCKED, the
-    account's row is locked to recount its running jobs, and the provider's images-per-minute window
-    is shared through `provider_calls` (claims serialize on it only while a limit is set).
+    Claims serialize on a lock shared by every worker process (SQLite: its writers already take
+    turns), so a claim always counts the running jobs and the window slots of the others.
     """
-    free_images: int | None = None
+    await locks.serialize(session, "job-claims")
+    connection = await session.connection()
+    window = PROVIDER_WINDOW * (1 + WINDOW_SLACK)
+    params = {
+        "now": now,
+        "since": now - window,
+        "max_running": max_running_per_account,
+        "per_minute": images_per_minute,
+        "owner": owner,
+        "until": now + lease,
+    }
+    claimed = (await connection.execute(_claim(bool(images_per_minute)), params)).first()
+    if claimed is None:
+        due, oldest = (await connection.execute(_WAKE, params)).one()
+        if images_per_minute and oldest is not None:
+            due = min(due, oldest + window) if due else oldest + window
+        return Claim(None, wake_at=due)
     if images_per_minute:
-        await locks.serialize(session, "provider-window")
-        window = PROVIDER_WINDOW * (1 + WINDOW_SLACK)
-        await session.execute(delete(ProviderCall).where(ProviderCall.started_at <= now - 2 * window))
-        in_window = await session.execute(
-            select(func.coalesce(func.sum(ProviderCall.images), 0), func.min(ProviderCall.started_at)).where(
-                ProviderCall.started_at > now - window
-            )
-        )
-        used, oldest = in_window.one()
-        if used >= images_per_minute:
-            return Claim(None, window_opens=oldest + window)
-        if used:  # a request larger than the whole limit waits for an empty window
-            free_images = images_per_minute - int(used)
-    for _ in range(CLAIM_TRIES):
-        candidate = (await session.execute(_candidates(max_running_per_account, free_images, now))).first()
-        if candidate is None:
-            return Claim(None)
-        job_id, account_id, images = candidate
-        await ledger.lock_balances(session, account_id)
-        if await count_for_account(session, account_id, [RUNNING]) >= max_running_per_account:
-            continue  # another worker just started one of this account's jobs; this row stays locked
-        claimed = await session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == QUEUED)
-            .values(
-                status=RUNNING,
-                attempts=Job.attempts + 1,
-                started_at=now,
-                not_before=None,
-                lease_owner=owner,
-                lease_expires_at=now + lease,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            continue
-        call = None
-        if images_per_minute:
-            call = ProviderCall(started_at=now, images=images)
-            session.add(call)
-            await session.flush()
-        return Claim(await get(session, job_id), provider_call=call.id if call else None)
-    return Claim(None)
+        await connection.execute(_STAMP, {"now": now, "slot_images": claimed.n})
+    return Claim(Job(**claimed._mapping))
 
 
-def _candidates(
-    max_running_per_account: int, free_images: int | None, now: datetime
-) -> Select[tuple[int, int, int]]:
-    other = aliased(Job)
-    running_for_account = (
-        select(func.count(other.id))
-        .where(other.account_id == Job.account_id, other.status == RUNNING)
-        .correlate(Job)
+def _running_for(job: FromClause) -> ScalarSelect[int]:
+    other = JOBS.alias("running_jobs")
+    return (
+        select(func.count(other.c.id))
+        .where(other.c.account_id == job.c.account_id, other.c.status == RUNNING)
         .scalar_subquery()
     )
-    served = aliased(Job)
+
+
+@functools.cache
+def _claim(window_limited: bool) -> Update:
+    """One statement picks and leases the job (built once: building it costs more than running it)."""
+    candidate = JOBS.alias("candidates")
+    running = _running_for(candidate)
+    served = JOBS.alias("served_jobs")
     last_served = (
-        select(func.max(served.started_at))
-        .where(served.account_id == Job.account_id)
-        .correlate(Job)
+        select(func.max(served.c.started_at))
+        .where(served.c.account_id == candidate.c.account_id)
         .scalar_subquery()
     )
     conditions = [
-        Job.status == QUEUED,
-        or_(Job.not_before.is_(None), Job.not_before <= now),
-        running_for_account < max_running_per_account,
+        candidate.c.status == QUEUED,
+        or_(candidate.c.not_before.is_(None), candidate.c.not_before <= bindparam("now")),
+        running < bindparam("max_running"),
     ]
-    if free_images is not None:
-        conditions.append(Job.n <= free_images)
-    return (
-        select(Job.id, Job.account_id, Job.n)
+    if window_limited:
+        used = (
+            select(func.coalesce(func.sum(CALLS.c.images), 0))
+            .where(CALLS.c.started_at > bindparam("since"))
+            .scalar_subquery()
+        )
+        conditions.append(or_(used == 0, candidate.c.n + used <= bindparam("per_minute")))
+    fairest = (
+        select(candidate.c.id)
         .where(*conditions)
-        .order_by(running_for_account, last_served.nulls_first(), Job.id)
+        .order_by(running, last_served.nulls_first(), candidate.c.id)
         .limit(1)
-        .with_for_update(of=Job, skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(JOBS)
+        .where(JOBS.c.id == fairest, JOBS.c.status == QUEUED)
+        .values(
+            status=RUNNING,
+            attempts=JOBS.c.attempts + 1,
+            started_at=bindparam("now"),
+            not_before=None,
+            **LEASE.take(bindparam("owner"), bindparam("until")),
+        )
+        .returning(*JOBS.c)
     )
 
 
-async def provider_call_started(session: AsyncSession, call_id: int, now: datetime) -> None:
-    """Moves a window slot to the moment the request really leaves: the provider counts arrivals,
-    and the time between claiming and calling varies."""
-    await session.execute(update(ProviderCall).where(ProviderCall.id == call_id).values(started_at=now))
+_STAMP = CALLS.insert().values(started_at=bindparam("now"), images=bindparam("slot_images"))
+# Nothing to claim: when a backoff ends, and when the oldest slot leaves the provider window.
+_WAKE = select(
+    select(func.min(JOBS.c.not_before))
+    .where(JOBS.c.status == QUEUED, JOBS.c.not_before > bindparam("now"))
+    .scalar_subquery(),
+    select(func.min(CALLS.c.started_at)).where(CALLS.c.started_at > bindparam("since")).scalar_subquery(),
+)
+
+
+async def forget_provider_calls(session: AsyncSession, now: datetime) -> None:
+    """Drops window slots long past (upkeep: claims only read the last window)."""
+    window = PROVIDER_WINDOW * (1 + WINDOW_SLACK)
+    await session.execute(delete(ProviderCall).where(ProviderCall.started_at <= now - 2 * window))
 
 
 async def renew_leases(
     session: AsyncSession, owner: str, job_ids: Iterable[int], until: datetime
 ) -> set[int]:
     """Extends `owner`'s leases; returns the jobs it still holds (the others were cancelled or taken)."""
-    ids = list(job_ids)
-    if not ids:
-        return set()
-    result = await session.execute(
-        update(Job)
-        .where(Job.id.in_(ids), Job.status == RUNNING, Job.lease_owner == owner)
-        .values(lease_expires_at=until)
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
-    )
-    return set(result.scalars())
+    return await leases.renew(session, JOBS, LEASE, owner, list(job_ids), until, JOBS.c.status == RUNNING)
 
 
 async def expired_leases(session: AsyncSession, now: datetime, limit: int = 100) -> list[Job]:
     """Running jobs whose worker stopped renewing its lease (it died, or lost the database)."""
     result = await session.scalars(
         select(Job)
-        .where(Job.status == RUNNING, or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now))
+        .where(Job.status == RUNNING, LEASE.free(now))
         .order_by(Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -214,11 +215,40 @@ async def expired_leases(session: AsyncSession, now: datetime, limit: int = 100)
     return list(result)
 
 
-async def next_due_time(session: AsyncSession) -> datetime | None:
-    """When the earliest backed-off job becomes due (None when nothing waits on a backoff)."""
-    return await session.scalar(
-        select(func.min(Job.not_before)).where(Job.status == QUEUED, Job.not_before.is_not(None))
+async def succeed(
+    session: AsyncSession, job_id: int, *, owner: str, attempt: int, outputs: list[str], now: datetime
+) -> tuple[int, int] | None:
+    """Moves `owner`'s claim on a job to succeeded; returns the account's balances (subscription,
+    one-time), None when the claim was lost (the job was cancelled, or taken over). Settling the hold
+    afterwards does not move them: its credits left the balance when they were reserved."""
+    params = {"job": job_id, "owner": owner, "attempt": attempt, "job_outputs": outputs, "now": now}
+    row = (await session.execute(_SUCCEED, params)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _balance_of_job_account(column: Column[int]) -> ScalarSelect[int]:
+    return select(column).where(ACCOUNTS.c.id == JOBS.c.account_id).scalar_subquery()
+
+
+_SUCCEED = (
+    update(JOBS)
+    .where(
+        JOBS.c.id == bindparam("job"),
+        JOBS.c.status == RUNNING,
+        LEASE.held_by(bindparam("owner")),
+        JOBS.c.attempts == bindparam("attempt"),
     )
+    .values(
+        status=SUCCEEDED,
+        outputs=bindparam("job_outputs", type_=JOBS.c.outputs.type),
+        finished_at=bindparam("now"),
+        **LEASE.cleared(),
+    )
+    .returning(
+        _balance_of_job_account(ACCOUNTS.c.balance_subscription),
+        _balance_of_job_account(ACCOUNTS.c.balance_one_time),
+    )
+)
 
 
 async def transition(
@@ -239,7 +269,7 @@ async def transition(
     if attempt is not None:
         conditions.append(Job.attempts == attempt)
     if to != RUNNING:
-        values.update(lease_owner=None, lease_expires_at=None)
+        values.update(LEASE.cleared())
     result = await session.execute(
         update(Job)
         .where(*conditions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import leases
+from core.db.leases import Lease
 from core.db.models import Account, Checkout, Payment, PrivacyProfile, StripeEvent, Subscription
 
 # --- events -----------------------------------------------------------------------------------------
@@ -30,49 +33,77 @@ async def store_event(session: AsyncSession, event: dict[str, Any]) -> bool:
     return True
 
 
-async def due_events(session: AsyncSession, now: datetime, limit: int) -> list[str]:
-    """Ids of unhandled events whose retry time has come, oldest (by Stripe's clock) first."""
-    result = await session.scalars(
-        select(StripeEvent.id)
-        .where(StripeEvent.handled_at.is_(None), StripeEvent.next_attempt_at <= now)
-        .order_by(StripeEvent.created, StripeEvent.received_at)
+EVENTS = StripeEvent.__table__
+EVENT_LEASE = Lease(EVENTS.c.claimed_by, EVENTS.c.claimed_until)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    id: str
+    payload: dict[str, Any]
+    attempts: int  # failed attempts so far
+
+
+async def claim_due_events(
+    session: AsyncSession, *, owner: str, now: datetime, until: datetime, limit: int
+) -> list[ClaimedEvent]:
+    """The oldest (by Stripe's clock) unhandled events whose retry time has come and that no other
+    process holds, claimed for `owner` until `until`, in Stripe's order."""
+    due = (
+        select(EVENTS.c.id)
+        .where(EVENTS.c.handled_at.is_(None), EVENTS.c.next_attempt_at <= now, EVENT_LEASE.free(now))
+        .order_by(EVENTS.c.created, EVENTS.c.received_at)
         .limit(limit)
-    )
-    return list(result)
-
-
-async def pending_payload(session: AsyncSession, event_id: str) -> dict[str, Any] | None:
-    """The stored event as Stripe sent it, while nobody has handled it."""
-    return await session.scalar(
-        select(StripeEvent.payload).where(StripeEvent.id == event_id, StripeEvent.handled_at.is_(None))
-    )
-
-
-async def claim_event(session: AsyncSession, event_id: str) -> StripeEvent | None:
-    """The event, locked for this transaction, if nobody has handled (or is handling) it."""
-    return await session.scalar(
-        select(StripeEvent)
-        .where(StripeEvent.id == event_id, StripeEvent.handled_at.is_(None))
         .with_for_update(skip_locked=True)
     )
+    rows = await session.execute(
+        update(EVENTS)
+        .where(EVENTS.c.id.in_(due))
+        .values(EVENT_LEASE.take(owner, until))
+        .returning(EVENTS.c.id, EVENTS.c.payload, EVENTS.c.attempts, EVENTS.c.created, EVENTS.c.received_at)
+    )
+    ordered = sorted(rows, key=lambda row: (row.created, row.received_at))
+    return [ClaimedEvent(row.id, row.payload, row.attempts) for row in ordered]
 
 
-async def mark_handled(session: AsyncSession, event_id: str, now: datetime) -> None:
-    await session.execute(update(StripeEvent).where(StripeEvent.id == event_id).values(handled_at=now))
+async def mark_handled(session: AsyncSession, event_id: str, owner: str, now: datetime) -> bool:
+    """Marks the event handled, in the transaction that handles it, while `owner` still holds it;
+    False when it was handled meanwhile or its claim lapsed and another process took it."""
+    result = await session.execute(
+        update(EVENTS)
+        .where(EVENTS.c.id == event_id, EVENTS.c.handled_at.is_(None), EVENT_LEASE.held_by(owner))
+        .values(handled_at=now, **EVENT_LEASE.cleared())
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 async def mark_failed(
-    session: AsyncSession, event_id: str, *, attempts: int, next_attempt_at: datetime, error: str
+    session: AsyncSession,
+    event_id: str,
+    owner: str,
+    *,
+    attempts: int,
+    next_attempt_at: datetime,
+    error: str,
+    given_up_at: datetime | None,
 ) -> None:
+    """Schedules the next attempt, or sets the event aside for good (`given_up_at`); ends the claim."""
     await session.execute(
-        update(StripeEvent)
-        .where(StripeEvent.id == event_id)
-        .values(attempts=attempts, next_attempt_at=next_attempt_at, error=error[:200])
+        update(EVENTS)
+        .where(EVENTS.c.id == event_id, EVENTS.c.handled_at.is_(None), EVENT_LEASE.held_by(owner))
+        .values(
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            error=error[:200],
+            handled_at=given_up_at,
+            **EVENT_LEASE.cleared(),
+        )
     )
 
 
-async def event_attempts(session: AsyncSession, event_id: str) -> int:
-    return int(await session.scalar(select(StripeEvent.attempts).where(StripeEvent.id == event_id)) or 0)
+async def release_events(session: AsyncSession, owner: str) -> None:
+    """Gives back the events `owner` claimed and did not get to handle (the process is stopping)."""
+    await leases.release(session, EVENTS, EVENT_LEASE, owner, EVENTS.c.handled_at.is_(None))
 
 
 # --- checkouts, payments, subscriptions ---------------------------------------------------------------

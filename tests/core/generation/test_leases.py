@@ -157,3 +157,23 @@ async def test_the_provider_limit_per_minute_is_shared_by_every_worker(
         assert third is None
         # a minute later the window has room again
         assert await claim(harness, "worker:c", per_minute=2, later_s=62) is not None
+
+
+async def test_a_request_fits_the_provider_window_or_waits_for_an_empty_one(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    async with harness_for(database, tmp_path, run_workers=False) as harness:
+        big = await harness.imagine("a large batch --n 3", user="ann")
+        pair = await harness.imagine("a pair --n 2", user="ben")
+        single = await harness.imagine("a single one", user="cat")
+        first = await claim(harness, "worker:a", per_minute=2)  # larger than the limit: the window is empty
+        assert first is not None
+        assert first.id == big
+        assert await claim(harness, "worker:b", per_minute=2) is None  # three of two used
+        later = await claim(harness, "worker:b", per_minute=4)  # room for one more: the pair waits
+        assert later is not None
+        assert later.id == single
+        assert await claim(harness, "worker:c", per_minute=4) is None
+        then = await claim(harness, "worker:c", per_minute=4, later_s=62)  # the window moved on
+        assert then is not None
+        assert then.id == pair
