@@ -3,10 +3,11 @@ against a bare insert-and-commit loop from 64 tasks on the same database.
 
 Both sides go through the product's `Database.transaction()` (its engine, pool and, on SQLite,
 BEGIN IMMEDIATE behind one in-process writer lock), so the difference is what runs inside: a
-reserve (lock the account, idempotency check, hold, balance update, ledger entry) in one transaction
-and its settle in a second, as the worker does, against one INSERT. Each task has its own account.
-PostgreSQL runs in a fresh schema of the `test` database, dropped afterwards; it is skipped when no
-server answers.
+reserve as `/imagine` makes it (`credits.take` from the balance the request read, then
+`credits.hold`: a conditional balance update, the hold, its ledger entry) in one transaction and its
+settle (the hold closed, a settle entry) in a second, as the worker does, against one INSERT. Each
+task has its own account. PostgreSQL runs in a fresh schema of the `test` database, dropped
+afterwards; it is skipped when no server answers.
 """
 
 from __future__ import annotations
@@ -81,10 +82,15 @@ async def _compare(db: Database, name: str, primary_key: str) -> Figure:
         )
     keys = itertools.count()
 
+    known: dict[int, credits.Balance] = {}  # each task's balance as its last request read it
+
     async def pair(account: int) -> None:
         key = f"bench:{next(keys)}"
         async with db.transaction() as session:
-            hold = await credits.reserve(session, account, 1, key=key, reference=key)
+            taken = await credits.take(session, account, 1, known=known.get(account))
+            assert taken is not None
+            hold = await credits.hold(session, account, taken, key=key, reference=key)
+        known[account] = taken.balance
         async with db.transaction() as session:
             await credits.settle(session, hold.id)
 

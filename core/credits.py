@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from sqlalchemy import ColumnElement, Row, bindparam, exists
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import CreditHold, LedgerEntry
+from core.db.models import LedgerEntry
 from core.db.repositories import ledger as repo
+from core.db.repositories.ledger import Hold
 from core.db.types import utcnow
 
 
@@ -167,54 +170,107 @@ async def take_back(
     return taken
 
 
-async def reserve(
-    session: AsyncSession, account_id: int, cost: int, *, key: str, reference: str | None = None
-) -> CreditHold:
-    """Takes `cost` credits into a hold, subscription bucket first; the same key returns the same hold."""
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """Credits taken from an account's buckets, its balance after, and what the caller asked back."""
+
+    subscription: int
+    one_time: int
+    balance: Balance
+    also: tuple[Any, ...] = ()
+
+
+def split(balance: Balance, cost: int) -> tuple[int, int]:
+    """(from subscription, from one-time): the subscription bucket is spent first."""
+    from_subscription = min(balance.subscription, cost)
+    return from_subscription, cost - from_subscription
+
+
+async def take(
+    session: AsyncSession,
+    account_id: int,
+    cost: int,
+    *,
+    known: Balance | None = None,
+    also: tuple[ColumnElement[Any], ...] = (),
+    where: tuple[ColumnElement[bool], ...] = (),
+    params: dict[str, Any] | None = None,
+) -> Taken | None:
+    """Takes `cost` credits, subscription first, in one conditional UPDATE when `known` (the balance as
+    the caller last read it) still holds; otherwise from the locked row. Returns `also`, evaluated by
+    that UPDATE. Raises InsufficientCredits; None when the balance allows it but `where` refuses.
+    `also` and `where` are built once (the statement is cached on them); `params` binds theirs."""
     if cost <= 0:
         raise ValueError("a reserve takes a positive amount")
-    current = await repo.lock_balances(session, account_id)
-    if current is None:
-        raise UnknownAccount(account_id)
-    if existing := await repo.find_hold(session, key):
-        return existing
-    available = Balance(*current)
-    if available.total < cost:
-        raise InsufficientCredits(available, cost)
-    from_subscription = min(available.subscription, cost)
-    hold = await repo.create_hold(
+    if known is not None and known.total >= cost:
+        row = await repo.take(session, account_id, *split(known, cost), also=also, where=where, params=params)
+        if row is not None:
+            return _taken(known, cost, row)
+    current = await lock(session, account_id)  # the balance moved since it was read, or was not read
+    if current.total < cost:
+        raise InsufficientCredits(current, cost)
+    row = await repo.take(session, account_id, *split(current, cost), also=also, where=where, params=params)
+    return None if row is None else _taken(current, cost, row)
+
+
+def _taken(before: Balance, cost: int, row: Row[Any]) -> Taken:
+    subscription, one_time = split(before, cost)
+    return Taken(subscription, one_time, Balance(row[0], row[1]), tuple(row[2:]))
+
+
+async def hold(
+    session: AsyncSession, account_id: int, taken: Taken, *, key: str, reference: str | None = None
+) -> Hold:
+    """Records what `take` took as a hold, with one reserve entry per bucket it came from."""
+    created = await repo.create_hold(
         session,
         account_id=account_id,
         idempotency_key=key,
         reference=reference,
-        subscription=from_subscription,
-        one_time=cost - from_subscription,
+        subscription=taken.subscription,
+        one_time=taken.one_time,
     )
-    for bucket, amount in _split(hold):
-        if not await repo.change_balance(session, account_id, bucket, -amount):
-            raise InsufficientCredits(available, cost)  # a concurrent writer got there first
-        await _entry(session, hold, bucket, -amount, EntryKind.RESERVE)
-    return hold
+    await repo.add_entries(
+        session, [_entry(created, bucket, -amount, EntryKind.RESERVE) for bucket, amount in _split(created)]
+    )
+    return created
+
+
+async def reserve(
+    session: AsyncSession, account_id: int, cost: int, *, key: str, reference: str | None = None
+) -> Hold:
+    """Takes `cost` credits into a hold, subscription bucket first; the same key returns the same hold."""
+    taken = await take(session, account_id, cost, where=(_KEY_UNUSED,), params={"hold_key": key})
+    if taken is None:
+        existing = await repo.find_hold(session, key)
+        assert existing is not None, "take refuses only a used key"
+        return existing
+    return await hold(session, account_id, taken, key=key, reference=reference)
+
+
+_KEY_UNUSED = ~exists().where(repo.HOLDS.c.idempotency_key == bindparam("hold_key"))
 
 
 async def settle(session: AsyncSession, hold_id: int) -> bool:
     """Closes a hold as spent; False when it was already settled or refunded."""
-    hold = await repo.close_hold(session, hold_id, "settled", utcnow())
-    if hold is None:
+    closed = await repo.close_hold(session, hold_id, "settled", utcnow())
+    if closed is None:
         return False
-    for bucket, _amount in _split(hold):
-        await _entry(session, hold, bucket, 0, EntryKind.SETTLE)
+    await repo.add_entries(
+        session, [_entry(closed, bucket, 0, EntryKind.SETTLE) for bucket, _ in _split(closed)]
+    )
     return True
 
 
 async def refund(session: AsyncSession, hold_id: int) -> bool:
     """Closes a hold and gives its credits back to the buckets they came from; False if already closed."""
-    hold = await repo.close_hold(session, hold_id, "refunded", utcnow())
-    if hold is None:
+    closed = await repo.close_hold(session, hold_id, "refunded", utcnow())
+    if closed is None:
         return False
-    for bucket, amount in _split(hold):
-        await repo.change_balance(session, hold.account_id, bucket, amount)
-        await _entry(session, hold, bucket, amount, EntryKind.REFUND)
+    await repo.give(session, closed.account_id, closed.subscription_amount, closed.one_time_amount)
+    await repo.add_entries(
+        session, [_entry(closed, bucket, amount, EntryKind.REFUND) for bucket, amount in _split(closed)]
+    )
     return True
 
 
@@ -227,20 +283,18 @@ async def all_entries(session: AsyncSession, account_id: int) -> list[LedgerEntr
     return await repo.entries(session, account_id)
 
 
-def _split(hold: CreditHold) -> list[tuple[Bucket, int]]:
+def _split(hold: Hold) -> list[tuple[Bucket, int]]:
     amounts = {Bucket.SUBSCRIPTION: hold.subscription_amount, Bucket.ONE_TIME: hold.one_time_amount}
     return [(bucket, amounts[bucket]) for bucket in SPEND_ORDER if amounts[bucket] > 0]
 
 
-async def _entry(
-    session: AsyncSession, hold: CreditHold, bucket: Bucket, delta: int, kind: EntryKind
-) -> None:
-    await repo.add_entry(
-        session,
-        account_id=hold.account_id,
-        bucket=bucket,
-        delta=delta,
-        kind=kind,
-        idempotency_key=f"hold:{hold.id}:{kind}:{bucket}",
-        reference=hold.reference or f"hold:{hold.id}",
-    )
+def _entry(hold: Hold, bucket: Bucket, delta: int, kind: EntryKind) -> dict[str, Any]:
+    return {
+        "account_id": hold.account_id,
+        "bucket": bucket,
+        "delta": delta,
+        "kind": kind,
+        "idempotency_key": f"hold:{hold.id}:{kind}:{bucket}",
+        "reference": hold.reference or f"hold:{hold.id}",
+        "created_at": utcnow(),
+    }

@@ -10,7 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.commands.parser import Command
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,15 @@ class Incoming:
     text: str
     attachments: tuple[Attachment, ...] = ()
     message_id: str | None = None
+    # What a door built from typed input instead of text (a Discord slash command): never turned
+    # back into text for the core to parse again.
+    command: Command | None = None
+
+
+class Event(StrEnum):
+    """What a reply reports, for doors that add something of their own to it."""
+
+    CATALOGUE_SHOWN = "catalogue_shown"  # the list of what can be bought: Telegram adds its Stars offers
 
 
 class ActionKind(StrEnum):
@@ -143,6 +155,7 @@ class Reply:
     error: bool = False
     private: bool = False
     resend_note: str = ""
+    event: Event | None = None  # what happened, for a door that reacts to it; never stored
 
     def instead_of_resending(self) -> Reply:
         """What to send when this image may already have reached the chat."""
@@ -212,6 +225,7 @@ def text(
     choices: Menu = (),
     error: bool = False,
     private: bool = False,
+    event: Event | None = None,
 ) -> Reply:
     return Reply(
         ReplyType.TEXT,
@@ -221,6 +235,7 @@ def text(
         choices=choices,
         error=error,
         private=private,
+        event=event,
     )
 
 

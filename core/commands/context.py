@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Accounts, AccountView
+from core.db.repositories.asker import Standing
 from core.db.session import Database
 from core.generation.jobs import JobService
 from core.generation.storage import Storage
@@ -56,6 +57,7 @@ class Context:
     attachments: tuple[Attachment, ...] = ()
     message_id: str | None = None  # the platform's id of the message being answered
     reading: AsyncSession | None = None  # the request's read-only unit of work, for commands that only read
+    standing: Standing | None = None  # read with who is asking, for a request that may charge
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

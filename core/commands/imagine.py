@@ -6,13 +6,14 @@ from dataclasses import replace
 
 from core.commands.context import Context
 from core.commands.parser import Command, shows_something, whole_number
+from core.db.repositories import asker
+from core.db.repositories.asker import Standing
+from core.db.types import utcnow
 from core.errors import UserError
-from core.generation import replies
+from core.generation import admission, replies
 from core.generation.jobs import ImagineSpec
 from core.generation.sizes import AspectRatio, Tier, parse_tier
 from core.messages import ActionKind, Attachment, Reply
-from core.payments import freezes
-from core.payments.service import TIER_ORDER
 
 OPTION_ALIASES = {
     "ar": "ar",
@@ -111,24 +112,45 @@ async def _submit(
     ctx: Context, spec: ImagineSpec, request_key: str | None = None, attachments: tuple[Attachment, ...] = ()
 ) -> list[Reply]:
     payments, jobs = ctx.services.payments, ctx.services.jobs
-    async with ctx.services.db.read() as session:  # what refuses an account, from one read
-        frozen = await payments.frozen(session, ctx.account.id)
-        allowed = await payments.max_tier(session, ctx.account.id)
-        cooling = await jobs.cooldown(session, ctx.account.id)
-    if frozen:
-        raise freezes.refusal(frozen)
-    if TIER_ORDER.index(spec.tier) > TIER_ORDER.index(allowed):
-        items = ", ".join(f"/buy {item.id}" for item in payments.unlocking(spec.tier)) or "—"
-        raise UserError("resolution_locked", res=spec.tier.value.upper(), items=items)
-    if cooling is not None:
-        raise cooling
-    if attachments:  # what a read can refuse is refused before references are downloaded and decoded
-        await jobs.precheck(ctx.account.id, spec, request_key)
+    standing = ctx.standing if _still_current(ctx) else await _standing(ctx)
+    refused = admission.refusal(
+        standing,
+        tier=spec.tier,
+        allowed=payments.max_tier(standing.bought_pack, standing.plan),
+        unlocking=lambda tier: ", ".join(f"/buy {item.id}" for item in payments.unlocking(tier)) or "—",
+        now=utcnow(),
+    )
+    if refused is not None:
+        raise refused
+    if attachments:  # what the standing refuses is refused before references are downloaded and decoded
+        jobs.check(spec, standing)
         spec = replace(spec, references=await _store_references(ctx, attachments))
     submitted = await jobs.submit(
-        ctx.account, ctx.user, ctx.chat, ctx.language, spec, request_key=request_key
+        ctx.account, ctx.user, ctx.chat, ctx.language, spec, standing, request_key=request_key
     )
     return [replies.queued(ctx.t, submitted.job_id, submitted.position, submitted.cost, submitted.balance)]
+
+
+def _still_current(ctx: Context) -> bool:
+    """Whether the standing read with the asker still holds: it was read, and the privacy gate did
+    not accept the terms on the user's behalf since (implied acceptance may grant the trial)."""
+    return ctx.standing is not None and ctx.privacy.accepted(ctx.services.privacy.settings)
+
+
+async def _standing(ctx: Context) -> Standing:
+    """The account's standing, read again: for a request whose asker was read without it (the first
+    contact), or before the privacy gate wrote."""
+    async with ctx.services.db.read() as session:
+        found = await asker.who_asks(
+            session,
+            ctx.user.platform,
+            ctx.user.user_id,
+            standing_since=utcnow() - admission.STRIKE_WINDOW,
+            strikes_for_cooldown=ctx.services.generation.safety_strikes,
+        )
+    standing = found[1] if found is not None else None
+    assert standing is not None, "the asker's account exists"
+    return standing
 
 
 def _options(flags: dict[str, str]) -> dict[str, str]:

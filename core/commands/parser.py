@@ -68,6 +68,20 @@ def parse(message: str, *, free_text: frozenset[str] = frozenset()) -> Command |
     return Command(match["name"].lower(), text, flags)
 
 
+def with_typed_options(command: Command) -> Command:
+    """A command a door built from typed input (a Discord slash command's options as `flags`, the
+    free-text option as `text`): flags written in the text count too, as if typed in a chat, and the
+    same flag given both ways is refused as repeated."""
+    written = parse(f"/{command.name} {command.text}")
+    assert written is not None, "a slash and a name make a command"
+    flags = dict(written.flags)
+    for name, value in command.flags.items():
+        if name in flags:
+            raise UserError("flag_repeated", flag=f"--{name}")
+        flags[name] = _UNWANTED.sub(" ", value).strip()
+    return Command(command.name, written.text, flags)
+
+
 def whole_number(text: str, *, digits: int = 9) -> int | None:
     """The value of a plain ASCII number ("12", "#12" is not one), or None; never raises."""
     return int(text) if 0 < len(text) <= digits and text.isascii() and text.isdigit() else None

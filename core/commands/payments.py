@@ -7,7 +7,7 @@ from core.commands.context import Context, Services
 from core.commands.parser import Command
 from core.errors import UserError
 from core.i18n import Translator
-from core.messages import ChatRef, Choice, Reply, text
+from core.messages import ChatRef, Choice, Event, Reply, text
 from core.payments.catalogue import Pack, Plan
 from core.payments.prices import format_money
 
@@ -19,7 +19,9 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
     t = ctx.t
     if not payments.available:
         if payments.open_in(ctx.chat):
-            return [text(t("buy.title"), private=True)]  # the door offers what it sells itself
+            # the door offers what it sells itself
+            shown = None if command.words else Event.CATALOGUE_SHOWN
+            return [text(t("buy.title"), private=True, event=shown)]
         hint, _ = way_to_pay(ctx.services, t, ctx.chat)
         return [text(hint, private=True)]
     if command.words:
@@ -33,7 +35,7 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
     lines.extend(f"• {describe(ctx, item)} — /buy {item.id}" for item in payments.purchasable())
     lines.append(t("payment.support_hint"))
     menu = tuple((Choice(item.name, f"/buy {item.id}"),) for item in payments.purchasable())
-    return [text("\n".join(lines), choices=menu, private=True)]
+    return [text("\n".join(lines), choices=menu, private=True, event=Event.CATALOGUE_SHOWN)]
 
 
 def describe(ctx: Context, item: Pack | Plan) -> str:

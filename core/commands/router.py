@@ -8,18 +8,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import AccountView
 from core.commands import account, admin, imagine, info, payments, preferences, privacy, rights, support
 from core.commands.context import Context, Services
-from core.commands.parser import Command, parse, whole_number
+from core.commands.parser import Command, parse, whole_number, with_typed_options
 from core.commands.privacy_gate import guarded, writes_nothing
+from core.db.repositories import asker
+from core.db.repositories.asker import Standing
+from core.db.types import utcnow
 from core.errors import UserError, new_reference
+from core.generation import admission
+from core.generation.styles import Style
 from core.i18n import Translator
 from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
 from core.privacy.consent import PrivacyState
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """Who is asking: their account, its privacy state and, for a request that may charge, its standing."""
+
+    account: AccountView
+    privacy: PrivacyState
+    standing: Standing | None = None
+
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +112,7 @@ MENU = (
 )
 """The commands a platform lists in its command menu; descriptions are `menu.<name>` in the catalogs."""
 READ_ONLY = frozenset({"balance", "history", "help"})  # answered from one read-only unit of work
+CHARGES = frozenset({"imagine", "action"})  # read the account's standing with who is asking
 NEEDS_CREDITS = frozenset({"insufficient_credits"})  # refusals that end with the way to more credits
 
 
@@ -103,13 +120,24 @@ class Core:
     def __init__(self, services: Services) -> None:
         self.services = services
 
+    # What a door may show in its own menus (Discord's option choices), without reaching into services.
+    def styles(self) -> list[Style]:
+        return self.services.styles.all()
+
+    def models(self) -> tuple[str, ...]:
+        return tuple(self.services.generation.models)
+
     async def dispatch(self, incoming: Incoming) -> list[Reply]:
+        # Parsed once, here: its name decides how the request is read.
+        parsed = _typed(incoming.command) if incoming.command is not None else _parse(incoming.text)
+        name = ALIASES.get(parsed.name, parsed.name) if isinstance(parsed, Command) else None
         return await self._guard(
             incoming.user,
             incoming.chat,
-            lambda ctx: self._command(ctx, incoming.text),
+            lambda ctx: self._command(ctx, incoming.text, parsed),
             incoming,
-            reads_only=_reads_only(incoming.text),
+            reads_only=name in READ_ONLY,
+            charges=name in CHARGES,
         )
 
     async def on_action(self, press: ActionPress) -> list[Reply]:
@@ -121,7 +149,7 @@ class Core:
                 properties={"action": press.kind.value},
             )
 
-        return await self._guard(press.user, press.chat, run)
+        return await self._guard(press.user, press.chat, run, charges=True)
 
     async def refuse(self, user: UserRef, chat: ChatRef, error: UserError) -> list[Reply]:
         """Words a refusal that a door decided on itself (an expired button) in the user's language."""
@@ -131,44 +159,56 @@ class Core:
 
         return await self._guard(user, chat, refused)
 
-    async def _asker(self, user: UserRef) -> tuple[AccountView, PrivacyState]:
-        """Who is asking, from one read: their account and its privacy state. The first contact
-        creates the account."""
+    async def _asker(self, user: UserRef, *, charges: bool = False) -> Asker:
+        """Who is asking, from one read: their account, its privacy state and, for a request that may
+        charge, its standing. The first contact creates the account."""
         async with self.services.db.read() as session:
-            known = await self._known_asker(session, user)
+            known = await self._known_asker(session, user, charges=charges)
         if known is not None:
             return known
         account = await self.services.accounts.resolve(user)
-        return account, await self.services.privacy.consents.state(account.id)
+        return Asker(account, await self.services.privacy.consents.state(account.id))
 
     async def _known_asker(
-        self, session: AsyncSession, user: UserRef
-    ) -> tuple[AccountView, PrivacyState] | None:
-        account = await self.services.accounts.lookup(session, user)
-        if account is None:
+        self, session: AsyncSession, user: UserRef, *, charges: bool = False
+    ) -> Asker | None:
+        since = utcnow() - admission.STRIKE_WINDOW if charges else None
+        found = await asker.who_asks(
+            session,
+            user.platform,
+            user.user_id,
+            standing_since=since,
+            strikes_for_cooldown=self.services.generation.safety_strikes,
+        )
+        if found is None:
             return None
-        return account, await self.services.privacy.consents.state_in(session, account.id)
+        row, standing = found
+        account = AccountView(row.account_id, row.language, row.preferences)
+        privacy = PrivacyState(
+            row.terms_version, row.policy_version, row.analytics, row.marketing, row.direct_chat, row.erasing
+        )
+        return Asker(account, privacy, standing)
 
     def _context(
         self,
         user: UserRef,
         chat: ChatRef,
-        asker: tuple[AccountView, PrivacyState],
+        found: Asker,
         incoming: Incoming | None,
         *,
         reading: AsyncSession | None = None,
     ) -> Context:
-        account, privacy = asker
         return Context(
             self.services,
             user,
             chat,
-            account,
-            Translator(self.services.language_for(account, user)),
-            privacy,
+            found.account,
+            Translator(self.services.language_for(found.account, user)),
+            found.privacy,
             incoming.attachments if incoming else (),
             incoming.message_id if incoming else None,
             reading,
+            found.standing,
         )
 
     def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:
@@ -178,12 +218,18 @@ class Core:
         hint, choices = payments.way_to_pay(self.services, t, chat)
         return text(message + "\n" + hint, error=True, choices=choices)
 
-    async def _command(self, ctx: Context, message: str) -> list[Reply]:
-        if ctx.services.support.is_staff(ctx.user) and not message.lstrip().startswith("/"):
+    async def _command(self, ctx: Context, message: str, parsed: Command | UserError | None) -> list[Reply]:
+        if (
+            parsed is None
+            and ctx.services.support.is_staff(ctx.user)
+            and not message.lstrip().startswith("/")
+        ):
             return await support.staff_message(ctx, message)
-        command = parse(message, free_text=FREE_TEXT)
-        if command is None:
+        if isinstance(parsed, UserError):
+            raise parsed
+        if parsed is None:
             raise UserError("not_a_command")
+        command = parsed
         name = ALIASES.get(command.name, command.name)
         if name == "action":
             return await guarded(ctx, name, lambda: self._typed_action(ctx, command), command=command)
@@ -210,9 +256,11 @@ class Core:
         incoming: Incoming | None = None,
         *,
         reads_only: bool = False,
+        charges: bool = False,
     ) -> list[Reply]:
         """Runs a request for `user` in `chat`: a command that only reads (`READ_ONLY`) runs in one
-        read-only unit of work with the lookup of who is asking; nothing escapes but replies."""
+        read-only unit of work with the lookup of who is asking; one that may charge (`CHARGES`) reads
+        the account's standing with it. Nothing escapes but replies."""
         t = Translator(self.services.default_language)
         try:
             await self.services.notifier.heard_from(chat)  # they wrote from it: it is reachable again
@@ -223,7 +271,7 @@ class Core:
                         if writes_nothing(ctx):
                             t = ctx.t
                             return await run(ctx)
-            ctx = self._context(user, chat, await self._asker(user), incoming)
+            ctx = self._context(user, chat, await self._asker(user, charges=charges), incoming)
             t = ctx.t
             return await run(ctx)
         except UserError as error:
@@ -234,10 +282,16 @@ class Core:
             return [text(t("error.internal", ref=reference))]
 
 
-def _reads_only(message: str) -> bool:
-    """Whether the message asks for a command in READ_ONLY (anything unparsable is not)."""
+def _typed(command: Command) -> Command | UserError:
     try:
-        command = parse(message, free_text=FREE_TEXT)
-    except UserError:
-        return False
-    return command is not None and ALIASES.get(command.name, command.name) in READ_ONLY
+        return with_typed_options(command)
+    except UserError as error:
+        return error
+
+
+def _parse(message: str) -> Command | UserError | None:
+    """The message as a command, the refusal of a malformed one, or None when it is no command."""
+    try:
+        return parse(message, free_text=FREE_TEXT)
+    except UserError as error:
+        return error

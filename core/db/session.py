@@ -98,10 +98,85 @@ class _SqliteConnection(aiosqlite.Connection):
                 await self.rollback()
         await super().close()
 
+    def cursor(self) -> _OneTripCursor:  # type: ignore[override]
+        return _OneTripCursor(self)
+
+    async def rollback(self) -> None:
+        """Nothing to roll back costs no trip to the connection's thread (the pool rolls back every
+        connection it takes back, most of them already committed)."""
+        if self._connection is not None and not self._connection.in_transaction:
+            return
+        await super().rollback()
+
     def stop(self) -> asyncio.Future[Any] | None:
         if self._connection is not None and self._running:  # a forced close skips close() above
             self._tx.put_nowait((None, self._connection.rollback))
         return super().stop()
+
+
+class _OneTripCursor:
+    """The cursor SQLAlchemy gets from `_SqliteConnection`: a statement runs, its rows are fetched
+    and its SQLite cursor is closed in one trip to the connection's thread, where aiosqlite's own
+    cursor takes a trip for each (about four per statement, each a thread hand-off both ways).
+    Every row is fetched at once, as SQLAlchemy's adapter does with aiosqlite's cursor anyway."""
+
+    arraysize = 1
+
+    def __init__(self, connection: _SqliteConnection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> _OneTripCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    async def execute(self, sql: str, parameters: Any = None) -> _OneTripCursor:
+        outcome = await self._connection._execute(_run, self._connection._conn, sql, parameters, many=False)
+        self.description, self.rowcount, self.lastrowid, self._rows = outcome
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _OneTripCursor:
+        outcome = await self._connection._execute(_run, self._connection._conn, sql, parameters, many=True)
+        self.description, self.rowcount, self.lastrowid, self._rows = outcome
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = size or self.arraysize
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+def _run(
+    connection: sqlite3.Connection, sql: str, parameters: Any, *, many: bool
+) -> tuple[Any, int, int | None, list[Any]]:
+    """In the connection's thread: the statement, its rows and what SQLAlchemy reads off the cursor."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        elif parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
 
 
 def _connect_sqlite(database: str, **kwargs: Any) -> aiosqlite.Connection:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from secrets import token_hex
 from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
@@ -12,12 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
 from core.accounts import AccountView
-from core.db import signals
-from core.db.models import Job
+from core.db.models import Account, Job
 from core.db.repositories import jobs as repo
+from core.db.repositories import payments as payments_repo
+from core.db.repositories import queue
+from core.db.repositories.asker import Standing
 from core.db.session import Database
 from core.db.types import utcnow
 from core.errors import UserError
+from core.generation import admission
 from core.generation.providers.base import ImageProvider, ProviderError
 from core.generation.references import References
 from core.generation.sizes import (
@@ -31,11 +34,14 @@ from core.generation.sizes import (
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.messages import ChatRef, UserRef
+from core.payments import freezes
 from core.policy import CreditSettings, GenerationSettings
 
 log = logging.getLogger(__name__)
 
-STRIKE_WINDOW = timedelta(hours=24)
+NOT_FROZEN = Account.__table__.c.frozen_reason.is_(
+    None
+)  # built once: the reserving statement is cached on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,41 +113,40 @@ class JobService:
         chat: ChatRef,
         language: str,
         spec: ImagineSpec,
+        standing: Standing,
         *,
         request_key: str | None = None,
     ) -> Submitted:
-        """Refuses before anything is reserved, or reserves the cost and queues the job, atomically.
-        The caller has already refused what refuses the account itself (a freeze, the tier, a safety
-        cooldown: `cooldown`), from one read.
+        """Refuses before anything is reserved, or reserves the cost and queues the job in one
+        transaction. The caller has already refused what refuses the account itself (a freeze, the
+        tier, a safety cooldown: core.generation.admission) from `standing`, the account as read for
+        this request.
 
         `request_key` names the chat message asking: the same message delivered again gets the job it
         already made, not a second one.
         """
-        provider_prompt = self._validate(spec)
-        await self._moderate(account, provider_prompt)
+        provider_prompt = self.check(spec, standing)
+        await self._moderate(account, provider_prompt)  # before anything is reserved, outside the write
         try:
-            return await self._queue(account, user, chat, language, spec, request_key, provider_prompt)
+            return await self._queue(
+                account, user, chat, language, spec, standing, request_key, provider_prompt
+            )
         except IntegrityError:
             if request_key is None or (earlier := await self._earlier(request_key)) is None:
                 raise
-            return earlier  # the same message, delivered twice at the same moment
+            return earlier  # the same message, delivered again
 
-    async def precheck(self, account_id: int, spec: ImagineSpec, request_key: str | None = None) -> None:
-        """Refuses, from a read and reserving nothing, what `submit` would refuse before costly work
-        (downloading and decoding references): a bad spec, a cooldown, a full queue, too few credits.
-        `submit` still decides, in the transaction that reserves. A message delivered again is let
-        through: `submit` answers it with the job it made."""
-        self._validate(spec)
+    def check(self, spec: ImagineSpec, standing: Standing) -> str:
+        """Refuses, from the standing and reserving nothing, what `submit` would refuse before costly
+        work (moderation; downloading and decoding references); returns the prompt the provider gets.
+        The write still decides: it takes the credits only if they are there."""
+        provider_prompt = self._validate(spec)
         *_, cost = self._priced(spec)
-        async with self.db.read() as session:
-            if request_key is not None and await repo.by_request(session, request_key) is not None:
-                return
-            balance = await credits.balance(session, account_id)
-            queued = await repo.count_for_account(session, account_id, [repo.QUEUED])
-        if balance.total < cost:
-            raise UserError("insufficient_credits", balance=balance.total, cost=cost)
-        if queued >= self.generation.max_queued_jobs_per_user:
-            raise UserError("queue_full", limit=self.generation.max_queued_jobs_per_user)
+        if refused := admission.unaffordable(
+            standing, cost=cost, max_queued=self.generation.max_queued_jobs_per_user
+        ):
+            raise refused
+        return provider_prompt
 
     def _priced(self, spec: ImagineSpec) -> tuple[Tier, int, int, int]:
         """(tier charged, width, height, cost): a fixed-size model may draw less than the tier asked
@@ -157,53 +162,64 @@ class JobService:
         chat: ChatRef,
         language: str,
         spec: ImagineSpec,
+        standing: Standing,
         request_key: str | None,
         provider_prompt: str,
     ) -> Submitted:
+        """Four statements: take the credits (naming the new job), hold them, queue the job, write
+        the ledger entries. A message delivered twice meets the unique request key and rolls back."""
         tier, width, height, cost = self._priced(spec)
         async with self.db.transaction() as session:
-            await credits.lock(session, account.id)
-            if request_key is not None and (earlier := await repo.by_request(session, request_key)):
-                log.info("job %s asked for again by the same message: not queued twice", earlier.id)
-                return await self._submitted(session, earlier)
-            job = await repo.insert(
-                session,
-                account_id=account.id,
-                identity=user.identity,
-                chat=chat.serialize(),
-                language=language,
-                prompt=spec.prompt,
-                provider_prompt=provider_prompt,
-                style=spec.style,
-                ratio=str(spec.ratio),
-                tier=tier.value,
-                width=width,
-                height=height,
-                model=spec.model,
-                quality=self.generation.quality,
-                n=spec.n,
-                cost=cost,
-                references=list(spec.references),
-                parent_id=spec.parent_id,
-                action=spec.action,
-                request_key=request_key,
-            )
             try:
-                hold = await credits.reserve(
-                    session, account.id, cost, key=f"job:{job.id}", reference=f"job:{job.id}"
+                taken = await credits.take(
+                    session,
+                    account.id,
+                    cost,
+                    known=admission.balance(standing),
+                    also=(queue.next_job_id(session),),
+                    where=(NOT_FROZEN,),
                 )
             except credits.InsufficientCredits as exc:
                 raise UserError("insufficient_credits", balance=exc.balance.total, cost=cost) from None
-            queued = await repo.count_for_account(session, account.id, [repo.QUEUED])
-            if queued > self.generation.max_queued_jobs_per_user:
+            if taken is None:  # frozen since the standing was read
+                raise freezes.refusal(await payments_repo.frozen_reason(session, account.id) or "dispute")
+            [job_id] = taken.also
+            # On SQLite a job number comes back once the newest job is erased: the token keeps the
+            # hold's key unique forever.
+            hold = await credits.hold(
+                session, account.id, taken, key=f"job:{job_id}:{token_hex(4)}", reference=f"job:{job_id}"
+            )
+            queued, position = await queue.insert_queued(
+                session,
+                job_id,
+                {
+                    "account_id": account.id,
+                    "identity": user.identity,
+                    "chat": chat.serialize(),
+                    "language": language,
+                    "prompt": spec.prompt,
+                    "provider_prompt": provider_prompt,
+                    "style": spec.style,
+                    "ratio": str(spec.ratio),
+                    "tier": tier.value,
+                    "width": width,
+                    "height": height,
+                    "model": spec.model,
+                    "quality": self.generation.quality,
+                    "n": spec.n,
+                    "cost": cost,
+                    "hold_id": hold.id,
+                    "references": list(spec.references),
+                    "parent_id": spec.parent_id,
+                    "action": spec.action,
+                    "request_key": request_key,
+                },
+            )
+            if queued >= self.generation.max_queued_jobs_per_user:
                 raise UserError("queue_full", limit=self.generation.max_queued_jobs_per_user)
-            await repo.set_hold(session, job.id, hold.id)
-            position = await repo.queue_position(session, job.id)
-            balance = await credits.balance(session, account.id)
-            await signals.notify(session, signals.JOBS)  # workers in other processes
-        log.info("job %s queued: %sx%s x%s, %s credits", job.id, width, height, spec.n, cost)
+        log.info("job %s queued: %sx%s x%s, %s credits", job_id, width, height, spec.n, cost)
         self.worker.wake()
-        return Submitted(job.id, position, cost, balance, width, height)
+        return Submitted(job_id, position, cost, taken.balance, width, height)
 
     async def _earlier(self, request_key: str) -> Submitted | None:
         async with self.db.transaction() as session:
@@ -263,17 +279,6 @@ class JobService:
         styled = style.apply(prompt)
         return spec.instruction.replace("{prompt}", styled) if spec.instruction else styled
 
-    async def cooldown(self, session: AsyncSession, account_id: int) -> UserError | None:
-        """The refusal for an account on a safety cooldown, None when it is not on one (read in the
-        caller's unit of work, with the rest of what is checked before charging)."""
-        now = utcnow()
-        strikes = await repo.strikes_since(session, account_id, now - STRIKE_WINDOW)
-        if len(strikes) < self.generation.safety_strikes:
-            return None
-        # The cooldown ends when enough strikes have aged out of the window.
-        ends = strikes[len(strikes) - self.generation.safety_strikes] + STRIKE_WINDOW
-        return UserError("safety_cooldown", wait=_duration(ends - now))
-
     async def _moderate(self, account: AccountView, prompt: str) -> None:
         try:
             allowed = await self.provider.check_prompt(prompt, account.safety_identifier)
@@ -287,9 +292,3 @@ class JobService:
     async def record_strike(self, account_id: int, source: str) -> None:
         async with self.db.transaction() as session:
             await repo.add_strike(session, account_id, source)
-
-
-def _duration(delta: timedelta) -> str:
-    minutes = max(1, int(delta.total_seconds() // 60))
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass
 
 import stripe
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Payment, Subscription
 from core.db.repositories import payments as repo
@@ -85,13 +84,12 @@ class Payments:
             )
         return url
 
-    async def max_tier(self, session: AsyncSession, account_id: int) -> Tier:
-        """The highest resolution this account may order: anything once it bought a pack, its plan's
-        when it subscribes, else the free limit (read in the caller's unit of work)."""
-        if await repo.has_paid(session, account_id):
+    def max_tier(self, bought_pack: bool, plan_id: str | None) -> Tier:
+        """The highest resolution an account may order: anything once it bought a pack, its plan's
+        when it subscribes, else the free limit."""
+        if bought_pack:
             return Tier.K4
-        current = await repo.current_subscription(session, account_id)
-        plan = self.catalogue.find(current.plan) if current else None
+        plan = self.catalogue.find(plan_id) if plan_id else None
         allowed = self.free_max_res
         if isinstance(plan, Plan) and TIER_ORDER.index(plan.max_res) > TIER_ORDER.index(allowed):
             allowed = plan.max_res
@@ -103,11 +101,6 @@ class Payments:
             plan for plan in self.catalogue.plans if TIER_ORDER.index(plan.max_res) >= TIER_ORDER.index(tier)
         ]
         return [*self.catalogue.packs, *plans]
-
-    @staticmethod
-    async def frozen(session: AsyncSession, account_id: int) -> str | None:
-        """Why the account may not start images, if it may not (read in the caller's unit of work)."""
-        return await repo.frozen_reason(session, account_id)
 
     async def subscription(self, account_id: int) -> Subscription | None:
         async with self.db.read() as session:

@@ -25,6 +25,7 @@ import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 
+from core.commands.parser import Command
 from core.commands.router import Core
 from core.errors import UserError
 from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, Stage, UserRef
@@ -87,8 +88,8 @@ class DiscordAdapter:
         self.tree = commands.build_tree(
             self.client,
             self,
-            styles=core.services.styles.all(),
-            models=core.services.generation.models,
+            styles=core.styles(),
+            models=core.models(),
             guild_ids=self._guild_ids,
         )
         self._delivery = Delivery(self.client, progress_interval_s=progress_interval_s)
@@ -135,13 +136,18 @@ class DiscordAdapter:
     async def run_command(
         self,
         interaction: discord.Interaction,
-        text: str,
+        command: Command | str,
         attachments: Sequence[discord.Attachment] = (),
         *,
         public: bool = False,
     ) -> None:
+        """`command`: the text of a plain command, or a command built from typed options."""
         references = tuple(_attachment(attachment) for attachment in attachments)
-        incoming = Incoming(_user(interaction), _chat(interaction), text, references, str(interaction.id))
+        user, chat, message_id = _user(interaction), _chat(interaction), str(interaction.id)
+        if isinstance(command, Command):
+            incoming = Incoming(user, chat, "", references, message_id, command=command)
+        else:
+            incoming = Incoming(user, chat, command, references, message_id)
         replies = await self._in_time(interaction, self._core.dispatch(incoming), public=public)
         await self._answer(interaction, replies)
 

@@ -1,9 +1,10 @@
 """The slash commands: `/imagine` with typed options, and one plain command per core command.
 
-Every slash command becomes the text the core parses (`/imagine a castle --ar 16:9`), so Discord
-adds no behaviour of its own. A command of the core's menu (`MENU`) with no options needs no code
-here: it is listed from `MENU` and described by `menu.<name>` in the catalogs. Names and
-descriptions are localized for every catalog language besides English (Discord shows the user's).
+A plain command reaches the core as its text (`/balance`); `/imagine` as a command built from its
+typed options, never turned back into text, so Discord adds no behaviour of its own. A command of
+the core's menu (`MENU`) with no options needs no code here: it is listed from `MENU` and described
+by `menu.<name>` in the catalogs. Names and descriptions are localized for every catalog language
+besides English (Discord shows the user's).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 
+from core.commands.parser import Command
 from core.commands.router import ALIASES, MENU
 from core.generation.styles import Style
 from core.i18n import FALLBACK, LANGUAGES, normalize_language, translate
@@ -49,7 +51,7 @@ class CommandHandler(Protocol):
     async def run_command(
         self,
         interaction: discord.Interaction,
-        text: str,
+        command: Command | str,
         attachments: Sequence[discord.Attachment] = (),
         *,
         public: bool = False,
@@ -111,14 +113,6 @@ def build_tree(
     return tree
 
 
-def imagine_text(
-    prompt: str, *, ar: str | None, style: str | None, res: str | None, model: str | None
-) -> str:
-    flags = {"ar": ar, "style": style, "res": res, "model": model}
-    options = " ".join(f"--{flag} {_quoted(value)}" for flag, value in flags.items() if value)
-    return f"/imagine {prompt} {options}".strip()
-
-
 def imagine(
     handler: CommandHandler, styles: Sequence[Style], models: Sequence[str]
 ) -> app_commands.Command[Any, ..., None]:
@@ -132,13 +126,14 @@ def imagine(
         reference: discord.Attachment | None = None,
         reference2: discord.Attachment | None = None,
     ) -> None:
-        text = imagine_text(prompt, ar=aspect, style=style, res=resolution, model=model)
+        options = {"ar": aspect, "style": style, "res": resolution, "model": model}
+        command = Command("imagine", prompt, {flag: value for flag, value in options.items() if value})
         given = [item for item in (reference, reference2) if item is not None]
         references = [item for item in given if isinstance(item, discord.Attachment)]
         if len(references) < len(given):  # Discord named an attachment it did not include
             await _refuse_missing_reference(interaction)
             return
-        await handler.run_command(interaction, text, references, public=True)
+        await handler.run_command(interaction, command, references, public=True)
 
     command = _command("imagine", callback)
     app_commands.rename(
@@ -204,10 +199,3 @@ def _chinese_name(command: str) -> str | None:
         ),
         None,
     )
-
-
-def _quoted(value: str) -> str:
-    """An option value the core's parser reads back whole."""
-    if value.split() == [value] and value[0] not in "\"'":
-        return value
-    return f"'{value}'" if '"' in value else f'"{value}"'

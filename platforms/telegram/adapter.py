@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Message, Update, User
@@ -26,13 +28,13 @@ from telegram.ext import (
     PreCheckoutQueryHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from core.bounded_json import bounded_json
-from core.commands.parser import parse
-from core.commands.router import ALIASES, FREE_TEXT, MENU, Core
+from core.commands.router import MENU, Core
 from core.errors import ChatUnreachable, UserError
 from core.i18n import normalize_language, translate
-from core.messages import ActionPress, ChatRef, Incoming, Reply, ReplyType, text
+from core.messages import ActionPress, ChatRef, Event, Incoming, Reply, ReplyType, text
 from core.payments.stars import StarsPurchases
 from platforms.base import Capabilities
 from platforms.telegram import incoming, render
@@ -78,7 +80,9 @@ class TelegramAdapter:
         album_wait_s: float = ALBUM_WAIT_S,
         default_language: str = "en",
         stars: StarsPurchases | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context`: one the process shares (else each HTTP client builds its own)."""
         self._core = core
         self._default_language = default_language
         self._webhook = webhook
@@ -90,9 +94,8 @@ class TelegramAdapter:
             .base_file_url(base_file_url)
             .rate_limiter(AIORateLimiter(max_retries=3))
             .concurrent_updates(True)
-            .read_timeout(30)
-            .write_timeout(30)
-            .media_write_timeout(120)
+            .request(_calls_request(ssl_context))
+            .get_updates_request(HTTPXRequest(connection_pool_size=1, httpx_kwargs=_verify(ssl_context)))
         )
         if webhook is not None:
             builder = builder.updater(None)
@@ -229,7 +232,7 @@ class TelegramAdapter:
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
         await self._answer(chat, replies, asker=message.from_user, reply_to=reply_to)
-        if self._stars is not None and _is_catalogue_request(said) and not any(r.error for r in replies):
+        if self._stars is not None and any(reply.event == Event.CATALOGUE_SHOWN for reply in replies):
             await self._stars.offer(message)
 
     async def _on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -306,9 +309,20 @@ class TelegramAdapter:
         log.error("telegram: an update could not be handled", exc_info=context.error)
 
 
-def _is_catalogue_request(said: str) -> bool:
-    command = parse(said, free_text=FREE_TEXT)
-    return command is not None and ALIASES.get(command.name, command.name) == "buy" and not command.text
+def _calls_request(ssl_context: ssl.SSLContext | None) -> HTTPXRequest:
+    """The client for Bot API calls, as the builder makes it from `.read_timeout(30)`,
+    `.write_timeout(30)` and `.media_write_timeout(120)`."""
+    return HTTPXRequest(
+        connection_pool_size=256,
+        read_timeout=30,
+        write_timeout=30,
+        media_write_timeout=120,
+        httpx_kwargs=_verify(ssl_context),
+    )
+
+
+def _verify(ssl_context: ssl.SSLContext | None) -> dict[str, Any] | None:
+    return {"verify": ssl_context} if ssl_context is not None else None
 
 
 def _is_menu_update(replies: list[Reply]) -> bool:

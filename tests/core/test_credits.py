@@ -56,6 +56,30 @@ async def test_reserve_spends_subscription_first_and_refund_returns_each_bucket(
     await harness.assert_ledger_consistent()
 
 
+async def test_a_take_decided_on_a_stale_balance_still_spends_subscription_first(harness: Harness) -> None:
+    account = await _account(harness)
+    async with _db(harness).transaction() as session:
+        read_earlier = await credits.balance(session, account)  # 0 subscription, 40 one-time
+        await credits.set_subscription(session, account, 25, key="cycle-1")  # then a cycle began
+        taken = await credits.take(session, account, 30, known=read_earlier)
+        assert taken is not None
+        assert (taken.subscription, taken.one_time) == (25, 5)
+        assert taken.balance == credits.Balance(0, 35) == await credits.balance(session, account)
+        hold = await credits.hold(session, account, taken, key="stale")
+        assert await credits.refund(session, hold.id)
+    await harness.assert_ledger_consistent()
+
+
+async def test_a_take_decided_on_a_balance_since_spent_is_refused(harness: Harness) -> None:
+    account = await _account(harness)
+    async with _db(harness).transaction() as session:
+        read_earlier = await credits.balance(session, account)
+        await credits.reserve(session, account, 35, key="elsewhere")
+        with pytest.raises(credits.InsufficientCredits):
+            await credits.take(session, account, 10, known=read_earlier)
+        assert await credits.balance(session, account) == credits.Balance(0, 5)
+
+
 async def test_reserve_with_the_same_key_returns_the_same_hold(harness: Harness) -> None:
     account = await _account(harness)
     async with _db(harness).transaction() as session:

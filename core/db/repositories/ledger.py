@@ -6,10 +6,25 @@ below zero, always in the same transaction as the entry that explains the change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from core.db.models import Account, CreditHold, LedgerEntry
 
@@ -97,8 +112,97 @@ async def sums_by_bucket(session: AsyncSession, account_id: int) -> dict[str, in
     return {bucket: int(total) for bucket, total in rows.all()}
 
 
-async def find_hold(session: AsyncSession, idempotency_key: str) -> CreditHold | None:
-    return await session.scalar(select(CreditHold).where(CreditHold.idempotency_key == idempotency_key))
+# The hot path (reserve, settle, refund) runs Core statements on the tables: no ORM unit of work.
+ACCOUNTS = Account.__table__
+HOLDS = CreditHold.__table__
+ENTRIES = LedgerEntry.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A credit hold as the ledger reads it: what it took from each bucket, and for what."""
+
+    id: int
+    account_id: int
+    subscription_amount: int
+    one_time_amount: int
+    reference: str | None
+
+
+HOLD_COLUMNS = (
+    HOLDS.c.id,
+    HOLDS.c.account_id,
+    HOLDS.c.subscription_amount,
+    HOLDS.c.one_time_amount,
+    HOLDS.c.reference,
+)
+
+
+async def find_hold(session: AsyncSession, idempotency_key: str) -> Hold | None:
+    row = (
+        await session.execute(select(*HOLD_COLUMNS).where(HOLDS.c.idempotency_key == idempotency_key))
+    ).one_or_none()
+    return None if row is None else Hold(*row)
+
+
+_TAKE_SUBSCRIPTION = bindparam("take_subscription", type_=Integer)
+_TAKE_ONE_TIME = bindparam("take_one_time", type_=Integer)
+_TAKE = (
+    update(ACCOUNTS)
+    .where(
+        ACCOUNTS.c.id == bindparam("account_id", type_=Integer),
+        ACCOUNTS.c.balance_subscription >= _TAKE_SUBSCRIPTION,
+        ACCOUNTS.c.balance_one_time >= _TAKE_ONE_TIME,
+        # Subscription credits are spent first: one-time credits only once the subscription is empty.
+        or_(_TAKE_ONE_TIME == 0, ACCOUNTS.c.balance_subscription == _TAKE_SUBSCRIPTION),
+    )
+    .values(
+        balance_subscription=ACCOUNTS.c.balance_subscription - _TAKE_SUBSCRIPTION,
+        balance_one_time=ACCOUNTS.c.balance_one_time - _TAKE_ONE_TIME,
+    )
+)
+
+
+@cache
+def _take_statement(
+    also: tuple[ColumnElement[Any], ...], where: tuple[ColumnElement[bool], ...]
+) -> ReturningUpdate[Any]:
+    return _TAKE.where(*where).returning(ACCOUNTS.c.balance_subscription, ACCOUNTS.c.balance_one_time, *also)
+
+
+async def take(
+    session: AsyncSession,
+    account_id: int,
+    subscription: int,
+    one_time: int,
+    *,
+    also: tuple[ColumnElement[Any], ...] = (),
+    where: tuple[ColumnElement[bool], ...] = (),
+    params: dict[str, Any] | None = None,
+) -> Row[Any] | None:
+    """Takes exactly these amounts, subscription first, in one conditional UPDATE that returns the new
+    (subscription, one_time) and `also`; None when the balances no longer allow it (or `where` fails).
+    `also` and `where` are built once by the caller (the statement is cached on them); `params` binds
+    their parameters."""
+    values = {
+        "account_id": account_id,
+        "take_subscription": subscription,
+        "take_one_time": one_time,
+        **(params or {}),
+    }
+    return (await session.execute(_take_statement(also, where), values)).one_or_none()
+
+
+async def give(session: AsyncSession, account_id: int, subscription: int, one_time: int) -> None:
+    """Puts credits back into both buckets at once (a refunded hold)."""
+    await session.execute(
+        update(ACCOUNTS)
+        .where(ACCOUNTS.c.id == account_id)
+        .values(
+            balance_subscription=ACCOUNTS.c.balance_subscription + subscription,
+            balance_one_time=ACCOUNTS.c.balance_one_time + one_time,
+        )
+    )
 
 
 async def create_hold(
@@ -109,30 +213,38 @@ async def create_hold(
     reference: str | None,
     subscription: int,
     one_time: int,
-) -> CreditHold:
-    hold = CreditHold(
-        account_id=account_id,
-        idempotency_key=idempotency_key,
-        reference=reference,
-        subscription_amount=subscription,
-        one_time_amount=one_time,
-        status="held",
-    )
-    session.add(hold)
-    await session.flush()
-    return hold
+) -> Hold:
+    values = {
+        "account_id": account_id,
+        "idempotency_key": idempotency_key,
+        "reference": reference,
+        "subscription_amount": subscription,
+        "one_time_amount": one_time,
+        "status": "held",
+    }
+    hold_id = await session.scalar(_CREATE_HOLD, values)
+    assert hold_id is not None
+    return Hold(hold_id, account_id, subscription, one_time, reference)
 
 
-async def close_hold(session: AsyncSession, hold_id: int, status: str, now: datetime) -> CreditHold | None:
+async def add_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Appends entries in one round trip. Each row names account_id, bucket, delta, kind,
+    idempotency_key and reference."""
+    if rows:
+        await session.execute(_ADD_ENTRY, [{"note": None, **row} for row in rows])
+
+
+async def close_hold(session: AsyncSession, hold_id: int, status: str, now: datetime) -> Hold | None:
     """Moves a hold from `held` to `status`; None when it was already closed (by either path)."""
-    result = await session.execute(
-        update(CreditHold)
-        .where(CreditHold.id == hold_id, CreditHold.status == "held")
-        .values(status=status, closed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return await session.scalar(
-        select(CreditHold).where(CreditHold.id == hold_id).execution_options(populate_existing=True)
-    )
+    values = {"hold_id": hold_id, "status": status, "closed_at": now}
+    row = (await session.execute(_CLOSE_HOLD, values)).one_or_none()
+    return None if row is None else Hold(*row)
+
+
+_CREATE_HOLD = insert(HOLDS).returning(HOLDS.c.id)
+_ADD_ENTRY = insert(ENTRIES)
+_CLOSE_HOLD = (
+    update(HOLDS)
+    .where(HOLDS.c.id == bindparam("hold_id", type_=Integer), HOLDS.c.status == "held")
+    .returning(*HOLD_COLUMNS)
+)

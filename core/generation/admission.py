@@ -1,0 +1,59 @@
+"""Everything decided before a generation is charged, in one place, from one read of the account's
+standing: a pure function, so each rule is tested without a database.
+
+The write that follows (core.generation.jobs) takes the credits conditionally, so what changed since
+the read (a concurrent request, a freeze) is still refused there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from core.credits import Balance
+from core.db.repositories.asker import Standing
+from core.errors import UserError
+from core.generation.sizes import Tier
+from core.payments import freezes
+from core.payments.service import TIER_ORDER
+
+STRIKE_WINDOW = timedelta(hours=24)  # safety strikes older than this no longer count
+
+
+def balance(standing: Standing) -> Balance:
+    return Balance(standing.balance_subscription, standing.balance_one_time)
+
+
+def refusal(
+    standing: Standing,
+    *,
+    tier: Tier,
+    allowed: Tier,
+    unlocking: Callable[[Tier], str],
+    now: datetime,
+) -> UserError | None:
+    """Why this account may not order a picture at `tier` at all now, if it may not: a freeze, a
+    resolution its purchases do not unlock (`unlocking` names what would), a safety cooldown."""
+    if standing.frozen:
+        return freezes.refusal(standing.frozen)
+    if TIER_ORDER.index(tier) > TIER_ORDER.index(allowed):
+        return UserError("resolution_locked", res=tier.value.upper(), items=unlocking(tier))
+    if standing.cooldown_strike is not None:
+        return UserError("safety_cooldown", wait=duration(standing.cooldown_strike + STRIKE_WINDOW - now))
+    return None
+
+
+def unaffordable(standing: Standing, *, cost: int, max_queued: int) -> UserError | None:
+    """Why this request cannot be queued now, if it cannot: too few credits, a full queue."""
+    total = standing.balance_subscription + standing.balance_one_time
+    if total < cost:
+        return UserError("insufficient_credits", balance=total, cost=cost)
+    if standing.queued >= max_queued:
+        return UserError("queue_full", limit=max_queued)
+    return None
+
+
+def duration(delta: timedelta) -> str:
+    minutes = max(1, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
