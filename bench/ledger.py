@@ -33,6 +33,7 @@ from core.privacy.settings import PrivacySettings
 from tests.harness import postgres_answers
 
 TASKS = 64
+TARGET = 0.5  # issue 15: pairs per second against bare inserts per second
 WARMUP_S = 1.0
 MEASURE_S = 3.0
 POSTGRES_DSN = os.environ.get("IMAGE2BOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -105,6 +106,8 @@ async def _compare(db: Database, name: str, primary_key: str) -> Figure:
         key=f"ledger_{name.lower()}",
         title=_title(name),
         value=f"{pairs:,.0f} vs {inserts:,.0f}/s ({ratio:.2f}x)",
+        target=f">= {TARGET}x",
+        met=ratio >= TARGET,
         details={"pairs_per_s": pairs, "inserts_per_s": inserts, "ratio": ratio, "tasks": TASKS},
     )
 
