@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot import tls
 from bot.config import Settings
 from bot.privacy import build_privacy, connect_doors
 from bot.web import STRIPE_EVENT_MAX_BYTES, TELEGRAM_UPDATE_MAX_BYTES, WECOM_CALLBACK_MAX_BYTES, WebServer
@@ -416,6 +417,7 @@ def build_telegram(
         webhook=webhook,
         default_language=settings.bot.default_language,
         stars=stars,
+        ssl_context=tls.httpx_context(),
     )
     if web is not None and webhook is not None:
         web.add_post(telegram.webhook_path, adapter.handle_webhook, max_body=TELEGRAM_UPDATE_MAX_BYTES)
@@ -423,15 +425,16 @@ def build_telegram(
 
 
 def build_provider(settings: Settings) -> ImageProvider:
-    from core.generation.providers.openai import OpenAIProvider
-
     if settings.provider_name == "openai" and settings.openai.api_key is not None:
+        from core.generation.providers.openai import OpenAIProvider  # the SDK takes a second to import
+
         log.info("image provider: OpenAI (%s)", settings.generation.model)
         return OpenAIProvider(
             api_key=settings.openai.api_key.get_secret_value(),
             base_url=settings.openai.base_url,
             moderation=settings.openai.moderation,
             timeout_s=settings.generation.timeout_s,
+            ssl_context=tls.httpx2_context(),
         )
     log.warning(
         "image provider: the offline demo renderer (no OpenAI key): images are drawn locally, not generated"

@@ -323,13 +323,13 @@ class Notifier:
             except ChatUnreachable as gone:
                 await self._unreachable_now(chat, gone)
                 return False
-            except Exception:
+            except Exception as error:
                 log.warning(
                     "delivery to %s failed (attempt %d/%d)",
                     chat.platform,
                     attempt,
                     self.attempts,
-                    exc_info=True,
+                    exc_info=not isinstance(error, RetryLater),  # a wait the door asked for is no fault
                 )
                 if attempt < self.attempts:
                     await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))

@@ -34,8 +34,7 @@ async def serving(*args: str, cwd: Path, env: dict[str, str]) -> AsyncIterator[S
         yield served
     finally:
         process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(TIMEOUT_S):
-            _, err = await process.communicate()
+        _, err = await _finish(process)
         served.returncode, served.log = process.returncode, err.decode()
 
 
@@ -64,8 +63,7 @@ async def console(user: str, *, cwd: Path, env: dict[str, str]) -> AsyncIterator
     finally:
         assert process.stdin is not None
         process.stdin.close()
-        async with asyncio.timeout(TIMEOUT_S):
-            _, err = await process.communicate()
+        _, err = await _finish(process)
     assert process.returncode == 0, err.decode()
 
 
@@ -74,8 +72,7 @@ async def run(*args: str, cwd: Path, env: dict[str, str], stdin: str | None = No
     process = await _spawn(
         args, cwd, env, stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE
     )
-    async with asyncio.timeout(TIMEOUT_S):
-        out, err = await process.communicate(stdin.encode() if stdin is not None else None)
+    out, err = await _finish(process, stdin.encode() if stdin is not None else None)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -90,6 +87,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def _finish(process: asyncio.subprocess.Process, stdin: bytes | None = None) -> tuple[bytes, bytes]:
+    """Its output once it has ended, within TIMEOUT_S; one that outlives that (or the test) is killed, so no
+    failing test leaves a bot running behind it."""
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            return await process.communicate(stdin)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def _spawn(

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
 from bot.__main__ import PAYLOAD_LOGGERS
-from core.db.models import Base
 from tests.fakes.openai_images import openai_double  # noqa: F401  (a fixture other modules use)
 from tests.harness import (
     DatabaseTarget,
@@ -24,6 +20,13 @@ from tests.harness import (
     migrate_database,
     postgres_answers,
     sqlite_target,
+)
+from tests.postgres import (
+    PostgresAdmin,
+    PostgresSchemas,
+    commits_without_flush,
+    create_schema,
+    drop_schema,
 )
 
 POSTGRES_DSN = os.environ.get("IMAGE2BOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -45,72 +48,30 @@ def _postgres_target(schema: str) -> DatabaseTarget:
     return DatabaseTarget("postgresql+asyncpg" + POSTGRES_DSN.removeprefix("postgresql"), schema)
 
 
-class PostgresSchemas:
-    """Migrating takes longer than most tests, so each test process migrates a schema once and empties
-    it for the next test."""
-
-    def __init__(self) -> None:
-        self._free_schemas: list[str] = []
-        self._all_schemas: list[str] = []
-
-    async def take_schema(self) -> str:
-        if self._free_schemas:
-            return self._free_schemas.pop()
-        schema = await _new_schema()
-        self._all_schemas.append(schema)
-        await migrate_database(_postgres_target(schema))
-        return schema
-
-    async def give_back(self, schema: str) -> None:
-        """Empties the schema for the next test; one that cannot be emptied is not reused.
-
-        Row by row rather than TRUNCATE: on tables this small it is several times faster."""
-        connection = await asyncpg.connect(POSTGRES_DSN)
-        try:
-            sequences = await connection.fetch(
-                "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = $1", schema
-            )
-            children_first = reversed(Base.metadata.sorted_tables)
-            await connection.execute(
-                ";".join(
-                    [f'DELETE FROM {schema}."{table.name}"' for table in children_first]
-                    + [f'ALTER SEQUENCE {schema}."{row["sequence_name"]}" RESTART' for row in sequences]
-                )
-            )
-        except asyncpg.PostgresError:
-            await connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            self._all_schemas.remove(schema)
-            return
-        finally:
-            await connection.close()
-        self._free_schemas.append(schema)
-
-    async def drop_all(self) -> None:
-        if not self._all_schemas:
-            return
-        connection = await asyncpg.connect(POSTGRES_DSN)
-        try:
-            for schema in self._all_schemas:
-                await connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            await connection.close()
+async def _migrate_schema(schema: str) -> None:
+    await migrate_database(_postgres_target(schema))
 
 
-async def _new_schema() -> str:
-    schema = f"t_{secrets.token_hex(6)}"
-    connection = await asyncpg.connect(POSTGRES_DSN)
-    try:
-        await connection.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await connection.close()
-    return schema
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_commits_without_flush() -> Iterator[None]:
+    with commits_without_flush():
+        yield
 
 
 @pytest.fixture(scope="session")
-def postgres_schemas() -> Iterator[PostgresSchemas]:
-    schemas = PostgresSchemas()
+def postgres_admin() -> Iterator[PostgresAdmin]:
+    """One connection for creating, emptying and dropping the test schemas, for the whole session."""
+    admin = PostgresAdmin(POSTGRES_DSN)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_schemas(postgres_admin: PostgresAdmin) -> Iterator[PostgresSchemas]:
+    schemas = PostgresSchemas(postgres_admin, _migrate_schema)
     yield schemas
-    asyncio.run(schemas.drop_all())
+    if postgres_answers():
+        schemas.drop_all()
 
 
 @asynccontextmanager
@@ -125,7 +86,7 @@ async def database_of_kind(
     try:
         yield _postgres_target(schema)
     finally:
-        await postgres_schemas.give_back(schema)
+        postgres_schemas.give_back(schema)
 
 
 @pytest_asyncio.fixture(params=DATABASES)
@@ -138,21 +99,19 @@ async def database(
 
 
 @pytest_asyncio.fixture(params=DATABASES)
-async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DatabaseTarget]:
+async def empty_database(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_admin: PostgresAdmin
+) -> AsyncIterator[DatabaseTarget]:
     """A database no migration has touched yet, for the tests of the migrations themselves."""
     if request.param == "sqlite":
         yield DatabaseTarget(f"sqlite+aiosqlite:///{tmp_path / 'image2bot.db'}")
         return
     _require_postgres()
-    schema = await _new_schema()
+    schema = await create_schema(postgres_admin)
     try:
         yield _postgres_target(schema)
     finally:
-        connection = await asyncpg.connect(POSTGRES_DSN)
-        try:
-            await connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            await connection.close()
+        await drop_schema(postgres_admin, schema)
 
 
 @pytest_asyncio.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from typing import Any
 
@@ -21,10 +22,20 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def _heads() -> tuple[str, ...]:
+    """The newest revisions, read once per process: reading them compiles every migration file."""
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrates to `revision`; a database already at the newest revision is left as it is, without
+    loading the migrations (every start and every test does this)."""
     config = alembic_config()
 
     def run(connection: Any) -> None:
+        if revision == "head" and _current(connection) == set(_heads()):
+            return
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -38,10 +49,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 async def pending(engine: AsyncEngine) -> bool:
     """True when the database is behind the newest migration."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-    def current(connection: Any) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
 
     async with engine.connect() as connection:
-        return await connection.run_sync(current) != head
+        return await connection.run_sync(_current) != set(_heads())
+
+
+def _current(connection: Any) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())

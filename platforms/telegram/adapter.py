@@ -32,7 +32,7 @@ from telegram.request import HTTPXRequest
 
 from core.bounded_json import bounded_json
 from core.commands.router import MENU, Core
-from core.errors import ChatUnreachable, UserError
+from core.errors import ChatUnreachable, RetryLater, UserError
 from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Event, Incoming, Reply, ReplyType, text
 from core.payments.stars import StarsPurchases
@@ -181,7 +181,7 @@ class TelegramAdapter:
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         if not self._ready.is_set():
-            raise RuntimeError("telegram is not connected yet")
+            raise RetryLater(1.0)  # still connecting: the outbox waits and sends again
         await self._sender.send(chat, reply)
 
     async def _answer(

@@ -324,7 +324,8 @@ class OpenAIImagesDouble:
             parts: list[tuple[str, str]] = []
             for name, value in form.items():
                 if isinstance(value, web.FileField):
-                    files.append((name, value.filename, value.file.read()))
+                    with value.file as upload:  # aiohttp leaves closing the spooled upload to the handler
+                        files.append((name, value.filename, upload.read()))
                     parts.append((name, openapi_schema.Upload(value.filename)))
                 else:
                     fields[name] = str(value)

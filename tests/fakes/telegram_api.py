@@ -243,7 +243,8 @@ async def _read(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]
     form = await request.post()
     for name, value in form.items():
         if isinstance(value, web.FileField):
-            files[name] = value.file.read()
+            with value.file as upload:  # aiohttp leaves closing the spooled upload to the handler
+                files[name] = upload.read()
         else:
             fields[name] = str(value) if name in PLAIN_TEXT_FIELDS else _decode(str(value))
     return fields, files

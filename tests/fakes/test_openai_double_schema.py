@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from bot import tls
 from tests.fakes import openai_images, openapi_schema
 from tests.fakes.openai_images import OpenAIImagesDouble, png_bytes
 from tests.fakes.openapi_schema import Upload
@@ -26,7 +27,10 @@ EDITS = "/images/edits"
 
 @pytest_asyncio.fixture
 async def client(openai_double: OpenAIImagesDouble) -> AsyncIterator[openai.AsyncOpenAI]:
-    sdk = openai.AsyncOpenAI(api_key=API_KEY, base_url=openai_double.base_url, max_retries=0, timeout=10)
+    http = openai.DefaultAsyncHttpxClient(verify=tls.httpx2_context())  # shared, as bot/app.py does
+    sdk = openai.AsyncOpenAI(
+        api_key=API_KEY, base_url=openai_double.base_url, max_retries=0, timeout=10, http_client=http
+    )
     yield sdk
     await sdk.close()
 

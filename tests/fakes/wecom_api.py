@@ -214,7 +214,8 @@ class WeComAPIDouble:
         if request.content_type == "multipart/form-data":
             for name, value in (await request.post()).items():
                 if isinstance(value, web.FileField):
-                    files[name] = (value.filename, value.file.read())
+                    with value.file as upload:  # aiohttp leaves closing the spooled upload to the handler
+                        files[name] = (value.filename, upload.read())
         elif request.can_read_body:
             body = await request.json()
         call = Call(api, query, body, files)

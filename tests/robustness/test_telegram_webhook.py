@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from telegram.ext import ContextTypes
 
+from bot import tls
 from bot.web import WebServer
 from platforms.telegram.adapter import SECRET_HEADER, TelegramAdapter, Webhook
 from tests.fakes.telegram_api import TelegramBotAPIDouble
@@ -71,6 +72,7 @@ async def webhook_bot(tmp_path: Path, api: TelegramBotAPIDouble) -> AsyncIterato
             base_url=api.base_url,
             base_file_url=api.base_file_url,
             webhook=Webhook("https://bot.example.com" + PATH, SECRET),
+            ssl_context=tls.httpx_context(),
         )
         errors: list[BaseException] = []
 

@@ -85,6 +85,7 @@ async def test_sigkill_at_random_points_loses_nothing_and_charges_once(
     await openai.start()
     await telegram.start()
     db = database.open()
+    bot: asyncio.subprocess.Process | None = None
     try:
         env = bot_env(
             database,
@@ -156,6 +157,9 @@ async def test_sigkill_at_random_points_loses_nothing_and_charges_once(
         assert set(photos) | noted == succeeded
         openai.check_violations()  # every request and answer held to OpenAI's published description
     finally:
+        if bot is not None and bot.returncode is None:  # the test failed with the bot still running
+            bot.kill()
+            await bot.wait()
         await db.dispose()
         await telegram.stop()
         await openai.close()

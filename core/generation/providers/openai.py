@@ -12,6 +12,7 @@ import email.utils
 import io
 import json
 import logging
+import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -45,10 +46,22 @@ class OpenAIProvider:
 
     name = "openai"
 
-    def __init__(self, *, api_key: str, base_url: str | None, moderation: bool, timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        moderation: bool,
+        timeout_s: float,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """`ssl_context`: one the process shares (else the SDK builds its own, reading the CA bundle)."""
         self._moderation = moderation
+        http_client = None
+        if ssl_context is not None:  # the SDK's own default client, but for the context
+            http_client = openai.DefaultAsyncHttpxClient(timeout=timeout_s, verify=ssl_context)
         self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http_client
         )
 
     async def check_prompt(self, prompt: str, safety_identifier: str) -> bool:

@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
+from bot import tls
 from core.generation.providers.base import (
     ContentBlocked,
     PermanentProviderError,
@@ -43,6 +44,7 @@ async def make_provider(openai_double: OpenAIImagesDouble) -> AsyncIterator[Prov
             base_url=base_url or openai_double.base_url,
             moderation=moderation,
             timeout_s=timeout_s,
+            ssl_context=tls.httpx2_context(),  # shared, as bot/app.py does
         )
         created.append(provider)
         return provider

@@ -14,6 +14,7 @@ import pytest_asyncio
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot import tls
 from core import credits
 from core.policy import CreditSettings
 from platforms.telegram.adapter import TelegramAdapter
@@ -134,6 +135,7 @@ async def _telegram_bot(
             edit_interval_s=0.0,
             album_wait_s=0.2,
             stars=harness.app.core.services.stars if stars else None,
+            ssl_context=tls.httpx_context(),  # shared, as bot/app.py does
         )
         harness.app.notifier.register(adapter)
         bot = TelegramBot(api, adapter, harness)

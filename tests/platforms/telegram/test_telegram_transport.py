@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot import tls
 from bot.web import WebServer
 from core.commands.router import MENU
 from core.i18n import translate
@@ -48,7 +49,12 @@ def adapter_for(
     harness: Harness, api: TelegramBotAPIDouble, webhook: Webhook | None = None
 ) -> TelegramAdapter:
     adapter = TelegramAdapter(
-        harness.app.core, token=TOKEN, base_url=api.base_url, base_file_url=api.base_file_url, webhook=webhook
+        harness.app.core,
+        token=TOKEN,
+        base_url=api.base_url,
+        base_file_url=api.base_file_url,
+        webhook=webhook,
+        ssl_context=tls.httpx_context(),
     )
     harness.app.notifier.register(adapter)
     return adapter
@@ -120,17 +126,21 @@ async def test_the_command_menu_is_published_in_english_and_chinese(telegram_bot
 async def test_progress_edits_of_one_chat_are_spaced_and_the_newest_state_wins() -> None:
     throttle = EditThrottle(0.2)
     applied: list[tuple[int, float]] = []
+    three_applied = asyncio.Event()
 
     def edit(step: int):  # type: ignore[no-untyped-def]
         async def run() -> None:
             applied.append((step, asyncio.get_running_loop().time()))
+            if len(applied) == 3:
+                three_applied.set()
 
         return run
 
     for step in range(5):
         await throttle.submit(chat_id=1, job_id=9, edit=edit(step))
     await throttle.submit(chat_id=2, job_id=8, edit=edit(100))  # another chat is not held up
-    await asyncio.sleep(0.5)
+    async with asyncio.timeout(10):  # the held-back edit goes out once the interval has passed
+        await three_applied.wait()
 
     assert [step for step, _ in applied] == [0, 100, 4]
     first, last = applied[0][1], applied[-1][1]
