@@ -95,7 +95,11 @@ class TelegramAdapter:
             .rate_limiter(AIORateLimiter(max_retries=3))
             .concurrent_updates(True)
             .request(_calls_request(ssl_context))
-            .get_updates_request(HTTPXRequest(connection_pool_size=1, httpx_kwargs=_verify(ssl_context)))
+            .get_updates_request(
+                # Two, where PTB's default is one: at shutdown PTB confirms the last updates with one
+                # more getUpdates, which must not wait for the cancelled long poll's connection.
+                HTTPXRequest(connection_pool_size=2, httpx_kwargs=_verify(ssl_context))
+            )
         )
         if webhook is not None:
             builder = builder.updater(None)

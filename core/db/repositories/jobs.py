@@ -19,23 +19,12 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded"
 ACTIVE = (QUEUED, RUNNING)
 
 
-async def insert(session: AsyncSession, **fields: Any) -> Job:
-    job = Job(**fields)
-    session.add(job)
-    await session.flush()
-    return job
-
-
 async def get(session: AsyncSession, job_id: int) -> Job | None:
     return await session.scalar(select(Job).where(Job.id == job_id).execution_options(populate_existing=True))
 
 
 async def by_request(session: AsyncSession, request_key: str) -> Job | None:
     return await session.scalar(select(Job).where(Job.request_key == request_key))
-
-
-async def set_hold(session: AsyncSession, job_id: int, hold_id: int) -> None:
-    await session.execute(update(Job).where(Job.id == job_id).values(hold_id=hold_id))
 
 
 async def count_for_account(session: AsyncSession, account_id: int, statuses: Iterable[str]) -> int:
@@ -282,12 +271,3 @@ async def transition(
 async def add_strike(session: AsyncSession, account_id: int, source: str) -> None:
     session.add(SafetyStrike(account_id=account_id, source=source))
     await session.flush()
-
-
-async def strikes_since(session: AsyncSession, account_id: int, since: datetime) -> list[datetime]:
-    result = await session.scalars(
-        select(SafetyStrike.created_at)
-        .where(SafetyStrike.account_id == account_id, SafetyStrike.created_at >= since)
-        .order_by(SafetyStrike.created_at)
-    )
-    return list(result)

@@ -184,12 +184,6 @@ async def payments_of(session: AsyncSession, account_id: int, limit: int) -> lis
     return list(result)
 
 
-async def has_paid(session: AsyncSession, account_id: int) -> bool:
-    return bool(
-        await session.scalar(select(exists().where(Payment.account_id == account_id, Payment.kind == "pack")))
-    )
-
-
 async def subscription(session: AsyncSession, subscription_id: str) -> Subscription | None:
     return await session.get(Subscription, subscription_id)
 
