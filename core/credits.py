@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, exists
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import LedgerEntry
@@ -240,15 +240,12 @@ async def reserve(
     session: AsyncSession, account_id: int, cost: int, *, key: str, reference: str | None = None
 ) -> Hold:
     """Takes `cost` credits into a hold, subscription bucket first; the same key returns the same hold."""
-    taken = await take(session, account_id, cost, where=(_KEY_UNUSED,), params={"hold_key": key})
+    taken = await take(session, account_id, cost, where=(repo.HOLD_KEY_UNUSED,), params={"hold_key": key})
     if taken is None:
         existing = await repo.find_hold(session, key)
         assert existing is not None, "take refuses only a used key"
         return existing
     return await hold(session, account_id, taken, key=key, reference=reference)
-
-
-_KEY_UNUSED = ~exists().where(repo.HOLDS.c.idempotency_key == bindparam("hold_key"))
 
 
 async def settle(session: AsyncSession, hold_id: int) -> bool:

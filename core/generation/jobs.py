@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
 from core.accounts import AccountView
-from core.db.models import Account, Job
+from core.db.models import Job
 from core.db.repositories import jobs as repo
+from core.db.repositories import ledger as ledger_repo
 from core.db.repositories import payments as payments_repo
 from core.db.repositories import queue
 from core.db.repositories.asker import Standing
@@ -38,10 +39,6 @@ from core.payments import freezes
 from core.policy import CreditSettings, GenerationSettings
 
 log = logging.getLogger(__name__)
-
-NOT_FROZEN = Account.__table__.c.frozen_reason.is_(
-    None
-)  # built once: the reserving statement is cached on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +174,13 @@ class JobService:
                     cost,
                     known=admission.balance(standing),
                     also=(queue.next_job_id(session),),
-                    where=(NOT_FROZEN,),
+                    where=(ledger_repo.NOT_FROZEN,),
                 )
             except credits.InsufficientCredits as exc:
                 raise UserError("insufficient_credits", balance=exc.balance.total, cost=cost) from None
             if taken is None:  # frozen since the standing was read
-                raise freezes.refusal(await payments_repo.frozen_reason(session, account.id) or "dispute")
+                reason = await payments_repo.frozen_reason(session, account.id)
+                raise freezes.refusal(reason or freezes.FreezeReason.DISPUTE)
             [job_id] = taken.also
             # On SQLite a job number comes back once the newest job is erased: the token keeps the
             # hold's key unique forever.

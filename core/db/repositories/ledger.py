@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Row,
     bindparam,
+    exists,
     func,
     insert,
     or_,
@@ -144,6 +145,10 @@ async def find_hold(session: AsyncSession, idempotency_key: str) -> Hold | None:
     ).one_or_none()
     return None if row is None else Hold(*row)
 
+
+# Conditions a caller of `take` may add (built once: the statement is cached on them).
+HOLD_KEY_UNUSED = ~exists().where(HOLDS.c.idempotency_key == bindparam("hold_key"))
+NOT_FROZEN = ACCOUNTS.c.frozen_reason.is_(None)
 
 _TAKE_SUBSCRIPTION = bindparam("take_subscription", type_=Integer)
 _TAKE_ONE_TIME = bindparam("take_one_time", type_=Integer)
