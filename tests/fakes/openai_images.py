@@ -175,6 +175,7 @@ class OpenAIImagesDouble:
         self._expected_violations = 0
         self.flag_prompts: set[str] = set()
         self._queue: deque[_Behaviour] = deque()
+        self._moderation_faults: deque[str] = deque()  # apart: a script for images never hits moderation
         self._outage_until = 0.0
         self._outage_status: int | None = None
         self._closing = asyncio.Event()
@@ -292,6 +293,11 @@ class OpenAIImagesDouble:
         """Send half of the answer (streamed: the previews and half the completed event), then hang up."""
         self._push(times, _Behaviour("cut"), prompt)
 
+    def break_moderation(self, kind: str, times: int = 1) -> None:
+        """The next moderation answers: `garble` (half its JSON) or `fail` (a 500)."""
+        assert kind in ("garble", "fail")
+        self._moderation_faults.extend([kind] * times)
+
     def outage(self, seconds: float, *, status: int | None = 503) -> None:
         """From now on for `seconds`, every images request is answered `status` (None: the connection
         is dropped). Queued behaviours wait for the requests after the outage. `outage(0)` ends it."""
@@ -346,7 +352,7 @@ class OpenAIImagesDouble:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return scheme == "Bearer" and bool(token.strip())
 
-    async def _moderations(self, request: web.Request) -> web.Response:
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
         recorded, invalid = await self._record(request)
         if not self._authorized(request):
             return _error(401, "Missing bearer authentication.", code="invalid_api_key")
@@ -369,7 +375,13 @@ class OpenAIImagesDouble:
                 }
             )
         model = recorded.fields.get("model", "omni-moderation-latest")
-        return web.json_response({"id": f"modr-{len(self.requests)}", "model": model, "results": results})
+        answer = {"id": f"modr-{len(self.requests)}", "model": model, "results": results}
+        fault = self._moderation_faults.popleft() if self._moderation_faults else None
+        if fault == "fail":
+            return _error(500, "The server had an error.", code="server_error")
+        if fault == "garble":
+            return await _broken(request, json.dumps(answer).encode(), "garble")
+        return web.json_response(answer)
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
         recorded, invalid = await self._record(request)

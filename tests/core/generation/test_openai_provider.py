@@ -204,6 +204,19 @@ async def test_moderation_rejects_a_flagged_prompt(
     assert await provider.check_prompt("lots of gore please", "acct-hash-42") is False
 
 
+@pytest.mark.parametrize("fault", ["garble", "fail"])
+async def test_a_broken_moderation_answer_is_transient(
+    provider: OpenAIProvider, openai_double: OpenAIImagesDouble, fault: str
+) -> None:
+    openai_double.break_moderation(fault)
+
+    with pytest.raises(TransientProviderError) as caught:
+        await provider.check_prompt(PROMPT, "acct-hash-42")
+
+    _assert_clean(caught.value)
+    assert await provider.check_prompt(PROMPT, "acct-hash-42") is True  # the next answer is whole
+
+
 async def test_moderation_off_makes_no_request(
     make_provider: ProviderFactory, openai_double: OpenAIImagesDouble
 ) -> None:
