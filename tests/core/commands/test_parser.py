@@ -272,8 +272,9 @@ def test_parse_returns_a_command_or_raises_a_user_error(message: str) -> None:
         assert str(command.params["flag"]).startswith("--")
         return
     if command is None:
-        # Only text that does not begin with "/" and a name character is left alone.
-        stripped = message.lstrip()
+        # Only text that does not begin with "/" and a name character is left alone. Control
+        # characters other than tab and line breaks count as spaces.
+        stripped = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]", " ", message).lstrip()
         assert not (stripped[:1] == "/" and stripped[1:2] and not re.match(r"[\s@/]", stripped[1]))
         return
     assert isinstance(command, Command)
