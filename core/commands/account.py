@@ -7,13 +7,20 @@ from core.commands import payments
 from core.commands.context import Context
 from core.commands.parser import Command, whole_number
 from core.db.models import Job, LedgerEntry
+from core.db.statuses import JobStatus
 from core.errors import UserError
 from core.messages import Reply, file, text
 
 RECENT_LEDGER_LINES = 5
 HISTORY_JOBS = 10
 HISTORY_PROMPT_CHARS = 60
-STATUS_ICONS = {"queued": "⏳", "running": "🎨", "succeeded": "✅", "failed": "⚠️", "cancelled": "✖️"}
+STATUS_ICONS = {
+    JobStatus.QUEUED: "⏳",
+    JobStatus.RUNNING: "🎨",
+    JobStatus.SUCCEEDED: "✅",
+    JobStatus.FAILED: "⚠️",
+    JobStatus.CANCELLED: "✖️",
+}
 
 
 async def balance(ctx: Context, _command: Command) -> list[Reply]:
@@ -63,7 +70,7 @@ async def original(ctx: Context, command: Command) -> list[Reply]:
     job = await ctx.services.jobs.get(job_id)
     if job is None or job.account_id != ctx.account.id:  # alike: which job numbers exist stays unknown
         raise UserError("job_not_found", job=job_id)
-    if job.status != "succeeded" or not job.outputs:
+    if job.status != JobStatus.SUCCEEDED or not job.outputs:
         raise UserError("job_not_finished", job=job_id)
     if not 1 <= index <= len(job.outputs):
         raise UserError("bad_image_index", job=job_id, count=len(job.outputs))

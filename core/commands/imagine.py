@@ -8,6 +8,7 @@ from core.commands.context import Context
 from core.commands.parser import Command, shows_something, whole_number
 from core.db.repositories import asker
 from core.db.repositories.asker import Standing
+from core.db.statuses import JobStatus
 from core.db.types import utcnow
 from core.errors import UserError
 from core.generation import admission, replies
@@ -84,7 +85,7 @@ async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) ->
     )
     if kind == ActionKind.REROLL:
         return await _submit(ctx, base)
-    if parent.status != "succeeded" or not parent.outputs:
+    if parent.status != JobStatus.SUCCEEDED or not parent.outputs:
         raise UserError("job_not_finished", job=job_id)
     if not 1 <= index <= len(parent.outputs):
         raise UserError("bad_image_index", job=job_id, count=len(parent.outputs))

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.db.statuses import HoldStatus, JobStatus
 from core.db.types import UTCDateTime, utcnow
 
 NAMING = {
@@ -86,7 +87,7 @@ class CreditHold(Base):
     reference: Mapped[str | None] = mapped_column(String(128))
     subscription_amount: Mapped[int]
     one_time_amount: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16), default="held")
+    status: Mapped[str] = mapped_column(String(16), default=HoldStatus.HELD)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
 
@@ -102,7 +103,7 @@ class Job(Base):
     identity: Mapped[str] = mapped_column(String(170))
     chat: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     prompt: Mapped[str] = mapped_column(Text)
     provider_prompt: Mapped[str] = mapped_column(Text)
     style: Mapped[str] = mapped_column(String(32))

@@ -19,6 +19,7 @@ from core.db.repositories import payments as payments_repo
 from core.db.repositories import queue
 from core.db.repositories.asker import Standing
 from core.db.session import Database
+from core.db.statuses import ACTIVE_JOBS, JobStatus
 from core.db.types import utcnow
 from core.errors import UserError
 from core.generation import admission
@@ -163,8 +164,9 @@ class JobService:
         request_key: str | None,
         provider_prompt: str,
     ) -> Submitted:
-        """Four statements: take the credits (naming the new job), hold them, queue the job, write
-        the ledger entries. A message delivered twice meets the unique request key and rolls back."""
+        """Three statements: take the credits (naming the new job), hold them (the database writes
+        the ledger entries), queue the job. A message delivered twice meets the unique request key
+        and rolls back."""
         tier, width, height, cost = self._priced(spec)
         async with self.db.transaction() as session:
             try:
@@ -226,7 +228,7 @@ class JobService:
 
     @staticmethod
     async def _submitted(session: AsyncSession, job: Job) -> Submitted:
-        position = await repo.queue_position(session, job.id) if job.status == repo.QUEUED else 0
+        position = await repo.queue_position(session, job.id) if job.status == JobStatus.QUEUED else 0
         balance = await credits.balance(session, job.account_id)
         return Submitted(job.id, position, job.cost, balance, job.width, job.height)
 
@@ -240,9 +242,9 @@ class JobService:
                 if job_id is None:
                     raise UserError("nothing_to_cancel")
                 raise UserError("job_not_found", job=job_id)
-            was_running = job.status == repo.RUNNING
+            was_running = job.status == JobStatus.RUNNING
             if not await repo.transition(
-                session, job.id, from_statuses=repo.ACTIVE, to=repo.CANCELLED, finished_at=utcnow()
+                session, job.id, from_statuses=ACTIVE_JOBS, to=JobStatus.CANCELLED, finished_at=utcnow()
             ):
                 raise UserError("job_not_cancellable", job=job.id, status=job.status)
             refunded = job.cost if job.hold_id and await credits.refund(session, job.hold_id) else 0

@@ -24,6 +24,7 @@ from core.db.leases import Backoff
 from core.db.models import Job
 from core.db.repositories import jobs as repo
 from core.db.session import Database
+from core.db.statuses import JobStatus
 from core.db.types import utcnow
 from core.errors import new_reference
 from core.generation import replies
@@ -98,8 +99,8 @@ class WorkerPool:
                     await repo.transition(
                         session,
                         job_id,
-                        from_statuses=[repo.RUNNING],
-                        to=repo.QUEUED,
+                        from_statuses=[JobStatus.RUNNING],
+                        to=JobStatus.QUEUED,
                         lease_owner=self.owner,
                         attempts=Job.attempts - 1,
                     )
@@ -162,13 +163,15 @@ class WorkerPool:
             await repo.forget_provider_calls(session, utcnow())
             for job in await repo.expired_leases(session, utcnow()):
                 if not self.backoff.exhausted(job.attempts):
-                    await repo.transition(session, job.id, from_statuses=[repo.RUNNING], to=repo.QUEUED)
+                    await repo.transition(
+                        session, job.id, from_statuses=[JobStatus.RUNNING], to=JobStatus.QUEUED
+                    )
                     log.info("job %s re-queued after an interrupted run", job.id)
                 elif await repo.transition(
                     session,
                     job.id,
-                    from_statuses=[repo.RUNNING],
-                    to=repo.FAILED,
+                    from_statuses=[JobStatus.RUNNING],
+                    to=JobStatus.FAILED,
                     error_code="interrupted",
                     finished_at=utcnow(),
                 ):
@@ -302,10 +305,10 @@ class WorkerPool:
             requeued = await repo.transition(
                 session,
                 job.id,
-                from_statuses=[repo.RUNNING],
+                from_statuses=[JobStatus.RUNNING],
                 lease_owner=self.owner,
                 attempt=job.attempts,
-                to=repo.QUEUED,
+                to=JobStatus.QUEUED,
                 not_before=utcnow() + self.backoff.delay(job.attempts, at_least=retry_after or 0.0),
             )
         if requeued:
@@ -316,10 +319,10 @@ class WorkerPool:
             if not await repo.transition(
                 session,
                 job.id,
-                from_statuses=[repo.RUNNING],
+                from_statuses=[JobStatus.RUNNING],
                 lease_owner=self.owner,
                 attempt=job.attempts,
-                to=repo.FAILED,
+                to=JobStatus.FAILED,
                 error_code=code,
                 error_ref=reference,
                 finished_at=utcnow(),

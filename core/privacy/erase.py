@@ -29,6 +29,7 @@ from core.db.repositories import jobs as jobs_repo
 from core.db.repositories import privacy as repo
 from core.db.repositories.support import audit
 from core.db.session import Database
+from core.db.statuses import ACTIVE_JOBS, JobStatus, RequestStatus
 from core.db.types import utcnow
 from core.generation.jobs import WorkerControl
 from core.generation.storage import Storage
@@ -119,7 +120,7 @@ class Eraser:
             await credits.lock(session, account_id)
             request = await repo.deletion_request(session, account_id)
             found = await repo.profile(session, account_id)
-            if request is None or request.status != repo.PENDING or (found and found.hold_reason):
+            if request is None or request.status != RequestStatus.PENDING or (found and found.hold_reason):
                 return False
             running = await self._close_money(session, account_id, request.id)
             files = sorted(set(request.files or ()) | await self._files(session, account_id))
@@ -164,14 +165,14 @@ class Eraser:
         """Refunds unfinished jobs, then forfeits the whole balance; returns the jobs that were running."""
         running = []
         for job in await erasure.jobs_of(session, account_id):
-            if job.status not in jobs_repo.ACTIVE:
+            if job.status not in ACTIVE_JOBS:
                 continue
             if await jobs_repo.transition(
-                session, job.id, from_statuses=jobs_repo.ACTIVE, to=jobs_repo.CANCELLED, finished_at=utcnow()
+                session, job.id, from_statuses=ACTIVE_JOBS, to=JobStatus.CANCELLED, finished_at=utcnow()
             ):
                 if job.hold_id:
                     await credits.refund(session, job.hold_id)
-                if job.status == jobs_repo.RUNNING:
+                if job.status == JobStatus.RUNNING:
                     running.append(job.id)
         balance = await credits.balance(session, account_id)
         left = (

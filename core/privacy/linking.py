@@ -28,6 +28,7 @@ from core.db.repositories import ledger as ledger_repo
 from core.db.repositories import privacy as repo
 from core.db.repositories.support import audit
 from core.db.session import Database
+from core.db.statuses import ACTIVE_JOBS
 from core.db.types import utcnow
 from core.errors import UserError
 from core.messages import UserRef
@@ -150,7 +151,7 @@ class Linker:
                 raise UserError("link_on_hold")
             if await repo.erasing(session, account_id) or (found is not None and found.merged_into):
                 raise UserError("link_code_invalid")
-        if await jobs_repo.count_for_account(session, source, jobs_repo.ACTIVE):
+        if await jobs_repo.count_for_account(session, source, ACTIVE_JOBS):
             raise UserError("link_busy")
         platforms: Counter[str] = Counter()
         for account_id in (target, source):

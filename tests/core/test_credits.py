@@ -56,6 +56,37 @@ async def test_reserve_spends_subscription_first_and_refund_returns_each_bucket(
     await harness.assert_ledger_consistent()
 
 
+async def test_a_hold_writes_one_entry_per_bucket_as_it_opens_and_as_it_closes(harness: Harness) -> None:
+    account = await _account(harness)  # the trial: 40 one-time credits
+    async with _db(harness).transaction() as session:
+        await credits.grant(
+            session, account, 15, kind=EntryKind.ADMIN_GRANT, key="sub", bucket=Bucket.SUBSCRIPTION
+        )
+        spent = await credits.reserve(session, account, 20, key="job:s", reference="job:7")
+        returned = await credits.reserve(session, account, 10, key="job:r")
+    async with _db(harness).transaction() as session:
+        assert await credits.settle(session, spent.id)
+        assert await credits.refund(session, returned.id)
+        written = sorted(await credits.all_entries(session, account), key=lambda entry: entry.id)
+
+    s, r = spent.id, returned.id
+    assert [
+        (entry.kind, entry.bucket, entry.delta, entry.idempotency_key, entry.reference)
+        for entry in written
+        if entry.kind in (EntryKind.RESERVE, EntryKind.SETTLE, EntryKind.REFUND)
+    ] == [
+        ("reserve", "subscription", -15, f"hold:{s}:reserve:subscription", "job:7"),
+        ("reserve", "one_time", -5, f"hold:{s}:reserve:one_time", "job:7"),
+        ("reserve", "one_time", -10, f"hold:{r}:reserve:one_time", f"hold:{r}"),
+        ("settle", "subscription", 0, f"hold:{s}:settle:subscription", "job:7"),
+        ("settle", "one_time", 0, f"hold:{s}:settle:one_time", "job:7"),
+        ("refund", "one_time", 10, f"hold:{r}:refund:one_time", f"hold:{r}"),
+    ]
+    assert all(entry.created_at.tzinfo is not None for entry in written)
+    assert await harness.balance() == credits.Balance(0, 35)
+    await harness.assert_ledger_consistent()
+
+
 async def test_a_take_decided_on_a_stale_balance_still_spends_subscription_first(harness: Harness) -> None:
     account = await _account(harness)
     async with _db(harness).transaction() as session:

@@ -12,6 +12,7 @@ from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import models
+from core.db.statuses import JobStatus
 from core.db.types import UTCDateTime
 
 # Core statements on the tables: the ORM would add its own compile step to every request.
@@ -25,7 +26,6 @@ SafetyStrike = models.SafetyStrike.__table__.c
 Subscription = models.Subscription.__table__.c
 
 GIVING_CREDITS = ("active", "trialing", "past_due")  # a subscription in these states gives credits
-QUEUED = "queued"
 ERASING = "pending"
 
 
@@ -104,7 +104,9 @@ def _with_standing(strikes_for_cooldown: int) -> Select[Any]:
         .scalar_subquery()
     )
     queued = (
-        select(func.count(Job.id)).where(Job.account_id == Account.id, Job.status == QUEUED).scalar_subquery()
+        select(func.count(Job.id))
+        .where(Job.account_id == Account.id, Job.status == JobStatus.QUEUED)
+        .scalar_subquery()
     )
     return _BY_IDENTITY.add_columns(
         Account.frozen_reason,

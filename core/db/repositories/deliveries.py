@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import leases, locks
 from core.db.leases import Lease
 from core.db.models import Delivery
+from core.db.statuses import DeliveryStatus
 from core.db.types import utcnow
-
-PENDING, SENT, GIVEN_UP, EXPIRED = "pending", "sent", "given_up", "expired"
 
 DELIVERIES = Delivery.__table__
 LEASE = Lease(DELIVERIES.c.claimed_by, DELIVERIES.c.claimed_until)
@@ -57,7 +56,7 @@ def _row(
         "key": key,
         "chat": chat,
         "payload": payload,
-        "status": PENDING,
+        "status": DeliveryStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "expires_at": expires_at,
@@ -105,12 +104,13 @@ async def claim(
 def _claim(platforms: tuple[str, ...]) -> Update:
     """Built once per set of platforms: building it costs more than running it."""
     busy_elsewhere = select(DELIVERIES.c.chat).where(
-        DELIVERIES.c.status == PENDING, LEASE.held_elsewhere(bindparam("owner"), bindparam("now"))
+        DELIVERIES.c.status == DeliveryStatus.PENDING,
+        LEASE.held_elsewhere(bindparam("owner"), bindparam("now")),
     )
     waiting = (
         select(DELIVERIES.c.id)
         .where(
-            DELIVERIES.c.status == PENDING,
+            DELIVERIES.c.status == DeliveryStatus.PENDING,
             or_(*(DELIVERIES.c.chat.startswith(f"{name}:", autoescape=True) for name in platforms)),
             DELIVERIES.c.chat.not_in(busy_elsewhere),
         )
@@ -146,12 +146,18 @@ _ATTEMPTED = (
 _SENT = (
     update(DELIVERIES)
     .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
-    .values(status=SENT, sent_at=bindparam("now", type_=DELIVERIES.c.sent_at.type), **LEASE.cleared())
+    .values(
+        status=DeliveryStatus.SENT,
+        sent_at=bindparam("now", type_=DELIVERIES.c.sent_at.type),
+        **LEASE.cleared(),
+    )
 )
 _EXPIRED = (
     update(DELIVERIES)
-    .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == PENDING)
-    .values(status=EXPIRED, **LEASE.cleared())
+    .where(
+        DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == DeliveryStatus.PENDING
+    )
+    .values(status=DeliveryStatus.EXPIRED, **LEASE.cleared())
 )
 
 
@@ -169,7 +175,7 @@ async def mark_failed(
     values: dict[str, Any] = {
         "attempts": attempts,
         "next_attempt_at": next_attempt_at,
-        "status": GIVEN_UP if give_up else PENDING,
+        "status": DeliveryStatus.GIVEN_UP if give_up else DeliveryStatus.PENDING,
         **LEASE.cleared(),
     }
     if not may_have_arrived:
@@ -179,10 +185,12 @@ async def mark_failed(
 
 async def release(session: AsyncSession, owner: str) -> None:
     """Gives back what `owner` claimed but did not get to send."""
-    await leases.release(session, DELIVERIES, LEASE, owner, DELIVERIES.c.status == PENDING)
+    await leases.release(session, DELIVERIES, LEASE, owner, DELIVERIES.c.status == DeliveryStatus.PENDING)
 
 
 async def give_up_chat(session: AsyncSession, chat: str) -> None:
     await session.execute(
-        update(Delivery).where(Delivery.chat == chat, Delivery.status == PENDING).values(status=GIVEN_UP)
+        update(Delivery)
+        .where(Delivery.chat == chat, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.GIVEN_UP)
     )

@@ -32,8 +32,8 @@ from core.db.models import (
     SupportTicket,
     UnreachableChat,
 )
-from core.db.repositories import abuse, deliveries
-from core.db.repositories.jobs import ACTIVE, CANCELLED, FAILED
+from core.db.repositories import abuse
+from core.db.statuses import ACTIVE_JOBS, DeliveryStatus, JobStatus
 
 CHUNK = 200
 # Every table whose rows `erase_rows` deletes or rewrites: on PostgreSQL their old row versions are
@@ -237,7 +237,7 @@ async def finished_before(session: AsyncSession, cutoff: datetime, held: set[int
 
 async def references_in_use(session: AsyncSession, cutoff: datetime, held: set[int]) -> set[str]:
     """Stored references still needed: by recent or unfinished jobs, or by accounts under a legal hold."""
-    conditions = [Job.created_at >= cutoff, Job.status.in_(ACTIVE)]
+    conditions = [Job.created_at >= cutoff, Job.status.in_(ACTIVE_JOBS)]
     if held:
         conditions.append(Job.account_id.in_(sorted(held)))
     used: set[str] = set()
@@ -250,7 +250,7 @@ async def blank_failed_prompts(session: AsyncSession, cutoff: datetime, held: se
     query = (
         update(Job)
         .where(
-            Job.status.in_([FAILED, CANCELLED]),
+            Job.status.in_([JobStatus.FAILED, JobStatus.CANCELLED]),
             Job.finished_at < cutoff,
             or_(Job.prompt != "", Job.provider_prompt != ""),
         )
@@ -277,7 +277,7 @@ async def delete_closed_tickets(session: AsyncSession, cutoff: datetime, held: s
 
 async def delete_delivered(session: AsyncSession, before: datetime) -> int:
     """Outbox rows already sent, given up or expired: their payloads repeat prompts and captions."""
-    done = [deliveries.SENT, deliveries.GIVEN_UP, deliveries.EXPIRED]
+    done = [DeliveryStatus.SENT, DeliveryStatus.GIVEN_UP, DeliveryStatus.EXPIRED]
     result = await session.execute(
         delete(Delivery).where(Delivery.status.in_(done), Delivery.created_at < before)
     )

@@ -14,9 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import leases, locks
 from core.db.leases import Lease
 from core.db.models import Account, Job, ProviderCall, SafetyStrike
-
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
-ACTIVE = (QUEUED, RUNNING)
+from core.db.statuses import ACTIVE_JOBS, JobStatus
 
 
 async def get(session: AsyncSession, job_id: int) -> Job | None:
@@ -38,7 +36,9 @@ async def count_for_account(session: AsyncSession, account_id: int, statuses: It
 
 async def queue_position(session: AsyncSession, job_id: int) -> int:
     """1 for the next job to start; approximate, since claims are fair across accounts."""
-    ahead = await session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED, Job.id < job_id))
+    ahead = await session.scalar(
+        select(func.count(Job.id)).where(Job.status == JobStatus.QUEUED, Job.id < job_id)
+    )
     return int(ahead or 0) + 1
 
 
@@ -52,7 +52,7 @@ async def recent(session: AsyncSession, account_id: int, limit: int) -> list[Job
 async def latest_active(session: AsyncSession, account_id: int) -> Job | None:
     return await session.scalar(
         select(Job)
-        .where(Job.account_id == account_id, Job.status.in_(ACTIVE))
+        .where(Job.account_id == account_id, Job.status.in_(ACTIVE_JOBS))
         .order_by(Job.id.desc())
         .limit(1)
     )
@@ -120,7 +120,7 @@ def _running_for(job: FromClause) -> ScalarSelect[int]:
     other = JOBS.alias("running_jobs")
     return (
         select(func.count(other.c.id))
-        .where(other.c.account_id == job.c.account_id, other.c.status == RUNNING)
+        .where(other.c.account_id == job.c.account_id, other.c.status == JobStatus.RUNNING)
         .scalar_subquery()
     )
 
@@ -137,7 +137,7 @@ def _claim(window_limited: bool) -> Update:
         .scalar_subquery()
     )
     conditions = [
-        candidate.c.status == QUEUED,
+        candidate.c.status == JobStatus.QUEUED,
         or_(candidate.c.not_before.is_(None), candidate.c.not_before <= bindparam("now")),
         running < bindparam("max_running"),
     ]
@@ -157,9 +157,9 @@ def _claim(window_limited: bool) -> Update:
     )
     return (
         update(JOBS)
-        .where(JOBS.c.id == fairest, JOBS.c.status == QUEUED)
+        .where(JOBS.c.id == fairest, JOBS.c.status == JobStatus.QUEUED)
         .values(
-            status=RUNNING,
+            status=JobStatus.RUNNING,
             attempts=JOBS.c.attempts + 1,
             started_at=bindparam("now"),
             not_before=None,
@@ -173,7 +173,7 @@ _STAMP = CALLS.insert().values(started_at=bindparam("now"), images=bindparam("sl
 # Nothing to claim: when a backoff ends, and when the oldest slot leaves the provider window.
 _WAKE = select(
     select(func.min(JOBS.c.not_before))
-    .where(JOBS.c.status == QUEUED, JOBS.c.not_before > bindparam("now"))
+    .where(JOBS.c.status == JobStatus.QUEUED, JOBS.c.not_before > bindparam("now"))
     .scalar_subquery(),
     select(func.min(CALLS.c.started_at)).where(CALLS.c.started_at > bindparam("since")).scalar_subquery(),
 )
@@ -189,14 +189,16 @@ async def renew_leases(
     session: AsyncSession, owner: str, job_ids: Iterable[int], until: datetime
 ) -> set[int]:
     """Extends `owner`'s leases; returns the jobs it still holds (the others were cancelled or taken)."""
-    return await leases.renew(session, JOBS, LEASE, owner, list(job_ids), until, JOBS.c.status == RUNNING)
+    return await leases.renew(
+        session, JOBS, LEASE, owner, list(job_ids), until, JOBS.c.status == JobStatus.RUNNING
+    )
 
 
 async def expired_leases(session: AsyncSession, now: datetime, limit: int = 100) -> list[Job]:
     """Running jobs whose worker stopped renewing its lease (it died, or lost the database)."""
     result = await session.scalars(
         select(Job)
-        .where(Job.status == RUNNING, LEASE.free(now))
+        .where(Job.status == JobStatus.RUNNING, LEASE.free(now))
         .order_by(Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -223,12 +225,12 @@ _SUCCEED = (
     update(JOBS)
     .where(
         JOBS.c.id == bindparam("job"),
-        JOBS.c.status == RUNNING,
+        JOBS.c.status == JobStatus.RUNNING,
         LEASE.held_by(bindparam("owner")),
         JOBS.c.attempts == bindparam("attempt"),
     )
     .values(
-        status=SUCCEEDED,
+        status=JobStatus.SUCCEEDED,
         outputs=bindparam("job_outputs", type_=JOBS.c.outputs.type),
         finished_at=bindparam("now"),
         **LEASE.cleared(),
@@ -257,7 +259,7 @@ async def transition(
         conditions.append(Job.lease_owner == lease_owner)
     if attempt is not None:
         conditions.append(Job.attempts == attempt)
-    if to != RUNNING:
+    if to != JobStatus.RUNNING:
         values.update(LEASE.cleared())
     result = await session.execute(
         update(Job)

@@ -20,10 +20,8 @@ from core.db.models import (
     PrivacyCode,
     PrivacyProfile,
 )
+from core.db.statuses import RequestStatus
 from core.db.types import utcnow
-
-PENDING, DONE = "pending", "done"
-
 
 # --- profiles and consent --------------------------------------------------------------------------
 
@@ -65,7 +63,7 @@ async def erasing(session: AsyncSession, account_id: int) -> bool:
     """True while an erasure of the account is recorded but not finished."""
     found = await session.scalar(
         select(DeletionRequest.id).where(
-            DeletionRequest.account_id == account_id, DeletionRequest.status == PENDING
+            DeletionRequest.account_id == account_id, DeletionRequest.status == RequestStatus.PENDING
         )
     )
     return found is not None
@@ -209,7 +207,9 @@ async def request_deletion(session: AsyncSession, account_id: int, requested_by:
         return existing
     try:
         async with session.begin_nested():
-            created = DeletionRequest(account_id=account_id, requested_by=requested_by, status=PENDING)
+            created = DeletionRequest(
+                account_id=account_id, requested_by=requested_by, status=RequestStatus.PENDING
+            )
             session.add(created)
     except IntegrityError:  # requested at the same moment by another request
         existing = await deletion_request(session, account_id)
@@ -229,7 +229,7 @@ async def deletion_request(session: AsyncSession, account_id: int) -> DeletionRe
 async def pending_deletions(session: AsyncSession) -> list[int]:
     result = await session.scalars(
         select(DeletionRequest.account_id)
-        .where(DeletionRequest.status == PENDING)
+        .where(DeletionRequest.status == RequestStatus.PENDING)
         .order_by(DeletionRequest.id)
     )
     return list(result)
@@ -238,8 +238,8 @@ async def pending_deletions(session: AsyncSession) -> list[int]:
 async def finish_deletion(session: AsyncSession, account_id: int, now: datetime) -> bool:
     result = await session.execute(
         update(DeletionRequest)
-        .where(DeletionRequest.account_id == account_id, DeletionRequest.status == PENDING)
-        .values(status=DONE, completed_at=now)
+        .where(DeletionRequest.account_id == account_id, DeletionRequest.status == RequestStatus.PENDING)
+        .values(status=RequestStatus.DONE, completed_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
@@ -249,7 +249,7 @@ async def finish_deletion(session: AsyncSession, account_id: int, now: datetime)
 
 
 async def add_broadcast(session: AsyncSession, text: str) -> Broadcast:
-    broadcast = Broadcast(text=text, status=PENDING, next_account=0, sent=0)
+    broadcast = Broadcast(text=text, status=RequestStatus.PENDING, next_account=0, sent=0)
     session.add(broadcast)
     await session.flush()
     return broadcast
@@ -258,7 +258,7 @@ async def add_broadcast(session: AsyncSession, text: str) -> Broadcast:
 async def pending_broadcast(session: AsyncSession) -> Broadcast | None:
     return await session.scalar(
         select(Broadcast)
-        .where(Broadcast.status == PENDING)
+        .where(Broadcast.status == RequestStatus.PENDING)
         .order_by(Broadcast.id)
         .limit(1)
         .execution_options(populate_existing=True)
@@ -303,7 +303,9 @@ async def advance_broadcast(session: AsyncSession, broadcast_id: int, next_accou
 
 async def finish_broadcast(session: AsyncSession, broadcast_id: int, now: datetime) -> None:
     await session.execute(
-        update(Broadcast).where(Broadcast.id == broadcast_id).values(status=DONE, finished_at=now)
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id)
+        .values(status=RequestStatus.DONE, finished_at=now)
     )
 
 

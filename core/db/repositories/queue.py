@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import signals
 from core.db.models import Job
+from core.db.statuses import JobStatus
 
 JOBS = Job.__table__
-QUEUED = "queued"
 
 # On SQLite the reserving transaction holds the only write lock, so the next row id is max + 1;
 # PostgreSQL draws it from the sequence.
@@ -24,7 +24,7 @@ _NEXT_ID = {
 
 def next_job_id(session: AsyncSession) -> ColumnElement[int]:
     """The number the next job will carry, as a column of the statement that reserves for it, so the
-    hold and its ledger entries can name the job before its row exists."""
+    hold (and so its ledger entries) can name the job before its row exists."""
     return _NEXT_ID[session.get_bind().dialect.name]
 
 
@@ -33,11 +33,13 @@ def _insert_queued(dialect: str) -> Insert:
     job, account = bindparam("new_job", type_=Integer), bindparam("new_job_account", type_=Integer)
     mine = (
         select(func.count(others.c.id))
-        .where(others.c.account_id == account, others.c.status == QUEUED, others.c.id != job)
+        .where(others.c.account_id == account, others.c.status == JobStatus.QUEUED, others.c.id != job)
         .scalar_subquery()
     )
     ahead = (
-        select(func.count(others.c.id)).where(others.c.status == QUEUED, others.c.id < job).scalar_subquery()
+        select(func.count(others.c.id))
+        .where(others.c.status == JobStatus.QUEUED, others.c.id < job)
+        .scalar_subquery()
     )
     returning: list[ColumnElement[Any]] = [mine, ahead]
     if dialect == "postgresql":  # wakes the workers of other processes once the transaction commits
@@ -55,7 +57,7 @@ async def insert_queued(session: AsyncSession, job_id: int, values: dict[str, An
     params = {
         **values,
         "id": job_id,
-        "status": QUEUED,
+        "status": JobStatus.QUEUED,
         "new_job": job_id,
         "new_job_account": values["account_id"],
     }

@@ -1,0 +1,44 @@
+"""The statuses rows move through, as the database stores them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """queued → running → succeeded | failed; queued or running → cancelled; running → queued again
+    when its lease lapses or the provider asks to wait."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_JOBS = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class HoldStatus(StrEnum):
+    """A credit hold is opened `held` and closed once, by a settle or a refund. Migration 0010 has the
+    database write the ledger entries of each step (and give a refund's credits back)."""
+
+    HELD = "held"
+    SETTLED = "settled"
+    REFUNDED = "refunded"
+
+
+class DeliveryStatus(StrEnum):
+    """An outbox delivery: pending until sent, given up (the chat is gone) or expired."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    GIVEN_UP = "given_up"
+    EXPIRED = "expired"
+
+
+class RequestStatus(StrEnum):
+    """A deletion request or a broadcast: pending until done."""
+
+    PENDING = "pending"
+    DONE = "done"
