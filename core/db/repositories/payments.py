@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -202,16 +204,30 @@ async def current_subscription(session: AsyncSession, account_id: int) -> Subscr
 
 
 async def save_subscription(session: AsyncSession, subscription_id: str, **fields: Any) -> Subscription:
+    """Records what Stripe said of a subscription: a field given as None keeps what is stored. The
+    first word of a new subscription may come from two events at once (its checkout and its first
+    invoice, in two processes): the later insert updates the row the earlier one made."""
     row = await session.get(Subscription, subscription_id)
     if row is None:
-        row = Subscription(id=subscription_id, **fields)
-        session.add(row)
-    else:
-        for name, value in fields.items():
-            if value is not None:
-                setattr(row, name, value)
+        given = {name: value for name, value in fields.items() if value is not None}
+        insert = _UPSERT[session.get_bind().dialect.name](Subscription).values(id=subscription_id, **fields)
+        keep_newer = {name: insert.excluded[name] for name in given}
+        await session.execute(
+            insert.on_conflict_do_update(index_elements=[Subscription.id], set_=keep_newer)
+            if keep_newer
+            else insert.on_conflict_do_nothing(index_elements=[Subscription.id])
+        )
+        row = await session.get(Subscription, subscription_id, populate_existing=True)
+        assert row is not None
+        return row
+    for name, value in fields.items():
+        if value is not None:
+            setattr(row, name, value)
     await session.flush()
     return row
+
+
+_UPSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 async def surviving_account(session: AsyncSession, account_id: int) -> int:
