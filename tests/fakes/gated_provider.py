@@ -42,7 +42,9 @@ class GatedProvider:
             await on_partial(0, png(16, 16))
             await gate.wait()
         finally:
-            self.running -= 1
+            async with self._progress:
+                self.running -= 1
+                self._progress.notify_all()
         return RenderResult(images=tuple(png(request.width, request.height) for _ in range(request.n)))
 
     def release(self, prompt: str) -> None:
@@ -51,6 +53,11 @@ class GatedProvider:
     async def wait_started(self, count: int) -> None:
         async with asyncio.timeout(WAIT_LIMIT_S), self._progress:
             await self._progress.wait_for(lambda: len(self.started) >= count)
+
+    async def wait_idle(self) -> None:
+        """Until no render is running: each has returned or was cancelled."""
+        async with asyncio.timeout(WAIT_LIMIT_S), self._progress:
+            await self._progress.wait_for(lambda: self.running == 0)
 
     async def close(self) -> None:
         return None

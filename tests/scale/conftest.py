@@ -12,8 +12,9 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select
 
-from core.db.models import Job
+from core.db.models import Delivery, Job
 from core.db.session import Database
+from core.db.statuses import DeliveryStatus
 from tests.cli import TIMEOUT_S, Served, serving
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
@@ -76,3 +77,11 @@ async def job_statuses(db: Database) -> dict[str, int]:
     async with db.transaction() as session:
         rows = await session.execute(select(Job.status, func.count(Job.id)).group_by(Job.status))
         return {status: count for status, count in rows.all()}
+
+
+async def pending_deliveries(db: Database) -> int:
+    async with db.read() as session:
+        pending = await session.scalar(
+            select(func.count(Delivery.id)).where(Delivery.status == DeliveryStatus.PENDING)
+        )
+        return int(pending or 0)

@@ -120,8 +120,8 @@ async def test_cancelling_a_running_job_refunds_it_and_no_image_follows(
         assert replies[0].final
         assert replies[0].job == job_id
         assert replies[0].text == translate("en", "cancel.done", job=job_id, credits=10, balance=40)
+        await provider.wait_idle()  # the render ended before it was let go: it was cancelled
         provider.release("slow painting")
-        await asyncio.sleep(0.2)  # give a wrongly surviving render the chance to deliver
         assert not [reply for reply in harness.chat.for_job(job_id) if reply.type == ReplyType.IMAGE]
         assert (await harness.job(job_id)).status == "cancelled"
         assert (await harness.balance()).total == 40
