@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import hypothesis
 import pytest
 import pytest_asyncio
 
@@ -31,6 +33,17 @@ from tests.postgres import (
 
 POSTGRES_DSN = os.environ.get("IMAGE2BOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
+# Compiled modules are kept (in `__pycache__`, which git ignores) even where the environment asks Python
+# not to write them: each xdist worker, and each of the many bot processes the tests start, would
+# otherwise compile the project's sources and rewrite the test modules again (some 10-20 s of CPU a run,
+# as much as a hundred tests). Set before the workers and the bot processes start, they inherit it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
+# Property tests draw the same examples on every run, so a run never meets a failing example by
+# chance that the one before passed, and have no deadline: a busy machine is no defect of the code.
+hypothesis.settings.register_profile("image2bot", derandomize=True, deadline=None)
+hypothesis.settings.load_profile("image2bot")
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
