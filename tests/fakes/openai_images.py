@@ -82,7 +82,7 @@ class _Behaviour:
 
 _STREAM_ONLY = ("stream_error", "truncate_stream", "drip")
 _GONE = 499  # the status of an answer that never reaches the client (it hung up, or the double did)
-_BROKEN_ON_PURPOSE = "openai_double.broken_on_purpose"  # request key: the answer was checked whole
+_BROKEN_ON_PURPOSE = web.RequestKey("broken_on_purpose", bool)  # the answer was checked whole
 # How the real API names what is wrong with a request, by the JSON Schema keyword that caught it.
 _ERROR_CODES = {
     "required": "missing_required_parameter",

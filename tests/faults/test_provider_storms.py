@@ -23,6 +23,10 @@ from tests.faults.helpers import (
 from tests.harness import DatabaseTarget
 
 RETRY_AFTER_S = 1
+# What a hanging answer costs an attempt: long enough that a busy machine never times out an ordinary
+# answer (0.3 s did once in CI, and the attempt it cost went unseen by the double), short enough that
+# the hanging faults end soon.
+ATTEMPT_TIMEOUT_S = 1.0
 STORM = 6  # 429s in a row: every one of the first wave of jobs meets one
 
 
@@ -87,7 +91,7 @@ async def test_every_kind_of_passing_fault_is_retried_within_the_budget_then_ref
     settings = {
         "concurrency": 4,
         "max_attempts": ATTEMPTS,
-        "timeout_s": 0.3,
+        "timeout_s": ATTEMPT_TIMEOUT_S,
         "retry_backoff_s": 0.05,
         "retry_backoff_max_s": 0.2,
     }
@@ -122,7 +126,7 @@ async def test_a_provider_that_never_finishes_holds_no_job_and_no_slot(
     settings = {
         "concurrency": 2,
         "max_attempts": 2,
-        "timeout_s": 0.3,
+        "timeout_s": ATTEMPT_TIMEOUT_S,
         "retry_backoff_s": 0.05,
         "retry_backoff_max_s": 0.1,
     }

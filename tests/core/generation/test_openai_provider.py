@@ -204,13 +204,13 @@ async def test_moderation_rejects_a_flagged_prompt(
     assert await provider.check_prompt("lots of gore please", "acct-hash-42") is False
 
 
-@pytest.mark.parametrize("fault", ["garble", "fail"])
+@pytest.mark.parametrize(("fault", "said"), [("garble", "not valid JSON"), ("fail", "HTTP 500")])
 async def test_a_broken_moderation_answer_is_transient(
-    provider: OpenAIProvider, openai_double: OpenAIImagesDouble, fault: str
+    provider: OpenAIProvider, openai_double: OpenAIImagesDouble, fault: str, said: str
 ) -> None:
     openai_double.break_moderation(fault)
 
-    with pytest.raises(TransientProviderError) as caught:
+    with pytest.raises(TransientProviderError, match=said) as caught:
         await provider.check_prompt(PROMPT, "acct-hash-42")
 
     _assert_clean(caught.value)
