@@ -294,8 +294,9 @@ class OpenAIImagesDouble:
         self._push(times, _Behaviour("cut"), prompt)
 
     def break_moderation(self, kind: str, times: int = 1) -> None:
-        """The next moderation answers: `garble` (half its JSON) or `fail` (a 500)."""
-        assert kind in ("garble", "fail")
+        """The next moderation answers: `garble` (half its JSON, as if whole), `cut` (half, then the
+        connection drops) or `fail` (a 500)."""
+        assert kind in ("garble", "cut", "fail")
         self._moderation_faults.extend([kind] * times)
 
     def outage(self, seconds: float, *, status: int | None = 503) -> None:
@@ -379,8 +380,8 @@ class OpenAIImagesDouble:
         fault = self._moderation_faults.popleft() if self._moderation_faults else None
         if fault == "fail":
             return _error(500, "The server had an error.", code="server_error")
-        if fault == "garble":
-            return await _broken(request, json.dumps(answer).encode(), "garble")
+        if fault in ("garble", "cut"):
+            return await _broken(request, json.dumps(answer).encode(), fault)
         return web.json_response(answer)
 
     async def _images(self, request: web.Request) -> web.StreamResponse:

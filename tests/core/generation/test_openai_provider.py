@@ -204,7 +204,9 @@ async def test_moderation_rejects_a_flagged_prompt(
     assert await provider.check_prompt("lots of gore please", "acct-hash-42") is False
 
 
-@pytest.mark.parametrize(("fault", "said"), [("garble", "not valid JSON"), ("fail", "HTTP 500")])
+@pytest.mark.parametrize(
+    ("fault", "said"), [("garble", "not valid JSON"), ("cut", "connection"), ("fail", "HTTP 500")]
+)
 async def test_a_broken_moderation_answer_is_transient(
     provider: OpenAIProvider, openai_double: OpenAIImagesDouble, fault: str, said: str
 ) -> None:
