@@ -4,11 +4,10 @@ against a bare insert-and-commit loop from 64 tasks on the same database.
 Both sides go through the product's `Database.transaction()` (its engine, pool and, on SQLite,
 BEGIN IMMEDIATE behind one in-process writer lock), so the difference is what runs inside: a
 reserve as `/imagine` makes it (`credits.take` from the balance the request read, then
-`credits.hold`: a conditional balance update, then the hold, whose ledger entry the database writes
-with it) in one transaction and its settle (the hold closed, with its settle entry) in a second, as
-the worker does, against one INSERT. Two transactions against one bound the ratio near 0.5x. Each
-task has its own account. PostgreSQL runs in a fresh schema of the `test` database, dropped
-afterwards; it is skipped when no server answers.
+`credits.hold`: a conditional balance update, the hold, its ledger entry) in one transaction and its
+settle (the hold closed, a settle entry) in a second, as the worker does, against one INSERT. Two
+transactions against one keep the ratio below 0.5x. Each task has its own account. PostgreSQL runs
+in a fresh schema of the `test` database, dropped afterwards; it is skipped when no server answers.
 """
 
 from __future__ import annotations

@@ -222,9 +222,8 @@ def _taken(before: Balance, cost: int, row: Row[Any]) -> Taken:
 async def hold(
     session: AsyncSession, account_id: int, taken: Taken, *, key: str, reference: str | None = None
 ) -> Hold:
-    """Records what `take` took as a hold. The database writes its reserve entries with it, one per
-    bucket it came from (migration 0010)."""
-    return await repo.create_hold(
+    """Records what `take` took as a hold, with one reserve entry per bucket it came from."""
+    created = await repo.create_hold(
         session,
         account_id=account_id,
         idempotency_key=key,
@@ -232,6 +231,10 @@ async def hold(
         subscription=taken.subscription,
         one_time=taken.one_time,
     )
+    await repo.add_entries(
+        session, [_entry(created, bucket, -amount, EntryKind.RESERVE) for bucket, amount in _split(created)]
+    )
+    return created
 
 
 async def reserve(
@@ -247,15 +250,26 @@ async def reserve(
 
 
 async def settle(session: AsyncSession, hold_id: int) -> bool:
-    """Closes a hold as spent; False when it was already settled or refunded. The database writes
-    the settle entries."""
-    return await repo.close_hold(session, hold_id, HoldStatus.SETTLED, utcnow()) is not None
+    """Closes a hold as spent; False when it was already settled or refunded."""
+    closed = await repo.close_hold(session, hold_id, HoldStatus.SETTLED, utcnow())
+    if closed is None:
+        return False
+    await repo.add_entries(
+        session, [_entry(closed, bucket, 0, EntryKind.SETTLE) for bucket, _ in _split(closed)]
+    )
+    return True
 
 
 async def refund(session: AsyncSession, hold_id: int) -> bool:
-    """Closes a hold and gives its credits back to the buckets they came from; False if already closed.
-    The database puts the credits back and writes the refund entries with the closing."""
-    return await repo.close_hold(session, hold_id, HoldStatus.REFUNDED, utcnow()) is not None
+    """Closes a hold and gives its credits back to the buckets they came from; False if already closed."""
+    closed = await repo.close_hold(session, hold_id, HoldStatus.REFUNDED, utcnow())
+    if closed is None:
+        return False
+    await repo.give(session, closed.account_id, closed.subscription_amount, closed.one_time_amount)
+    await repo.add_entries(
+        session, [_entry(closed, bucket, amount, EntryKind.REFUND) for bucket, amount in _split(closed)]
+    )
+    return True
 
 
 async def recent_entries(session: AsyncSession, account_id: int, limit: int) -> list[LedgerEntry]:
@@ -265,3 +279,20 @@ async def recent_entries(session: AsyncSession, account_id: int, limit: int) -> 
 
 async def all_entries(session: AsyncSession, account_id: int) -> list[LedgerEntry]:
     return await repo.entries(session, account_id)
+
+
+def _split(hold: Hold) -> list[tuple[Bucket, int]]:
+    amounts = {Bucket.SUBSCRIPTION: hold.subscription_amount, Bucket.ONE_TIME: hold.one_time_amount}
+    return [(bucket, amounts[bucket]) for bucket in SPEND_ORDER if amounts[bucket] > 0]
+
+
+def _entry(hold: Hold, bucket: Bucket, delta: int, kind: EntryKind) -> dict[str, Any]:
+    return {
+        "account_id": hold.account_id,
+        "bucket": bucket,
+        "delta": delta,
+        "kind": kind,
+        "idempotency_key": f"hold:{hold.id}:{kind}:{bucket}",
+        "reference": hold.reference or f"hold:{hold.id}",
+        "created_at": utcnow(),
+    }

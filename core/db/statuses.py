@@ -20,8 +20,7 @@ ACTIVE_JOBS = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class HoldStatus(StrEnum):
-    """A credit hold is opened `held` and closed once, by a settle or a refund. Migration 0010 has the
-    database write the ledger entries of each step (and give a refund's credits back)."""
+    """A credit hold is opened `held` and closed once, by a settle or a refund."""
 
     HELD = "held"
     SETTLED = "settled"

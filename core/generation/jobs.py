@@ -164,9 +164,9 @@ class JobService:
         request_key: str | None,
         provider_prompt: str,
     ) -> Submitted:
-        """Three statements: take the credits (naming the new job), hold them (the database writes
-        the ledger entries), queue the job. A message delivered twice meets the unique request key
-        and rolls back."""
+        """Four statements: take the credits (naming the new job), hold them, write the ledger
+        entries, queue the job. A message delivered twice meets the unique request key and rolls
+        back."""
         tier, width, height, cost = self._priced(spec)
         async with self.db.transaction() as session:
             try:

@@ -1,13 +1,12 @@
 """Ledger entries, cached balances and credit holds.
 
-A balance changes only by a conditional UPDATE that can never take a bucket below zero, always in the
-same transaction as the entry that explains it: `change_balance` beside `add_entry`, `take` beside
-`create_hold`. A hold's entries, and a refund's credits given back, are written by the database
-itself as the hold opens and closes (migration 0010).
+Balances change only through `change_balance`, a conditional UPDATE that can never take a bucket
+below zero, always in the same transaction as the entry that explains the change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -118,6 +117,7 @@ async def sums_by_bucket(session: AsyncSession, account_id: int) -> dict[str, in
 # The hot path (reserve, settle, refund) runs Core statements on the tables: no ORM unit of work.
 ACCOUNTS = Account.__table__
 HOLDS = CreditHold.__table__
+ENTRIES = LedgerEntry.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +199,18 @@ async def take(
     return (await session.execute(_take_statement(also, where), values)).one_or_none()
 
 
+async def give(session: AsyncSession, account_id: int, subscription: int, one_time: int) -> None:
+    """Puts credits back into both buckets at once (a refunded hold)."""
+    await session.execute(
+        update(ACCOUNTS)
+        .where(ACCOUNTS.c.id == account_id)
+        .values(
+            balance_subscription=ACCOUNTS.c.balance_subscription + subscription,
+            balance_one_time=ACCOUNTS.c.balance_one_time + one_time,
+        )
+    )
+
+
 async def create_hold(
     session: AsyncSession,
     *,
@@ -221,15 +233,22 @@ async def create_hold(
     return Hold(hold_id, account_id, subscription, one_time, reference)
 
 
+async def add_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Appends entries in one round trip. Each row names account_id, bucket, delta, kind,
+    idempotency_key and reference."""
+    if rows:
+        await session.execute(_ADD_ENTRY, [{"note": None, **row} for row in rows])
+
+
 async def close_hold(session: AsyncSession, hold_id: int, status: HoldStatus, now: datetime) -> Hold | None:
-    """Moves a hold from `held` to `status`; None when it was already closed (by either path). The
-    database writes the settle or refund entries with it and, for a refund, puts the credits back."""
+    """Moves a hold from `held` to `status`; None when it was already closed (by either path)."""
     values = {"hold_id": hold_id, "status": status, "closed_at": now}
     row = (await session.execute(_CLOSE_HOLD, values)).one_or_none()
     return None if row is None else Hold(*row)
 
 
 _CREATE_HOLD = insert(HOLDS).returning(HOLDS.c.id)
+_ADD_ENTRY = insert(ENTRIES)
 _CLOSE_HOLD = (
     update(HOLDS)
     .where(HOLDS.c.id == bindparam("hold_id", type_=Integer), HOLDS.c.status == HoldStatus.HELD)

@@ -1,6 +1,6 @@
 """What one `/imagine` costs the database through the Telegram door, with the provider's prompt
 moderation on: one read of who asks (and their standing), then one write transaction of at most
-five statements (three today) that reserves and queues, before the acknowledgement leaves."""
+four statements that reserves and queues, before the acknowledgement leaves."""
 
 from __future__ import annotations
 
