@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BindParameter, Column, ColumnElement, Table, and_, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import upsert
 from core.db.models import NamedLease
 
 Bound = BindParameter[Any]
@@ -108,9 +108,8 @@ _NAMED_LEASE = Lease(NAMED.c.owner, NAMED.c.until)
 async def acquire(session: AsyncSession, name: str, owner: str, until: datetime, now: datetime) -> bool:
     """Takes the named lease for `owner` until `until`, or renews it; False while another process
     holds it. A loop that one process at a time should run holds one while it works."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(NAMED)
+        upsert.insert(session, NAMED)
         .values(name=name, **_NAMED_LEASE.take(owner, until))
         .on_conflict_do_update(
             index_elements=[NAMED.c.name],

@@ -21,15 +21,16 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from core.db.models import Account, Delivery, Job
+from core.db.models import Account, Job
 from core.db.session import Database
+from core.db.statuses import ACTIVE_JOBS
 from core.i18n import translate
 from tests.cli import TIMEOUT_S
 from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.fakes.telegram_api import EMPTY_POLL_SLEEP_S, TelegramBotAPIDouble
 from tests.harness import DatabaseTarget, assert_books_balance
 from tests.platforms.telegram.conftest import TOKEN
-from tests.scale.conftest import bot_env, command
+from tests.scale.conftest import bot_env, command, pending_deliveries
 
 # The single-process default, killed and restarted: leases, claims and the outbox on SQLite. The
 # same machinery on PostgreSQL is what the multi-process tests beside this one exercise.
@@ -201,12 +202,8 @@ async def wait_until_finished(db: Database, bot: asyncio.subprocess.Process) -> 
             assert bot.returncode is None, "the bot stopped by itself"
             async with db.transaction() as session:
                 jobs = await session.scalar(select(func.count(Job.id)))
-                active = await session.scalar(
-                    select(func.count(Job.id)).where(Job.status.in_(["queued", "running"]))
-                )
-                waiting = await session.scalar(
-                    select(func.count(Delivery.id)).where(Delivery.status == "pending")
-                )
+                active = await session.scalar(select(func.count(Job.id)).where(Job.status.in_(ACTIVE_JOBS)))
+            waiting = await pending_deliveries(db)
             if jobs == USERS * PER_USER and active == 0 and waiting == 0:
                 return
             await asyncio.sleep(0.2)

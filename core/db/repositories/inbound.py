@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import upsert
 from core.db.models import InboundMessage
 
 
 async def record(session: AsyncSession, key: str, at: datetime) -> bool:
     """Inserts `key` unless it is there already; True when this call inserted it. One statement, so
     processes taking in the same message at once agree: exactly one of them gets True."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = await session.execute(
-        insert(InboundMessage).values(key=key, seen_at=at).on_conflict_do_nothing(index_elements=["key"])
+        upsert.insert(session, InboundMessage)
+        .values(key=key, seen_at=at)
+        .on_conflict_do_nothing(index_elements=["key"])
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 

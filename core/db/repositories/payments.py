@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import leases
+from core.db import leases, upsert
 from core.db.leases import Lease
 from core.db.models import Account, Checkout, Payment, PrivacyProfile, StripeEvent, Subscription
 
@@ -209,14 +207,9 @@ async def save_subscription(session: AsyncSession, subscription_id: str, **field
     invoice, in two processes): the later insert updates the row the earlier one made."""
     row = await session.get(Subscription, subscription_id)
     if row is None:
-        given = {name: value for name, value in fields.items() if value is not None}
-        insert = _UPSERT[session.get_bind().dialect.name](Subscription).values(id=subscription_id, **fields)
-        keep_newer = {name: insert.excluded[name] for name in given}
-        await session.execute(
-            insert.on_conflict_do_update(index_elements=[Subscription.id], set_=keep_newer)
-            if keep_newer
-            else insert.on_conflict_do_nothing(index_elements=[Subscription.id])
-        )
+        insert = upsert.insert(session, Subscription).values(id=subscription_id, **fields)
+        told = {name: insert.excluded[name] for name, value in fields.items() if value is not None}
+        await session.execute(insert.on_conflict_do_update(index_elements=[Subscription.id], set_=told))
         row = await session.get(Subscription, subscription_id, populate_existing=True)
         assert row is not None
         return row
@@ -225,9 +218,6 @@ async def save_subscription(session: AsyncSession, subscription_id: str, **field
             setattr(row, name, value)
     await session.flush()
     return row
-
-
-_UPSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 async def surviving_account(session: AsyncSession, account_id: int) -> int:

@@ -1,0 +1,14 @@
+"""INSERT ... ON CONFLICT, which SQLAlchemy builds in each dialect's own module."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+
+def insert(session: AsyncSession, table: Table | type[DeclarativeBase]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `table` that can say what a conflict does, for the session's database."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return postgresql.insert(table) if postgres else sqlite.insert(table)
