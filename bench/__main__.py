@@ -1,4 +1,4 @@
-"""`python -m bench [NAME ...]` (`make bench`): runs the benchmarks (all nine unless named), prints the
+"""`python -m bench [NAME ...]` (`make bench`): runs the benchmarks (all of them unless named), prints the
 table of figures with their targets and writes bench/results.json. Offline: everything outside the
 bot is a test double from tests/fakes, served by a process of its own (bench/doubles.py).
 """
@@ -20,7 +20,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import burst, hostile_web, image, image_memory, job_life, ledger, memory, overhead, saturation
+from bench import (
+    burst,
+    claim,
+    discord_burst,
+    hostile_web,
+    image,
+    image_memory,
+    job_life,
+    ledger,
+    memory,
+    overhead,
+    saturation,
+    scale,
+    send_rate,
+)
 from bench.common import Figure
 from bench.doubles import RemoteDoubles, remote_doubles
 
@@ -54,6 +68,10 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
     "hostile_web": hostile_web.run,
     "image_memory": image_memory.run,
     "job_life": _with_doubles(job_life.run, openai_latency_s=job_life.PROVIDER_LATENCY_S),
+    "discord_burst": _with_doubles(discord_burst.run, openai_latency_s=discord_burst.PROVIDER_LATENCY_S),
+    "send_rate": _with_doubles(send_rate.run),
+    "claim": claim.run,
+    "scale": scale.run,
 }
 
 

@@ -13,19 +13,22 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.discord_api import Call as DiscordCall
 from tests.fakes.discord_api import DiscordDouble
+from tests.fakes.discord_api import user as discord_user
 from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.fakes.telegram_api import EMPTY_POLL_SLEEP_S, TelegramBotAPIDouble
 from tests.fakes.telegram_api import Call as TelegramCall
@@ -38,6 +41,7 @@ GET_UPDATES_LIMIT = 100  # what the Bot API hands out per getUpdates unless aske
 START_TIMEOUT_S = 30
 WAIT_POLL_S = 0.05
 ROOT = Path(__file__).resolve().parent.parent  # the doubles come from tests/fakes
+DISCORD_ORIGINAL = re.compile(r"/webhooks/\d+/([^/]+)/messages/@original")
 
 
 class BatchedTelegramDouble(TelegramBotAPIDouble):
@@ -102,6 +106,7 @@ class Doubles:
     openai: RateLimitedImagesDouble
     discord: DiscordDouble
     wecom: WeComAPIDouble
+    _background: set[asyncio.Task[None]] = field(default_factory=set)  # scripted faults waiting their moment
 
     def addresses(self, control_port: int) -> dict[str, Any]:
         return {
@@ -137,11 +142,25 @@ class Doubles:
         async def calls(request: web.Request) -> web.Response:
             method = request.query["method"]
             found = [
-                {"chat_id": call.chat_id, "at": call.at, "text": call.fields.get("text")}
+                {
+                    "chat_id": call.chat_id,
+                    "at": call.at,
+                    "text": call.fields.get("text"),
+                    "ok": call.result is not None,
+                }
                 for call in self.telegram.calls
                 if call.method == method
             ]
             return web.json_response(found)
+
+        @routes.post("/telegram/flood")
+        async def flood(request: web.Request) -> web.Response:
+            """Once `after` sendMessage calls have arrived, the next one is answered 429 with
+            `retry_after` seconds, as Telegram answers a flood."""
+            asked = await request.json()
+            scripted = self._flood(int(asked["after"]), int(asked["retry_after"]))
+            self._background.add(asyncio.create_task(scripted))
+            return web.json_response({})
 
         @routes.get("/telegram/polls")
         async def polls(_request: web.Request) -> web.Response:
@@ -155,7 +174,55 @@ class Doubles:
         async def identified(_request: web.Request) -> web.Response:
             return web.json_response({"identified": self.discord.identified.is_set()})
 
+        @routes.post("/discord/imagine")
+        async def discord_imagine(request: web.Request) -> web.Response:
+            """`/imagine <prompt>` from each of `users` (ids), `each` times, sent over the gateway at once."""
+            asked = await request.json()
+            people = [discord_user(who, f"user{who}") for who in asked["users"]]
+            burst = [
+                self.discord.slash("imagine", {"prompt": f"{asked['prompt']} {take}"}, who=who)
+                for take in range(int(asked["each"]))
+                for who in people
+            ]
+            for interaction in burst:
+                await self.discord.dispatch("INTERACTION_CREATE", interaction)
+            return web.json_response({"sent": len(burst)})
+
+        @routes.get("/discord/wait")
+        async def discord_wait(request: web.Request) -> web.Response:
+            """Until `count` interactions had their answer edited to contain `text`, or `timeout` seconds:
+            how many had."""
+            text, count = request.query["text"], int(request.query["count"])
+            with suppress(TimeoutError):
+                async with asyncio.timeout(float(request.query["timeout"])):
+                    await self._discord_edits(text, count)
+            return web.json_response({"seen": len(self._discord_edited(text))})
+
+        @routes.get("/discord/interactions")
+        async def discord_interactions(request: web.Request) -> web.Response:
+            """Each interaction sent: when, its first callback (when, type, status) and when its answer
+            was first edited to contain `text`."""
+            acks = self.discord.acknowledgements()
+            edited = self._discord_edited(request.query["text"])
+            found = [
+                {
+                    "sent": sent,
+                    "ack": acks[token].at if token in acks else None,
+                    "ack_type": acks[token].body["type"] if token in acks else None,
+                    "ack_status": acks[token].status if token in acks else None,
+                    "edited": edited.get(token),
+                }
+                for token, sent in self.discord.dispatched.items()
+            ]
+            return web.json_response(found)
+
         return routes
+
+    async def _flood(self, after: int, retry_after: int) -> None:
+        await self._telegram_calls("sendMessage", "", after)
+        self.telegram.fail_next(
+            "sendMessage", 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+        )
 
     async def _telegram_calls(self, method: str, text: str, count: int) -> None:
         """Until `count` calls match, looking at each call once as they come."""
@@ -167,6 +234,29 @@ class Doubles:
             if seen >= count:
                 return
             await asyncio.sleep(WAIT_POLL_S)
+
+    async def _discord_edits(self, text: str, count: int) -> None:
+        """Until `count` interactions had their answer edited to contain `text`, looking at each call
+        once as they come."""
+        edited: dict[str, float] = {}
+        looked = 0
+        while True:
+            calls = self.discord.calls
+            edited.update(self._discord_edited(text, calls[looked:]))
+            looked = len(calls)
+            if len(edited) >= count:
+                return
+            await asyncio.sleep(WAIT_POLL_S)
+
+    def _discord_edited(self, text: str, calls: list[DiscordCall] | None = None) -> dict[str, float]:
+        """Interaction token -> when its answer was first edited to contain `text`."""
+        edited: dict[str, float] = {}
+        for call in self.discord.calls if calls is None else calls:
+            content = (call.body or {}).get("content") or "" if call.method == "PATCH" else ""
+            match = DISCORD_ORIGINAL.fullmatch(call.path)
+            if match is not None and call.status < 300 and text in content:
+                edited.setdefault(match[1], call.at)
+        return edited
 
     @staticmethod
     def _matching(calls: list[TelegramCall], method: str, text: str) -> list[TelegramCall]:
@@ -228,6 +318,13 @@ class RemoteDoubles:
         ) as answer:
             return int((await answer.json())["seen"])
 
+    async def flood_telegram(self, after: int, retry_after: int) -> None:
+        """Telegram's 429 for the sendMessage after the first `after` ones."""
+        async with self.http.post(
+            f"{self.urls['control']}/telegram/flood", json={"after": after, "retry_after": retry_after}
+        ):
+            pass
+
     async def telegram_calls(self, method: str) -> list[dict[str, Any]]:
         async with self.http.get(f"{self.urls['control']}/telegram/calls", params={"method": method}) as got:
             return list(await got.json())
@@ -245,6 +342,29 @@ class RemoteDoubles:
     async def discord_identified(self) -> bool:
         async with self.http.get(f"{self.urls['control']}/discord/identified") as answer:
             return bool((await answer.json())["identified"])
+
+    async def discord_imagine(self, users: list[int], each: int, prompt: str) -> int:
+        """Sends `/imagine` from every user `each` times over the gateway at once; how many were sent."""
+        asked = {"users": users, "each": each, "prompt": prompt}
+        async with self.http.post(f"{self.urls['control']}/discord/imagine", json=asked) as answer:
+            return int((await answer.json())["sent"])
+
+    async def wait_discord_edited(self, text: str, count: int, timeout_s: float) -> int:
+        query = {"text": text, "count": str(count), "timeout": str(timeout_s)}
+        async with self.http.get(
+            f"{self.urls['control']}/discord/wait",
+            params=query,
+            timeout=aiohttp.ClientTimeout(total=timeout_s + 30),
+        ) as answer:
+            return int((await answer.json())["seen"])
+
+    async def discord_interactions(self, text: str) -> list[dict[str, Any]]:
+        """Per interaction sent: `sent`, `ack` (first callback), `ack_type`, `ack_status`, `edited`
+        (answer first edited to contain `text`); times on the doubles' monotonic clock."""
+        async with self.http.get(
+            f"{self.urls['control']}/discord/interactions", params={"text": text}
+        ) as answer:
+            return list(await answer.json())
 
 
 @asynccontextmanager

@@ -137,6 +137,7 @@ async def _queue(app: App, updates: Updates, users: range) -> int:
         for user in users:
             payload = updates.message(user, f"/imagine a kite over the dunes, take {take}")
             await application.process_update(Update.de_json(payload, application.bot))
+    await telegram_door(app.adapters).settled()  # the acknowledgements have left
     asked = len(users) * PER_USER
     if (queued := await _count(app, Job.status == "queued") - before) != asked:
         raise RuntimeError(f"{queued} jobs queued for {asked} /imagine")
@@ -144,12 +145,12 @@ async def _queue(app: App, updates: Updates, users: range) -> int:
 
 
 async def _deliver(app: App, doubles: RemoteDoubles, total: int) -> None:
-    """Runs the worker pool and the outbox until `total` results have reached Telegram (each removes
-    its job's status message) and nothing is left to do, then stops them."""
+    """Runs the worker pool and the outbox until `total` results (photos) have reached Telegram and
+    nothing is left to do, then stops them."""
     loops = [asyncio.create_task(app.worker.run()), asyncio.create_task(app.notifier.run())]
     try:
         deadline = time.monotonic() + DELIVERY_TIMEOUT_S
-        while (seen := await doubles.wait_telegram("deleteMessage", "", total, CHECK_EVERY_S)) < total:
+        while (seen := await doubles.wait_telegram("sendPhoto", "", total, CHECK_EVERY_S)) < total:
             for loop in loops:
                 if loop.done():
                     loop.result()  # it stopped: its error says why
@@ -160,6 +161,7 @@ async def _deliver(app: App, doubles: RemoteDoubles, total: int) -> None:
                 if not await _count(app, Job.status.in_(("queued", "running"))) and not await _pending(app):
                     break
                 await asyncio.sleep(SETTLED_POLL_S)
+            await telegram_door(app.adapters).settled()  # the status messages' last edits and removals
     finally:
         for loop in loops:
             loop.cancel()

@@ -115,7 +115,8 @@ async def _product(
         try:
             await _feed(door.application, accepts)  # users who accepted the terms, as most are
             await _feed(door.application, warmup)
-            measurement = await _measure(door.application, measured)
+            await door.settled()
+            measurement = await _measure(door.application, measured, door.settled)
             async with app.db.transaction() as session:
                 queued = await session.scalar(select(func.count(Job.id)))
         finally:
@@ -176,9 +177,16 @@ async def _feed(application: Application, payloads: list[dict[str, Any]]) -> Non
         await application.process_update(Update.de_json(payload, application.bot))
 
 
-async def _measure(application: Application, payloads: list[dict[str, Any]]) -> tuple[float, float]:  # type: ignore[type-arg]
-    """(CPU seconds, wall seconds) to handle the updates one after the other."""
+async def _measure(
+    application: Application,  # type: ignore[type-arg]
+    payloads: list[dict[str, Any]],
+    settled: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) to handle the updates one after the other and, where the door
+    answers after handling (`settled`), until its answers have left."""
     gc.collect()
     cpu, wall = time.process_time(), time.perf_counter()
     await _feed(application, payloads)
+    if settled is not None:
+        await settled()
     return time.process_time() - cpu, time.perf_counter() - wall

@@ -40,6 +40,7 @@ from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
 from core.payments.webhooks import StripeEvents
 from core.platform_state import DatabaseStateStore
 from core.policy import GenerationSettings
+from core.send_budget import Pace, send_budget, token_key
 from core.support import SupportDesk
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
@@ -239,7 +240,7 @@ def build(
     web = build_web(settings, db) if serve_web else None
     telegram_by_webhook = settings.telegram.mode == "webhook"
     if settings.telegram.enabled and (role.doors or (web is not None and telegram_by_webhook)):
-        adapters.append(build_telegram(settings, core, web, stars if settings.telegram.stars else None))
+        adapters.append(build_telegram(settings, core, web, db, stars if settings.telegram.stars else None))
     if settings.discord.enabled and role.doors:
         adapters.append(build_discord(settings, core))
     kf_sender = None
@@ -396,7 +397,7 @@ def build_wecom(settings: Settings, core: Core, web: WebServer | None, db: Datab
 
 
 def build_telegram(
-    settings: Settings, core: Core, web: WebServer | None, stars: StarsPurchases | None
+    settings: Settings, core: Core, web: WebServer | None, db: Database, stars: StarsPurchases | None
 ) -> TelegramAdapter:
     from platforms.telegram.adapter import TelegramAdapter, Webhook
 
@@ -409,9 +410,12 @@ def build_telegram(
         assert telegram.webhook_secret is not None
         url = settings.web.public_url.rstrip("/") + telegram.webhook_path
         webhook = Webhook(url=url, secret=telegram.webhook_secret.get_secret_value())
+    token = telegram.token.get_secret_value()
+    pace = Pace(telegram.messages_per_second, telegram.chat_interval_s, telegram.group_interval_s)
     adapter = TelegramAdapter(
         core,
-        token=telegram.token.get_secret_value(),
+        token=token,
+        budget=send_budget(db, token_key("telegram", token), pace),
         base_url=telegram.base_url,
         base_file_url=telegram.file_url,
         webhook=webhook,

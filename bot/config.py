@@ -108,6 +108,9 @@ class TelegramSettings(Section):
     webhook_secret: SecretStr | None = None
     webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/\S*$")
     stars: bool = False
+    messages_per_second: float = Field(default=30.0, gt=0)
+    chat_interval_s: float = Field(default=1.0, ge=0)
+    group_interval_s: float = Field(default=3.0, ge=0)
 
     @field_validator("webhook_secret")
     @classmethod

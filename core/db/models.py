@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.db.statuses import HoldStatus, JobStatus
@@ -96,7 +106,16 @@ class Job(Base):
     """A generation: the queue and its record at once."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_account", "status", "account_id"),)
+    __table_args__ = (
+        Index("ix_jobs_status_account", "status", "account_id"),
+        # Jobs waiting out a backoff: when an idle worker should look again.
+        Index(
+            "ix_jobs_backoff",
+            "not_before",
+            postgresql_where=text("status = 'queued' AND not_before IS NOT NULL"),
+            sqlite_where=text("status = 'queued' AND not_before IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -117,7 +136,8 @@ class Job(Base):
     cost: Mapped[int]
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("credit_holds.id"))
     references: Mapped[list[str]] = mapped_column(default=list)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # Indexed: deleting a job looks up the jobs made from it (the foreign key's SET NULL).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     action: Mapped[str | None] = mapped_column(String(16))
     # The chat message that asked for it: a platform delivering that message again (after a crash,
     # Telegram re-sends what was not confirmed) finds this job instead of paying for a second one.
@@ -135,6 +155,18 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
+class JobReference(Base):
+    """A stored file a job reads (an uploaded reference, shared by content between accounts): whether
+    an upload is still needed is an indexed lookup by path. Written with the job, gone with it."""
+
+    __tablename__ = "job_references"
+
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class Delivery(Base):
     """The outbox: a reply that must reach a chat, written in the same transaction as the change it
     reports (a settle, a refund), then sent and retried until it is delivered or given up."""
@@ -144,7 +176,7 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
-    chat: Mapped[str] = mapped_column(String(200))
+    chat: Mapped[str] = mapped_column(String(200), index=True)  # erasure finds a chat's messages
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -169,6 +201,34 @@ class ProviderCall(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime] = mapped_column(index=True)
     images: Mapped[int]
+
+
+NEVER_SERVED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class AccountQueue(Base):
+    """An account's place in the job queue, changed in the transactions that move its jobs: the
+    worker's claim walks `ix_account_queues_turn` (fewest running, served least recently, oldest job)
+    instead of counting every account's jobs."""
+
+    __tablename__ = "account_queues"
+    __table_args__ = (
+        Index(
+            "ix_account_queues_turn",
+            "running",
+            "last_served_at",
+            "next_job_id",
+            postgresql_where=text("queued > 0"),
+            sqlite_where=text("queued > 0"),
+        ),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    running: Mapped[int] = mapped_column(default=0)
+    queued: Mapped[int] = mapped_column(default=0)
+    # When a job of the account last started; an account never served sorts first.
+    last_served_at: Mapped[datetime] = mapped_column(default=NEVER_SERVED)
+    next_job_id: Mapped[int | None]  # its oldest queued job
 
 
 class InboundMessage(Base):
@@ -257,7 +317,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    actor: Mapped[str] = mapped_column(String(170))
+    actor: Mapped[str] = mapped_column(String(170), index=True)  # erasure looks identities up
     action: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[int | None] = mapped_column(index=True)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -469,3 +529,25 @@ class NamedLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str | None] = mapped_column(String(64))
     until: Mapped[datetime | None]
+
+
+class SendPace(Base):
+    """A bot token's send budget, shared by every process on PostgreSQL (`core.send_budget`): the
+    next moment a message may go out on it, and a platform's "retry after" every process honours.
+    `key` names the token without containing it."""
+
+    __tablename__ = "send_paces"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_free: Mapped[datetime]
+    held_until: Mapped[datetime]
+
+
+class SendChatPace(Base):
+    """The next moment one chat may be sent to on a token; a row in the past is stale and pruned."""
+
+    __tablename__ = "send_chat_paces"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat: Mapped[str] = mapped_column(String(200), primary_key=True)
+    next_free: Mapped[datetime]

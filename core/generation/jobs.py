@@ -16,7 +16,7 @@ from core.db.models import Job
 from core.db.repositories import jobs as repo
 from core.db.repositories import ledger as ledger_repo
 from core.db.repositories import payments as payments_repo
-from core.db.repositories import queue
+from core.db.repositories import queue, references
 from core.db.repositories.asker import Standing
 from core.db.session import Database
 from core.db.statuses import ACTIVE_JOBS, JobStatus
@@ -215,6 +215,7 @@ class JobService:
                     "request_key": request_key,
                 },
             )
+            await references.record(session, job_id, spec.references)  # no statement without any
             if queued >= self.generation.max_queued_jobs_per_user:
                 raise UserError("queue_full", limit=self.generation.max_queued_jobs_per_user)
         log.info("job %s queued: %sx%s x%s, %s credits", job_id, width, height, spec.n, cost)

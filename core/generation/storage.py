@@ -6,6 +6,8 @@ import hashlib
 import secrets
 from pathlib import Path
 
+MAX_PREVIEWS = 3  # partial images per job: the most `generation.partial_images` allows
+
 
 class Storage:
     def __init__(self, data_dir: Path) -> None:
@@ -36,6 +38,15 @@ class Storage:
         target = self.outputs / f"job-{job_id}-{index + 1}.png"
         _write_atomically(target, png)
         return str(target.relative_to(self.root))
+
+    @staticmethod
+    def job_files(job_id: int, n: int) -> list[str]:
+        """The names a job's images may have, relative to the data directory, without listing a
+        folder: its `n` outputs and its previews (the retention purge sweeps up any other file
+        named after a job that no longer exists)."""
+        outputs = [f"outputs/job-{job_id}-{index}.png" for index in range(1, n + 1)]
+        previews = [f"previews/job-{job_id}-partial-{index}.png" for index in range(1, MAX_PREVIEWS + 1)]
+        return outputs + previews
 
     def save_preview(self, job_id: int, index: int, image_bytes: bytes) -> Path:
         target = self.previews / f"job-{job_id}-partial-{index + 1}.png"

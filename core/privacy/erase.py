@@ -2,10 +2,12 @@
 
 The request is recorded first. The erasure then runs in idempotent steps, so a crash leaves a pending
 request that the next start finishes:
-1. one transaction: cancel and refund unfinished jobs, forfeit what is left of the balance, delete the
-   rows that name or describe the person and pseudonymise the ones the law makes us keep (ledger,
-   payments), and note the files still to remove;
-2. remove those files;
+1. one transaction: cancel and refund unfinished jobs, forfeit what is left of the balance;
+2. the rows that name or describe the person go in batches of BATCH rows, each batch its own short
+   transaction (the outbox to the person's chats, then the jobs, then the long per-account tables),
+   then the rest in one; the ones the law makes us keep (ledger, payments) are pseudonymised. Each
+   job batch notes its files on the request before its rows go, and removes them before the next;
+   files are named exactly (core.generation.storage), no folder is listed per job;
 3. mark the request done, and on SQLite empty the write-ahead log; on PostgreSQL vacuum the tables
    touched (core.privacy.vacuum).
 The identities of an account that had the free trial are remembered as keyed hashes (fraud prevention,
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,7 +27,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
-from core.db.repositories import abuse, erasure
+from core.db.models import AnalyticsEvent, ConsentRecord, ExportFile, PrivacyCode, SafetyStrike
+from core.db.repositories import abuse, erasure, references
 from core.db.repositories import jobs as jobs_repo
 from core.db.repositories import privacy as repo
 from core.db.repositories.support import audit
@@ -41,6 +45,10 @@ from core.privacy.vacuum import Vacuum
 log = logging.getLogger(__name__)
 
 PURPOSE = "delete"
+BATCH = 500  # rows per transaction: the writer lock is never held long, however much the account has
+UPLOADS = "uploads/"
+# The account's own rows that may be many (an event per command with analytics on, for years).
+PER_ACCOUNT = (SafetyStrike, AnalyticsEvent, ConsentRecord, PrivacyCode, ExportFile)
 
 
 class OnLegalHold(Exception):
@@ -123,22 +131,31 @@ class Eraser:
             if request is None or request.status != RequestStatus.PENDING or (found and found.hold_reason):
                 return False
             running = await self._close_money(session, account_id, request.id)
-            files = sorted(set(request.files or ()) | await self._files(session, account_id))
             names = await account_identities(session, account_id)
             if found is not None and found.trial_granted:
                 await abuse.record_trial(session, key.hashes(names))
-            await erasure.erase_rows(
-                session,
-                account_id,
-                job_ids=[job.id for job in await erasure.jobs_of(session, account_id)],
-                chats=await erasure.chats_of(session, account_id),
-                identities=set(names),
-                stripe_needles=await erasure.stripe_references(session, account_id),
-            )
-            await repo.set_deletion_files(session, request.id, files)
+            chats = await erasure.chats_of(session, account_id)
+            left_over = list(request.files or ())  # recorded by a run that stopped before removing them
         for job_id in running:
             self.worker.abort(job_id)
-        await asyncio.to_thread(remove_files, self.storage.root, files)
+        removed = await asyncio.to_thread(remove_files, self.storage.root, left_over)
+        async with self.db.read() as session:
+            events = await erasure.events_naming(
+                session, await erasure.stripe_references(session, account_id)
+            )
+        await self._in_batches(lambda session: erasure.delete_deliveries_to(session, sorted(chats), BATCH))
+        removed += await self._erase_jobs(account_id, request.id)
+        for model in PER_ACCOUNT:
+            await self._in_batches(
+                lambda session, model=model: erasure.delete_some(session, model, account_id, BATCH)
+            )
+        exports = [f"exports/export-{account_id}-*"]
+        async with self.db.transaction() as session:
+            await credits.lock(session, account_id)
+            await erasure.erase_rest(session, account_id, chats=chats, identities=set(names))
+            await erasure.blank_events(session, events)
+            await repo.set_deletion_files(session, request.id, exports)
+        removed += await asyncio.to_thread(remove_files, self.storage.root, exports)
         async with self.db.transaction() as session:
             await credits.lock(session, account_id)  # the account first, as in every step: no deadlock
             await repo.clear_deletion_files(session, account_id)
@@ -152,8 +169,34 @@ class Eraser:
                 )
         await self.db.checkpoint()
         await self.vacuum.after_erasure(table.__tablename__ for table in erasure.ERASED_TABLES)
-        log.info("an account was erased (%d files removed)", len(files))
+        log.info("an account was erased (%d files removed)", removed)
         return True
+
+    async def _erase_jobs(self, account_id: int, request_id: int) -> int:
+        """Deletes the account's jobs BATCH at a time. Each transaction records the batch's files on
+        the request before its rows go, and they are removed before the next batch: a crash leaves
+        them on the request for the next run. An upload another job still refers to stays."""
+        removed = 0
+        while True:
+            async with self.db.transaction() as session:
+                jobs = await erasure.next_jobs(session, account_id, BATCH)
+                if not jobs:
+                    return removed
+                numbers = [job.id for job in jobs]
+                uploads = {path for job in jobs for path in job.references if path.startswith(UPLOADS)}
+                shared = await references.used_by_others(session, uploads, numbers)
+                files = {path for job in jobs for path in (*job.outputs, *Storage.job_files(job.id, job.n))}
+                files |= uploads - shared
+                await erasure.delete_jobs(session, numbers)
+                await repo.set_deletion_files(session, request_id, sorted(files))
+            removed += await asyncio.to_thread(remove_files, self.storage.root, sorted(files))
+
+    async def _in_batches(self, step: Callable[[AsyncSession], Awaitable[int]]) -> None:
+        """Runs `step` (which deletes up to BATCH rows) in transactions of its own until less remains."""
+        while True:
+            async with self.db.transaction() as session:
+                if await step(session) < BATCH:
+                    return
 
     async def _refuse_if_held(self, session: AsyncSession, account_id: int) -> None:
         await credits.lock(session, account_id)
@@ -164,9 +207,7 @@ class Eraser:
     async def _close_money(self, session: AsyncSession, account_id: int, request_id: int) -> list[int]:
         """Refunds unfinished jobs, then forfeits the whole balance; returns the jobs that were running."""
         running = []
-        for job in await erasure.jobs_of(session, account_id):
-            if job.status not in ACTIVE_JOBS:
-                continue
+        for job in await erasure.active_jobs(session, account_id):
             if await jobs_repo.transition(
                 session, job.id, from_statuses=ACTIVE_JOBS, to=JobStatus.CANCELLED, finished_at=utcnow()
             ):
@@ -191,21 +232,14 @@ class Eraser:
             )
         return running
 
-    async def _files(self, session: AsyncSession, account_id: int) -> set[str]:
-        """The account's files, as patterns under the data folder: outputs and previews by job (one may
-        still be written by a job that was running), references nobody else uses, exports."""
-        jobs = await erasure.jobs_of(session, account_id)
-        references = {path for job in jobs for path in job.references or ()}
-        shared = await erasure.uploads_used_by_others(session, account_id, references)
-        patterns = {f"outputs/job-{job.id}-*" for job in jobs} | {f"previews/job-{job.id}-*" for job in jobs}
-        patterns |= {path for job in jobs for path in job.outputs or ()}
-        patterns |= references - shared
-        patterns.add(f"exports/export-{account_id}-*")
-        return patterns
 
-
-def remove_files(root: Path, patterns: list[str]) -> None:
-    for pattern in patterns:
-        for path in root.glob(pattern):
+def remove_files(root: Path, names: list[str]) -> int:
+    """Removes these files under `root`; a name with `*` is a pattern (exports, and erasures recorded
+    before file names were exact). Returns how many were removed."""
+    removed = 0
+    for name in names:
+        for path in root.glob(name) if "*" in name else (root / name,):
             if path.is_file():
                 path.unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -4,10 +4,14 @@ Chats are `discord:guild:<channel id>` and `discord:dm:<DM channel id>`: the cha
 result is posted when no interaction can carry it any more (after 15 minutes, after a restart).
 People are `discord:<user id>`; in a guild, whoever ran the command pays.
 
-Discord wants an answer to an interaction within 3 seconds. The core usually answers well before;
-if it has not after `DEFER_AFTER_S`, the interaction is deferred ("thinking") and answered when the
-core is done. A job's first answer is always a deferral edited into its queue position, so the
-interaction's token then carries the job's progress and result (see `delivery`).
+Discord wants an answer to an interaction within 3 seconds, and a burst of them must all have it:
+every interaction is deferred before the core touches the database ("thinking", or for a press on
+one of our messages an acknowledgement that shows nothing yet), then the core's replies replace the
+deferral; the core's work does not hold up a burst's acknowledgements (`turns`). Who sees the
+answer is decided before the core runs, from the command (`commands.PUBLIC`); a refusal, or an
+answer only the asker may see, after a deferral everyone saw replaces it with one to the asker. A
+job's first answer is the deferral edited into its queue position, so the interaction's token then
+carries the job's progress and result (see `delivery`); the token stays valid for 15 minutes.
 
 With `shard_count` the gateway is split into shards and this door connects only `shard_ids` (all of
 them when unset); other processes connect the rest. Without it: one connection, not sharded.
@@ -15,10 +19,9 @@ them when unset); other processes connect the rest. Without it: one connection, 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import discord
@@ -39,13 +42,12 @@ from platforms.discord.delivery import (
     Delivery,
     edit_original,
     send_followup,
-    send_kwargs,
 )
+from platforms.discord.turns import CORE_SLOTS, Turns
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://discord.com/api/v10"
-DEFER_AFTER_S = 2.0
 PROGRESS_INTERVAL_S = 3.0
 EPHEMERAL = "image2bot.ephemeral"  # in Interaction.extras: whether our deferral was ephemeral
 
@@ -68,7 +70,7 @@ class DiscordAdapter:
         guild_ids: Sequence[int] = (),
         sync_commands: bool = True,
         progress_interval_s: float = PROGRESS_INTERVAL_S,
-        defer_after_s: float = DEFER_AFTER_S,
+        core_slots: int = CORE_SLOTS,
         shard_count: int | None = None,
         shard_ids: Sequence[int] | None = None,
     ) -> None:
@@ -77,7 +79,7 @@ class DiscordAdapter:
         self._api_base_url = api_base_url.rstrip("/")
         self._guild_ids = tuple(guild_ids)
         self._sync_commands = sync_commands
-        self._defer_after_s = defer_after_s
+        self._turns = Turns(core_slots)
         self.client = (
             DoorClient(self)
             if shard_count is None and shard_ids is None
@@ -131,7 +133,7 @@ class DiscordAdapter:
             synced = await self.tree.sync(guild=discord.Object(id=guild_id))
             log.info("discord: %d commands published to a guild", len(synced))
 
-    # -- what users do -----------------------------------------------------------------------------
+    # -- what users do: acknowledged first, then the core runs -------------------------------------
 
     async def run_command(
         self,
@@ -142,60 +144,74 @@ class DiscordAdapter:
         public: bool = False,
     ) -> None:
         """`command`: the text of a plain command, or a command built from typed options."""
+        if not await self._acknowledge(interaction, ephemeral=not public):
+            return
         references = tuple(_attachment(attachment) for attachment in attachments)
         user, chat, message_id = _user(interaction), _chat(interaction), str(interaction.id)
         if isinstance(command, Command):
             incoming = Incoming(user, chat, "", references, message_id, command=command)
         else:
             incoming = Incoming(user, chat, command, references, message_id)
-        replies = await self._in_time(interaction, self._core.dispatch(incoming), public=public)
+        async with self._turns.core():
+            replies = await self._core.dispatch(incoming)
         await self._answer(interaction, replies)
 
     async def job_button(self, interaction: discord.Interaction, job_id: int, kind: str, index: int) -> None:
+        """An action under a result: a new job, whose queue position everyone sees."""
+        if not await self._acknowledge(interaction, ephemeral=False):
+            return
         user, chat = _user(interaction), _chat(interaction)
-        try:
-            action = ActionKind(kind)
-        except ValueError:  # an action this version no longer offers
-            replies = await self._core.refuse(user, chat, UserError("button_expired"))
-        else:
-            press = ActionPress(user, chat, job_id, action, index)
-            replies = await self._in_time(interaction, self._core.on_action(press), public=True)
+        async with self._turns.core():
+            try:
+                action = ActionKind(kind)
+            except ValueError:  # an action this version no longer offers
+                replies = await self._core.refuse(user, chat, UserError("button_expired"))
+            else:
+                replies = await self._core.on_action(ActionPress(user, chat, job_id, action, index))
         await self._answer(interaction, replies)
 
     async def command_button(self, interaction: discord.Interaction, command: str) -> None:
         """A shortcut pressed: answered to the presser alone, or in place on their own menu."""
+        if not await self._acknowledge(interaction, in_place=True):
+            return
         incoming = Incoming(_user(interaction), _chat(interaction), command, (), str(interaction.id))
-        answered = await self._in_time(interaction, self._core.dispatch(incoming), public=False)
+        async with self._turns.core():
+            answered = await self._core.dispatch(incoming)
         replies = [replace(reply, private=True) for reply in answered]
         if not replies or not _updates_in_place(interaction, replies[0]):
             await self._answer(interaction, replies)
             return
         first = replies[0]
-        message = render.message(first)
-        await interaction.response.edit_message(content=message.content, view=message.view, attachments=[])
+        await edit_original(interaction, render.message(first), keep_attachments=False)
         if first.job is not None and first.final:
             await self._delivery.finish(first.job, shown=True)
         await self._follow_up(interaction, replies[1:])
 
     # -- answering an interaction -------------------------------------------------------------------
 
-    async def _in_time(
-        self, interaction: discord.Interaction, replies: Awaitable[list[Reply]], *, public: bool
-    ) -> list[Reply]:
-        """The core's replies; Discord is told to wait when the core takes long."""
-        task = asyncio.ensure_future(replies)
+    async def _acknowledge(
+        self, interaction: discord.Interaction, *, ephemeral: bool = False, in_place: bool = False
+    ) -> bool:
+        """Defers at once: "thinking" (seen by the asker alone when `ephemeral`), or for a press that
+        may change its own message, nothing shown yet. False when Discord did not take it: the
+        user was told the interaction failed, so nothing is done for it."""
         try:
-            async with asyncio.timeout(self._defer_after_s):
-                return await asyncio.shield(task)
-        except TimeoutError:
-            await _defer(interaction, ephemeral=not public)
-            return await task
+            await self._turns.acknowledge(
+                lambda: interaction.response.defer(thinking=not in_place, ephemeral=ephemeral)
+            )
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.warning("discord: an interaction could not be acknowledged (%s)", type(exc).__name__)
+            return False
+        interaction.extras[EPHEMERAL] = ephemeral
+        return True
 
     async def _answer(self, interaction: discord.Interaction, replies: list[Reply]) -> None:
         if replies:
             await self._first_answer(interaction, replies[0])
             await self._after_answer(replies[0])
             await self._follow_up(interaction, replies[1:])
+        elif interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
+            await interaction.delete_original_response()  # no "thinking" left with nothing to come
 
     async def _follow_up(self, interaction: discord.Interaction, replies: list[Reply]) -> None:
         for reply in replies:
@@ -203,17 +219,14 @@ class DiscordAdapter:
             await self._after_answer(reply)
 
     async def _first_answer(self, interaction: discord.Interaction, reply: Reply) -> None:
+        """Replaces the deferral. A press's own message stays as it was: the answer follows it (a job
+        started so reports to the channel, as no answer of this interaction can be edited)."""
         message = render.message(reply)
-        response = interaction.response
-        if reply.job is not None and reply.stage == Stage.QUEUED:
+        if interaction.response.type == discord.InteractionResponseType.deferred_message_update:
+            await send_followup(interaction, message)
+        elif reply.job is not None and reply.stage == Stage.QUEUED:
             await self._start_thread(interaction, reply.job, message)
-            return
-        if not response.is_done():
-            if message.attachment is None:
-                await response.send_message(**send_kwargs(message))
-                return
-            await _defer(interaction, ephemeral=message.ephemeral)
-        if message.ephemeral and not interaction.extras.get(EPHEMERAL):
+        elif message.ephemeral and not interaction.extras.get(EPHEMERAL):
             await interaction.delete_original_response()  # everyone saw "thinking"; only the asker sees this
             await send_followup(interaction, message)
         else:
@@ -222,11 +235,9 @@ class DiscordAdapter:
     async def _start_thread(
         self, interaction: discord.Interaction, job_id: int, queued: render.Message
     ) -> None:
-        """Defers visibly and shows the queue position; the job's progress then edits this answer."""
+        """Shows the queue position in the deferred answer; the job's progress then edits it."""
         thread = self._delivery.open(job_id, interaction)
         try:
-            if not interaction.response.is_done():
-                await _defer(interaction, ephemeral=False)
             await edit_original(interaction, queued)
         except discord.HTTPException:
             thread.usable = False  # the result goes to the channel instead
@@ -245,12 +256,7 @@ def _updates_in_place(interaction: discord.Interaction, reply: Reply) -> bool:
     metadata = interaction.message.interaction_metadata if interaction.message else None
     own = metadata is not None and metadata.user.id == interaction.user.id
     changes_it = bool(reply.choices) or (reply.job is not None and reply.final)
-    return own and changes_it and not reply.error and not interaction.response.is_done()
-
-
-async def _defer(interaction: discord.Interaction, *, ephemeral: bool) -> None:
-    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
-    interaction.extras[EPHEMERAL] = ephemeral
+    return own and changes_it and not reply.error
 
 
 def _user(interaction: discord.Interaction) -> UserRef:

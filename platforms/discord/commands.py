@@ -23,6 +23,9 @@ from core.generation.styles import Style
 from core.i18n import FALLBACK, LANGUAGES, normalize_language, translate
 
 PLAIN_COMMANDS: tuple[str, ...] = tuple(name for name in MENU if name != "imagine")
+# Commands whose answer the whole channel sees; the others answer the asker alone (balances, payments,
+# privacy, support). Known before the core runs, so the deferral already shows to the right people.
+PUBLIC = frozenset({"imagine", "help", "settings", "styles", "language", "cancel"})
 ASPECTS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21")
 RESOLUTIONS = ("1k", "2k", "4k")
 MAX_CHOICES = 25
@@ -56,7 +59,7 @@ class CommandHandler(Protocol):
         *,
         public: bool = False,
     ) -> None:
-        """`public`: when Discord must be answered before the core has, answer visibly to all."""
+        """`public`: the answer is for everyone in the channel (refusals still go to the asker alone)."""
         ...
 
 
@@ -80,7 +83,7 @@ class DoorTree(app_commands.CommandTree[Any]):
         }
         if data.get("name") in known:
             return True
-        await self._handler.run_command(interaction, f"/{data.get('name', '')}")
+        await self._handler.run_command(interaction, f"/{data.get('name', '')}")  # to the asker alone
         return False
 
 
@@ -158,7 +161,7 @@ async def _refuse_missing_reference(interaction: discord.Interaction) -> None:
 
 def plain(handler: CommandHandler, name: str) -> app_commands.Command[Any, ..., None]:
     async def callback(interaction: discord.Interaction) -> None:
-        await handler.run_command(interaction, f"/{name}")
+        await handler.run_command(interaction, f"/{name}", public=name in PUBLIC)
 
     return _command(name, callback)
 

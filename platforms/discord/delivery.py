@@ -215,14 +215,16 @@ async def _upload(message: Message, limit: int) -> discord.File | None:
     return await asyncio.to_thread(files.upload, message.attachment, limit)
 
 
-async def edit_original(interaction: discord.Interaction, message: Message) -> None:
-    """Replaces the interaction's answer; an attachment replaces the earlier ones."""
+async def edit_original(
+    interaction: discord.Interaction, message: Message, *, keep_attachments: bool = True
+) -> None:
+    """Replaces the interaction's answer; an attachment replaces the earlier ones, which are otherwise
+    kept unless `keep_attachments` is False."""
     upload = await _upload(message, interaction.filesize_limit)
+    kept: Any = discord.utils.MISSING if keep_attachments else []
     await _bounded(
         interaction.edit_original_response(
-            content=message.content,
-            view=message.view,
-            attachments=[upload] if upload is not None else discord.utils.MISSING,
+            content=message.content, view=message.view, attachments=[upload] if upload is not None else kept
         )
     )
 
@@ -235,11 +237,3 @@ async def send_followup(interaction: discord.Interaction, message: Message) -> N
     if message.view is not None:
         kwargs["view"] = message.view
     await _bounded(interaction.followup.send(**kwargs))
-
-
-def send_kwargs(message: Message) -> dict[str, Any]:
-    """The arguments of a first answer without attachments."""
-    kwargs: dict[str, Any] = {"content": message.content, "ephemeral": message.ephemeral}
-    if message.view is not None:
-        kwargs["view"] = message.view
-    return kwargs

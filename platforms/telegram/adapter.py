@@ -19,7 +19,6 @@ from telegram import BotCommand, CallbackQuery, Message, Update, User
 from telegram.constants import ChatType
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -36,10 +35,12 @@ from core.errors import ChatUnreachable, RetryLater, UserError
 from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Event, Incoming, Reply, ReplyType, text
 from core.payments.stars import StarsPurchases
+from core.send_budget import SendBudget
 from platforms.base import Capabilities
 from platforms.telegram import incoming, render
 from platforms.telegram.callbacks import CallbackSigner, JobPress, StarsPress
 from platforms.telegram.media import DOCUMENT_MAX_BYTES
+from platforms.telegram.pacing import TokenPace
 from platforms.telegram.sending import EDIT_INTERVAL_S, TelegramSender
 from platforms.telegram.stars import StarsCounter
 
@@ -73,6 +74,7 @@ class TelegramAdapter:
         core: Core,
         *,
         token: str,
+        budget: SendBudget,
         base_url: str = "https://api.telegram.org/bot",
         base_file_url: str = "https://api.telegram.org/file/bot",
         webhook: Webhook | None = None,
@@ -82,17 +84,19 @@ class TelegramAdapter:
         stars: StarsPurchases | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """`ssl_context`: one the process shares (else each HTTP client builds its own)."""
+        """`budget`: the token's send budget, shared by every process that speaks for it.
+        `ssl_context`: one the process shares (else each HTTP client builds its own)."""
         self._core = core
         self._default_language = default_language
         self._webhook = webhook
         self._album_wait_s = album_wait_s
+        pace = TokenPace(budget)
         builder = (
             ApplicationBuilder()
             .token(token)
             .base_url(base_url)
             .base_file_url(base_file_url)
-            .rate_limiter(AIORateLimiter(max_retries=3))
+            .rate_limiter(pace)
             .concurrent_updates(True)
             .request(_calls_request(ssl_context))
             .get_updates_request(
@@ -105,7 +109,9 @@ class TelegramAdapter:
             builder = builder.updater(None)
         self.application: Application = builder.build()  # type: ignore[type-arg]
         self._signer = CallbackSigner(token)
-        self._sender = TelegramSender(self.application.bot, self._signer, edit_interval_s=edit_interval_s)
+        self._sender = TelegramSender(
+            self.application.bot, self._signer, pace, edit_interval_s=edit_interval_s
+        )
         self._albums = incoming.Albums()
         self._stars = StarsCounter(self.application.bot, self._signer, stars) if stars else None
         self._ready = asyncio.Event()
@@ -163,7 +169,7 @@ class TelegramAdapter:
         self._stopped.set()
 
     async def close(self) -> None:
-        self._sender.close()
+        await self._sender.close()
         await self.application.shutdown()
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
@@ -188,9 +194,15 @@ class TelegramAdapter:
             raise RetryLater(1.0)  # still connecting: the outbox waits and sends again
         await self._sender.send(chat, reply)
 
+    async def settled(self) -> None:
+        """Waits until every answer handed to the chats' lanes has been sent."""
+        await self._sender.idle()
+
     async def _answer(
         self, chat: ChatRef, replies: list[Reply], *, asker: User, reply_to: int | None
     ) -> None:
+        """Hands the answers to the chat's lane: the update is done once they are queued, and they
+        leave at Telegram's pace."""
         for reply in replies:
             if (
                 reply.private
@@ -199,9 +211,9 @@ class TelegramAdapter:
             ):
                 language = normalize_language(asker.language_code) or self._default_language
                 note = text(translate(language, "private.sent"))
-                await self._sender.send(chat, note, reply_to=reply_to)
+                self._sender.post(chat, note, reply_to=reply_to)
                 continue
-            await self._sender.send(chat, reply, reply_to=reply_to)
+            self._sender.post(chat, reply, reply_to=reply_to)
 
     async def _sent_privately(self, user_id: int, reply: Reply) -> bool:
         """Balances and history go to the asker's private chat, when they have one with the bot."""

@@ -1,17 +1,22 @@
-"""Everything the bot posts to Telegram: answers, the live status message of each job, results.
+"""Everything the bot posts to Telegram: answers, each chat's status message, results.
 
-A job gets one status message: the acknowledgement (queue position and a Cancel button), edited as
-the job starts and as previews arrive (editMessageMedia), at most once every `edit_interval_s` per
-chat, the newest state winning. While it draws, the chat shows "sending a photo". The result is a
-new message (so it notifies), and the status message is removed.
+Replies to a chat leave one after the other, in the order they were handed over, each chat in a lane
+of its own; `post` returns at once, so a burst of requests is accepted and written at the database's
+pace while its answers leave at Telegram's (`platforms/telegram/pacing.py`). The jobs of a chat share
+one status message (`platforms/telegram/board.py`): the acknowledgements that wait for the chat's
+turn go out as one message, which later states edit, at most once every `edit_interval_s`, the
+newest state winning. While a job draws, the chat shows "sending a photo". A result is a new message
+(so it notifies) with its buttons; the status message goes once the chat has no job left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict, deque
+from collections.abc import Awaitable
 from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,8 +27,10 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from core.errors import ChatUnreachable, RetryLater
 from core.messages import ChatRef, Reply, ReplyType, Stage
 from platforms.telegram import render
+from platforms.telegram.board import StatusBoard
 from platforms.telegram.callbacks import CallbackSigner
 from platforms.telegram.media import prepare_photo
+from platforms.telegram.pacing import ALREADY_PACED, TokenPace
 
 log = logging.getLogger(__name__)
 
@@ -31,86 +38,256 @@ EDIT_INTERVAL_S = 3.0
 CHAT_ACTION_EVERY_S = 4.5  # Telegram shows a chat action for 5 s
 CHAT_ACTION_FOR_S = 15 * 60  # a job whose end this process never sees stops showing it eventually
 GONE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights to send")
+FINISHED_REMEMBERED = 10_000  # jobs whose late progress is ignored
 JobKey = tuple[int, int]  # (chat id, job id)
 
 
-class EditThrottle:
-    """At most one edit per chat per interval; an edit that comes too soon waits, replaced by newer ones."""
+@dataclass(slots=True)
+class _Outgoing:
+    reply: Reply
+    reply_to: int | None
+    done: asyncio.Future[None]
+    awaited: bool  # someone waits for the outcome; otherwise a failure is logged here
 
-    def __init__(self, interval_s: float) -> None:
-        self._interval = interval_s
-        self._free_at: dict[int, float] = {}
-        self._waiting: dict[int, dict[int, Callable[[], Awaitable[None]]]] = {}
-        self._timers: dict[int, asyncio.Task[None]] = {}
 
-    async def submit(self, chat_id: int, job_id: int, edit: Callable[[], Awaitable[None]]) -> None:
-        now = asyncio.get_running_loop().time()
-        if chat_id not in self._timers and now >= self._free_at.get(chat_id, 0.0):
-            self._free_at[chat_id] = now + self._interval
-            await edit()
-            return
-        self._waiting.setdefault(chat_id, {})[job_id] = edit
-        if chat_id not in self._timers:
-            self._timers[chat_id] = asyncio.create_task(self._flush(chat_id))
+@dataclass(slots=True)
+class _Lane:
+    waiting: deque[_Outgoing] = field(default_factory=deque)
+    worker: asyncio.Task[None] | None = None
 
-    def forget(self, chat_id: int, job_id: int) -> None:
-        """The job is over: an edit still waiting for it would only bring back an old state."""
-        self._waiting.get(chat_id, {}).pop(job_id, None)
-
-    def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-
-    async def _flush(self, chat_id: int) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._waiting.get(chat_id):
-                await asyncio.sleep(max(0.0, self._free_at.get(chat_id, 0.0) - loop.time()))
-                waiting = self._waiting.get(chat_id, {})
-                if not waiting:
-                    break
-                edit = waiting.pop(next(iter(waiting)))
-                self._free_at[chat_id] = loop.time() + self._interval
-                try:
-                    await edit()
-                except Exception:  # progress is best effort: a lost preview is not worth a crash
-                    log.warning("telegram: a delayed progress edit failed", exc_info=True)
-        finally:
-            self._timers.pop(chat_id, None)
+    def take_board_states(self) -> list[_Outgoing]:
+        """The job states at the front of the lane, which go out as one message or edit."""
+        taken = []
+        while self.waiting and _on_board(self.waiting[0].reply):
+            taken.append(self.waiting.popleft())
+        return taken
 
 
 class TelegramSender:
-    def __init__(self, bot: Bot, signer: CallbackSigner, *, edit_interval_s: float = EDIT_INTERVAL_S) -> None:
+    def __init__(
+        self, bot: Bot, signer: CallbackSigner, pace: TokenPace, *, edit_interval_s: float = EDIT_INTERVAL_S
+    ) -> None:
         self._bot = bot
         self._signer = signer
-        self._throttle = EditThrottle(edit_interval_s)
-        self._status: dict[JobKey, int] = {}  # the live status message of each running job
+        self._pace = pace
+        self._edit_interval = edit_interval_s
+        self._lanes: dict[int, _Lane] = {}
+        self._boards: dict[int, StatusBoard] = {}
+        self._edits: dict[int, asyncio.Task[None]] = {}  # a board edit waiting for its chat's interval
+        self._edit_free_at: dict[int, float] = {}
         self._typing: dict[JobKey, asyncio.Task[None]] = {}
         self._buttons_shown: set[JobKey] = set()  # results whose actions went on the photo itself
+        self._finished: OrderedDict[JobKey, None] = OrderedDict()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def post(self, chat: ChatRef, reply: Reply, *, reply_to: int | None = None) -> None:
+        """Hands `reply` to its chat's lane and returns at once; a failure is logged."""
+        self._enqueue(chat, reply, reply_to, awaited=False)
 
     async def send(self, chat: ChatRef, reply: Reply, *, reply_to: int | None = None) -> None:
-        """Delivers one reply; raises ChatUnreachable when Telegram refuses this chat for good."""
-        try:
-            await self._send(render.chat_id(chat), reply, reply_to)
-        except Forbidden as error:
-            raise ChatUnreachable(str(error)) from error
-        except RetryAfter as error:  # still flooded after the rate limiter's own retries
-            raise RetryLater(_seconds(error.retry_after)) from error
-        except BadRequest as error:
-            if any(reason in error.message.lower() for reason in GONE):
-                raise ChatUnreachable(error.message) from error
-            raise
+        """Delivers one reply in its chat's order; raises ChatUnreachable when Telegram refuses this
+        chat for good, RetryLater when it still floods after the pace's own retries."""
+        await self._enqueue(chat, reply, reply_to, awaited=True)
 
-    def close(self) -> None:
-        self._throttle.close()
-        for task in self._typing.values():
+    async def idle(self) -> None:
+        """Waits until every handed-over reply and status edit has been sent."""
+        while not self._idle.is_set():
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        """Stops every lane, edit and chat action, and waits until they have let go of what they held."""
+        tasks = [*self._edits.values(), *self._typing.values()]
+        tasks += [lane.worker for lane in self._lanes.values() if lane.worker is not None]
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _send(self, chat_id: int, reply: Reply, reply_to: int | None) -> None:
+    def _enqueue(
+        self, chat: ChatRef, reply: Reply, reply_to: int | None, *, awaited: bool
+    ) -> asyncio.Future[None]:
+        chat_id = render.chat_id(chat)
+        outgoing = _Outgoing(reply, reply_to, asyncio.get_running_loop().create_future(), awaited)
+        lane = self._lanes.setdefault(chat_id, _Lane())
+        lane.waiting.append(outgoing)
+        if lane.worker is None:
+            lane.worker = asyncio.create_task(self._drain(chat_id, lane))
+        self._idle.clear()
+        return outgoing.done
+
+    async def _drain(self, chat_id: int, lane: _Lane) -> None:
+        try:
+            while lane.waiting:
+                if not _on_board(lane.waiting[0].reply):
+                    outgoing = lane.waiting.popleft()
+                    await self._settle([outgoing], self._deliver(chat_id, outgoing.reply, outgoing.reply_to))
+                    continue
+                board = self._boards.setdefault(chat_id, StatusBoard())
+                if board.message_id is not None:
+                    states = lane.take_board_states()
+                    await self._settle(states, self._show(chat_id, states))
+                    continue
+                try:
+                    await self._pace.turn(chat_id)  # what piles up meanwhile goes out as one message
+                except Exception as error:  # the shared budget is out of reach for a moment
+                    self._failed(lane.take_board_states(), error)
+                    continue
+                states = lane.take_board_states()
+                await self._settle(states, self._show(chat_id, states))
+        except asyncio.CancelledError:
+            for outgoing in lane.waiting:
+                outgoing.done.cancel()
+            raise
+        finally:
+            del self._lanes[chat_id]
+            self._check_idle()
+
+    async def _settle(self, batch: list[_Outgoing], sending: Awaitable[None]) -> None:
+        try:
+            await sending
+        except asyncio.CancelledError:
+            for outgoing in batch:
+                outgoing.done.cancel()
+            raise
+        except Exception as error:
+            self._failed(batch, error)
+            return
+        for outgoing in batch:
+            outgoing.done.set_result(None)
+
+    @staticmethod
+    def _failed(batch: list[_Outgoing], error: Exception) -> None:
+        """Tells whoever waits; what nobody waits for is logged."""
+        failure = _as_core_error(error)
+        for outgoing in batch:
+            if outgoing.awaited:
+                outgoing.done.set_exception(failure)
+        if not all(outgoing.awaited for outgoing in batch):
+            log.warning("telegram: an answer could not be sent (%s)", type(failure).__name__)
+
+    def _check_idle(self) -> None:
+        if not self._lanes and not self._edits:
+            self._idle.set()
+
+    # --- the status board -------------------------------------------------------------------------
+
+    async def _show(self, chat_id: int, states: list[_Outgoing]) -> None:
+        board = self._boards[chat_id]
+        for outgoing in states:
+            reply = outgoing.reply
+            assert reply.job is not None
+            if (chat_id, reply.job) in self._finished:
+                continue  # late news of a job that is over
+            board.update(reply)
+            if reply.stage == Stage.STARTED:
+                self._show_drawing((chat_id, reply.job))
+        if not board:
+            return
+        if board.message_id is None:
+            await self._post_board(chat_id, board, states[0].reply_to)
+        else:
+            self._edit_soon(chat_id)
+
+    async def _post_board(self, chat_id: int, board: StatusBoard, reply_to: int | None) -> None:
+        reply = board.render()
+        markup = render.keyboard(reply, self._signer)
+        if reply.path is not None:
+            message = await self._bot.send_photo(
+                chat_id,
+                await asyncio.to_thread(reply.path.read_bytes),
+                caption=render.caption(reply.text),
+                reply_markup=markup,
+                reply_parameters=_reply_to(reply_to),
+                rate_limit_args=ALREADY_PACED,
+            )
+        else:
+            message = await self._bot.send_message(
+                chat_id,
+                render.split_text(reply.text)[0],
+                reply_markup=markup,
+                reply_parameters=_reply_to(reply_to),
+                rate_limit_args=ALREADY_PACED,
+            )
+        board.message_id = message.message_id
+        board.shows_photo = reply.path is not None
+        self._edit_free_at[chat_id] = asyncio.get_running_loop().time() + self._edit_interval
+
+    def _edit_soon(self, chat_id: int) -> None:
+        """One edit per chat per interval, showing the board as it is when the edit goes."""
+        if chat_id not in self._edits:
+            self._idle.clear()
+            self._edits[chat_id] = asyncio.create_task(self._edit_when_free(chat_id))
+
+    async def _edit_when_free(self, chat_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        shown = -1
+        try:
+            while (board := self._boards.get(chat_id)) is not None and board.version != shown:
+                await asyncio.sleep(max(0.0, self._edit_free_at.get(chat_id, 0.0) - loop.time()))
+                if board.message_id is None or not board or self._boards.get(chat_id) is not board:
+                    return
+                self._edit_free_at[chat_id] = loop.time() + self._edit_interval
+                shown = board.version
+                await self._edit_board(chat_id, board, board.message_id)
+        except TelegramError as error:  # progress is best effort: a lost state is not worth a crash
+            log.info("telegram: status message could not be edited (%s)", type(error).__name__)
+        finally:
+            self._edits.pop(chat_id, None)
+            self._check_idle()
+
+    async def _edit_board(self, chat_id: int, board: StatusBoard, message_id: int) -> None:
+        reply = board.render()
+        markup = render.keyboard(reply, self._signer)
+        try:
+            if reply.path is not None:
+                media = InputMediaPhoto(
+                    await asyncio.to_thread(reply.path.read_bytes), caption=render.caption(reply.text)
+                )
+                await self._bot.edit_message_media(media, chat_id, message_id, reply_markup=markup)
+                board.shows_photo = True
+            elif board.shows_photo:
+                await self._bot.edit_message_caption(
+                    chat_id, message_id, caption=render.caption(reply.text), reply_markup=markup
+                )
+            else:
+                await self._bot.edit_message_text(
+                    render.split_text(reply.text)[0], chat_id, message_id, reply_markup=markup
+                )
+        except BadRequest as error:
+            if "not modified" not in error.message.lower():
+                raise
+
+    async def _finish(self, chat_id: int, job: int) -> None:
+        """The job is over: stop "sending a photo", and take it off its chat's status message."""
+        key = (chat_id, job)
+        self._finished[key] = None
+        if len(self._finished) > FINISHED_REMEMBERED:
+            self._finished.popitem(last=False)
+        if (typing := self._typing.pop(key, None)) is not None:
+            typing.cancel()
+        board = self._boards.get(chat_id)
+        if board is None or not board.has(job):
+            return
+        repost = board.forget(job)
+        if board and not repost:
+            self._edit_soon(chat_id)
+            return
+        message_id, board.message_id, board.shows_photo = board.message_id, None, False
+        if not board:
+            del self._boards[chat_id]
+            self._edit_free_at.pop(chat_id, None)
+        if message_id is not None:
+            with suppress(TelegramError):  # too old to delete, or already gone: it only looks untidy
+                await self._bot.delete_message(chat_id, message_id)
+        if board:  # it showed the finished job's preview: the others get a new status message
+            await self._pace.turn(chat_id)
+            await self._post_board(chat_id, board, None)
+
+    # --- everything else --------------------------------------------------------------------------
+
+    async def _deliver(self, chat_id: int, reply: Reply, reply_to: int | None) -> None:
         key = (chat_id, reply.job) if reply.job is not None else None
-        if reply.type == ReplyType.PROGRESS and key is not None:
-            await self._progress(key, reply, reply_to)
-        elif reply.type == ReplyType.IMAGE:
+        if reply.type == ReplyType.IMAGE:
             await self._image(chat_id, reply, reply_to)
         elif reply.type == ReplyType.FILE and reply.path is not None:
             await self._document(chat_id, reply.path, render.caption(reply.text), reply_to)
@@ -118,8 +295,8 @@ class TelegramSender:
             self._buttons_shown.discard(key)  # already under the photo
         else:
             await self.text(chat_id, reply, reply_to)
-        if key is not None and (reply.final or reply.type == ReplyType.IMAGE):
-            await self._finish(key)
+        if reply.job is not None and (reply.final or reply.type == ReplyType.IMAGE):
+            await self._finish(chat_id, reply.job)
 
     async def text(self, chat_id: int, reply: Reply, reply_to: int | None = None) -> Message:
         parts = render.split_text(reply.text)
@@ -133,49 +310,6 @@ class TelegramSender:
             )
         assert message is not None
         return message
-
-    async def _progress(self, key: JobKey, reply: Reply, reply_to: int | None) -> None:
-        chat_id, job_id = key
-        if reply.stage == Stage.STARTED:
-            self._show_drawing(key)
-        message_id = self._status.get(key)
-        if message_id is None:
-            self._status[key] = await self._new_status(chat_id, reply, reply_to)
-            return
-        await self._throttle.submit(chat_id, job_id, lambda: self._edit_status(key, message_id, reply))
-
-    async def _new_status(self, chat_id: int, reply: Reply, reply_to: int | None) -> int:
-        markup = render.keyboard(reply, self._signer)
-        if reply.path is not None:
-            message = await self._bot.send_photo(
-                chat_id,
-                await asyncio.to_thread(reply.path.read_bytes),
-                caption=render.caption(reply.text),
-                reply_markup=markup,
-                reply_parameters=_reply_to(reply_to),
-            )
-        else:
-            message = await self.text(chat_id, reply, reply_to)
-        return message.message_id
-
-    async def _edit_status(self, key: JobKey, message_id: int, reply: Reply) -> None:
-        if self._status.get(key) != message_id:
-            return  # the job finished while this edit waited
-        chat_id, _ = key
-        markup = render.keyboard(reply, self._signer)
-        try:
-            if reply.path is not None:
-                media = InputMediaPhoto(
-                    await asyncio.to_thread(reply.path.read_bytes), caption=render.caption(reply.text)
-                )
-                await self._bot.edit_message_media(media, chat_id, message_id, reply_markup=markup)
-            else:
-                await self._bot.edit_message_text(
-                    render.split_text(reply.text)[0], chat_id, message_id, reply_markup=markup
-                )
-        except BadRequest as error:
-            if "not modified" not in error.message.lower():
-                log.info("telegram: status message could not be edited (%s)", error.message)
 
     async def _image(self, chat_id: int, reply: Reply, reply_to: int | None) -> None:
         assert reply.path is not None
@@ -207,17 +341,6 @@ class TelegramSender:
             reply_parameters=_reply_to(reply_to),
         )
 
-    async def _finish(self, key: JobKey) -> None:
-        """The job is over: stop "sending a photo", drop waiting edits, remove its status message."""
-        chat_id, job_id = key
-        if (typing := self._typing.pop(key, None)) is not None:
-            typing.cancel()
-        self._throttle.forget(chat_id, job_id)
-        message_id = self._status.pop(key, None)
-        if message_id is not None:
-            with suppress(TelegramError):  # too old to delete, or already gone: it only looks untidy
-                await self._bot.delete_message(chat_id, message_id)
-
     def _show_drawing(self, key: JobKey) -> None:
         if key not in self._typing:
             self._typing[key] = asyncio.create_task(self._keep_showing_drawing(key[0]))
@@ -227,6 +350,21 @@ class TelegramSender:
             with suppress(TelegramError):
                 await self._bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO)
             await asyncio.sleep(CHAT_ACTION_EVERY_S)
+
+
+def _on_board(reply: Reply) -> bool:
+    return reply.type == ReplyType.PROGRESS and reply.job is not None
+
+
+def _as_core_error(error: Exception) -> Exception:
+    """Telegram's refusals as the core knows them."""
+    if isinstance(error, Forbidden):
+        return ChatUnreachable(str(error))
+    if isinstance(error, RetryAfter):  # still flooded after the pace's own retries
+        return RetryLater(_seconds(error.retry_after))
+    if isinstance(error, BadRequest) and any(reason in error.message.lower() for reason in GONE):
+        return ChatUnreachable(error.message)
+    return error
 
 
 def _reply_to(message_id: int | None) -> ReplyParameters | None:

@@ -15,14 +15,15 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest_asyncio
 from aiohttp import BodyPartReader, WSMsgType, web
 
+T = TypeVar("T")
 TOKEN = "discord-test-token"
 APPLICATION_ID = 700_000_000_000_000_001
 BOT_ID = 700_000_000_000_000_002
@@ -32,6 +33,7 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 TOKEN_LIFETIME = timedelta(minutes=15)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 WAIT_S = 30.0  # generous: a loaded CI machine starts a bot subprocess slowly
+CALLBACK = re.compile(r"/interactions/\d+/([^/]+)/callback")
 
 
 def snowflake(at: datetime | None = None, sequence: int = 0) -> int:
@@ -100,6 +102,7 @@ class DiscordDouble:
     ready_sent: int = 0  # IDENTIFYs answered with READY, over every connection
     downloads_open: asyncio.Event = field(default_factory=asyncio.Event)  # clear it to hold downloads
     guild_commands: dict[int, set[str]] = field(default_factory=dict)  # published to one guild
+    dispatched: dict[str, float] = field(default_factory=dict)  # interaction token -> when it was sent
     _interactions: dict[str, _Interaction] = field(default_factory=dict)
     _cdn: dict[str, bytes] = field(default_factory=dict)
     _failures: list[_Failure] = field(default_factory=list)
@@ -260,6 +263,27 @@ class DiscordDouble:
             await self._changed.wait_for(lambda: len(matched()) >= count)
         return matched()
 
+    async def until(self, condition: Callable[[], T | None]) -> T:
+        """Waits until `condition()`, checked after each request the double answers, is not None."""
+        found: list[T] = []
+
+        def met() -> bool:
+            value = condition()
+            found[:] = [value] if value is not None else []
+            return bool(found)
+
+        async with asyncio.timeout(WAIT_S), self._changed:
+            await self._changed.wait_for(met)
+        return found[0]
+
+    def acknowledgements(self) -> dict[str, Call]:
+        """The first callback each interaction got (answered or refused), by interaction token."""
+        first: dict[str, Call] = {}
+        for call in self.calls:
+            if (match := CALLBACK.fullmatch(call.path)) is not None:
+                first.setdefault(match[1], call)
+        return first
+
     def original(self, interaction: dict[str, Any]) -> dict[str, Any]:
         state = self._interactions[interaction["token"]]
         assert state.original is not None, "the interaction was not answered with a message"
@@ -279,6 +303,8 @@ class DiscordDouble:
     async def dispatch(self, event: str, data: dict[str, Any], *, shard: int | None = None) -> None:
         """To every connection, or only to the one that identified as `shard`."""
         sockets = list(self._sockets) if shard is None else [self._shard_sockets[shard]]
+        if event == "INTERACTION_CREATE":
+            self.dispatched[data["token"]] = time.monotonic()
         for socket in sockets:
             await socket.send_json({"op": 0, "t": event, "s": next(self._sequence), "d": data})
 
@@ -355,8 +381,8 @@ class DiscordDouble:
 
     def _answer(self, request: web.Request, call: Call) -> web.Response:
         path, body = call.path, call.body
-        if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
-            return self._callback(match[2], body, call)
+        if match := CALLBACK.fullmatch(path):
+            return self._callback(match[1], body, call)
         if match := re.fullmatch(r"/webhooks/\d+/([^/]+)(/messages/@original)?", path):
             return self._webhook(request.method, match[1], bool(match[2]), call)
         if request.headers.get("Authorization") != f"Bot {self.token}":
@@ -399,8 +425,10 @@ class DiscordDouble:
                 state.channel_id, {**data, "flags": data.get("flags", 0) | loading}, call.uploads, state
             )
             state.original = int(message["id"])
-        elif kind == 7 and state.pressed_message is not None:
-            message = self._edit(state.pressed_message, data, call.uploads)
+        elif kind in (6, 7) and state.pressed_message is not None:
+            state.original = state.pressed_message  # a press's answer is the message pressed
+            if kind == 7:
+                message = self._edit(state.pressed_message, data, call.uploads)
         answer = {
             "interaction": {
                 "id": str(state.id),

@@ -14,6 +14,7 @@ import itertools
 import json
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,11 @@ class TelegramBotAPIDouble:
             for call in self.calls
             if call.method == method and (chat_id is None or call.chat_id == chat_id)
         ]
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Waits until `condition()` holds over the calls recorded so far."""
+        async with asyncio.timeout(WAIT_S), self._changed:
+            await self._changed.wait_for(condition)
 
     async def wait_for(self, method: str, count: int = 1, *, chat_id: int | None = None) -> list[Call]:
         """Waits until `count` calls of `method` (to `chat_id`) were recorded; returns them all."""

@@ -17,6 +17,7 @@ from tests.platforms.discord.conftest import (  # noqa: F401  (an autouse fixtur
     ALICE,
     DiscordBot,
     _public_discord_afterwards,
+    answered,
     callback,
     door,
 )
@@ -42,10 +43,9 @@ async def discord_bot(
 
 async def refusal(bot: DiscordBot, interaction: dict[str, Any]) -> str:
     """The answer to `interaction`, which must be seen by the asker alone."""
-    [answer] = await bot.api.wait_for("POST", callback(interaction))
-    assert answer.body["type"] == 4
-    assert answer.body["data"]["flags"] == 64
-    return str(answer.body["data"]["content"])
+    answer = await answered(bot.api, interaction)
+    assert answer["flags"] == 64
+    return str(answer["content"])
 
 
 async def test_bad_imagine_options_are_explained_and_cost_nothing(
@@ -109,7 +109,7 @@ async def test_stale_commands_missing_attachments_and_odd_buttons_are_answered(
     api = discord_api
     async with discord_bot(database, tmp_path, api) as bot:
         menu = bot.deliver(api.slash("settings", who=ALICE))
-        await api.wait_for("POST", callback(menu))
+        await answered(api, menu)
         before = await ledger(bot.harness.app)
 
         gone = bot.deliver(api.slash("nosuch", {"prompt": "a cat"}, who=ALICE))

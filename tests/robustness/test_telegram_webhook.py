@@ -21,7 +21,7 @@ from bot.web import WebServer
 from platforms.telegram.adapter import SECRET_HEADER, TelegramAdapter, Webhook
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import harness_for, sqlite_target
-from tests.platforms.telegram.conftest import ALICE, TOKEN, api  # noqa: F401  (a fixture)
+from tests.platforms.telegram.conftest import ALICE, TOKEN, api, quick_budget  # noqa: F401  (a fixture)
 from tests.robustness.inputs import HUGE, en
 
 SECRET = "robustness-secret"
@@ -69,6 +69,7 @@ async def webhook_bot(tmp_path: Path, api: TelegramBotAPIDouble) -> AsyncIterato
         adapter = TelegramAdapter(
             harness.app.core,
             token=TOKEN,
+            budget=quick_budget(harness.app.db),
             base_url=api.base_url,
             base_file_url=api.base_file_url,
             webhook=Webhook("https://bot.example.com" + PATH, SECRET),

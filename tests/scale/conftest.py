@@ -25,10 +25,14 @@ from tests.platforms.telegram.conftest import (
 
 
 def bot_env(database: DatabaseTarget, **extra: str) -> dict[str, str]:
-    """A bot on `database` with its Telegram door on the double and the terms already accepted."""
+    """A bot on `database` with its Telegram door on the double and the terms already accepted, sending
+    at a pace that keeps tests quick (the pace itself is tested in tests/core/test_send_budget.py)."""
     return _env(
         database,
         IMAGE2BOT_TELEGRAM__TOKEN=TOKEN,
+        IMAGE2BOT_TELEGRAM__MESSAGES_PER_SECOND="1000",
+        IMAGE2BOT_TELEGRAM__CHAT_INTERVAL_S="0",
+        IMAGE2BOT_TELEGRAM__GROUP_INTERVAL_S="0",
         IMAGE2BOT_PRIVACY__REQUIRE_ACCEPTANCE="false",
         **extra,
     )

@@ -1,17 +1,19 @@
-"""The bulk queries of privacy: an account's rows for its export, its erasure, merging two accounts,
-and the retention purge."""
+"""The bulk queries of privacy: an account's rows for its export, its erasure in small batches, and
+merging two accounts. Erasure steps each touch a bounded number of rows, so that each can be its own
+short transaction (core.privacy.erase)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, or_, select, text, update
+from sqlalchemy import Text, and_, cast, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.db.models import (
     Account,
+    AccountQueue,
     AnalyticsEvent,
     AuditEvent,
     Base,
@@ -21,6 +23,7 @@ from core.db.models import (
     ExportFile,
     Identity,
     Job,
+    JobReference,
     LinkFailure,
     Payment,
     PrivacyCode,
@@ -33,9 +36,9 @@ from core.db.models import (
     UnreachableChat,
 )
 from core.db.repositories import abuse
-from core.db.statuses import ACTIVE_JOBS, DeliveryStatus, JobStatus
+from core.db.statuses import ACTIVE_JOBS
 
-CHUNK = 200
+CHUNK = 200  # values per IN list or OR of ranges
 # Every table whose rows `erase_rows` deletes or rewrites: on PostgreSQL their old row versions are
 # vacuumed away afterwards (core.privacy.vacuum).
 ERASED_TABLES: tuple[type[Base], ...] = (
@@ -44,6 +47,8 @@ ERASED_TABLES: tuple[type[Base], ...] = (
     SupportMessage,
     SupportTicket,
     Job,
+    JobReference,
+    AccountQueue,
     SafetyStrike,
     AnalyticsEvent,
     ConsentRecord,
@@ -94,18 +99,24 @@ async def ticket_messages(session: AsyncSession, ticket_ids: Sequence[int]) -> l
     return list(result)
 
 
+@dataclass(frozen=True, slots=True)
+class JobFiles:
+    """What names a job's files: its number, image count, recorded outputs and references."""
+
+    id: int
+    n: int
+    outputs: list[str]
+    references: list[str]
+
+
 async def jobs_of(session: AsyncSession, account_id: int) -> list[Job]:
     return list(await session.scalars(select(Job).where(Job.account_id == account_id).order_by(Job.id)))
 
 
-async def uploads_used_by_others(session: AsyncSession, account_id: int, paths: set[str]) -> set[str]:
-    """Which of these stored references another account's jobs use too (uploads are shared by content)."""
-    if not paths:
-        return set()
-    used: set[str] = set()
-    for references in await session.scalars(select(Job.references).where(Job.account_id != account_id)):
-        used.update(path for path in references or () if path in paths)
-    return used
+async def active_jobs(session: AsyncSession, account_id: int) -> list[Job]:
+    """The account's queued and running jobs (few: the queue is bounded per account)."""
+    query = select(Job).where(Job.status.in_(ACTIVE_JOBS), Job.account_id == account_id).order_by(Job.id)
+    return list(await session.scalars(query))
 
 
 async def chats_of(session: AsyncSession, account_id: int) -> set[str]:
@@ -119,9 +130,8 @@ async def chats_of(session: AsyncSession, account_id: int) -> set[str]:
         (Subscription.chat, Subscription.account_id),
         (Checkout.chat, Checkout.account_id),
     ):
-        chats.update(
-            chat for chat in await session.scalars(select(column).where(owner == account_id)) if chat
-        )
+        query = select(column).where(owner == account_id).distinct()
+        chats.update(chat for chat in await session.scalars(query) if chat)
     return chats
 
 
@@ -142,37 +152,84 @@ async def stripe_references(session: AsyncSession, account_id: int) -> set[str]:
     return needles
 
 
-async def erase_rows(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    job_ids: Sequence[int],
-    chats: set[str],
-    identities: set[str],
-    stripe_needles: set[str],
+async def events_naming(session: AsyncSession, needles: set[str]) -> list[str]:
+    """Handled Stripe events whose payload mentions one of `needles`: a scan of their text, so it runs
+    in a read, and `blank_events` rewrites the ones found by their key."""
+    found: set[str] = set()
+    payload = cast(StripeEvent.payload, Text)
+    for chunk in _chunks(sorted(needles)):
+        query = select(StripeEvent.id).where(
+            StripeEvent.handled_at.is_not(None),
+            or_(*(payload.contains(needle, autoescape=True) for needle in chunk)),
+        )
+        found.update(await session.scalars(query))
+    return sorted(found)
+
+
+async def blank_events(session: AsyncSession, event_ids: Sequence[str]) -> None:
+    for chunk in _chunks(event_ids):
+        await session.execute(
+            update(StripeEvent).where(StripeEvent.id.in_(chunk)).values(payload={"erased": True})
+        )
+
+
+async def next_jobs(session: AsyncSession, account_id: int, limit: int) -> list[JobFiles]:
+    """Up to `limit` of the account's jobs, oldest first (the erased ones are gone: no watermark)."""
+    rows = await session.execute(
+        select(Job.id, Job.n, Job.outputs, Job.references)
+        .where(Job.account_id == account_id)
+        .order_by(Job.id)
+        .limit(limit)
+    )
+    return [
+        JobFiles(id, n, list(outputs or ()), list(references or ())) for id, n, outputs, references in rows
+    ]
+
+
+async def delete_jobs(session: AsyncSession, job_ids: Sequence[int]) -> None:
+    """The jobs and their outbox messages (keyed `job:<id>:...`); their references go with them."""
+    await _delete_keyed(session, [f"job:{job_id}:" for job_id in job_ids])
+    await session.execute(delete(Job).where(Job.id.in_(list(job_ids))))
+
+
+async def delete_some(session: AsyncSession, model: type[Base], account_id: int, limit: int) -> int:
+    """Up to `limit` rows of `model` that belong to the account; how many went."""
+    column = model.account_id  # type: ignore[attr-defined]
+    some = select(model.id).where(column == account_id).limit(limit)  # type: ignore[attr-defined]
+    result = await session.execute(delete(model).where(model.id.in_(some)))  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def delete_deliveries_to(session: AsyncSession, chats: Sequence[str], limit: int) -> int:
+    """Up to `limit` outbox messages to these chats (indexed by chat); how many went."""
+    some = select(Delivery.id).where(Delivery.chat.in_(list(chats))).limit(limit)
+    result = await session.execute(delete(Delivery).where(Delivery.id.in_(some)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def erase_rest(
+    session: AsyncSession, account_id: int, *, chats: set[str], identities: set[str]
 ) -> None:
-    """Deletes what names or describes the person; keeps ledger, holds, payments (pseudonymised)."""
+    """What is left once the jobs and the long per-account tables are gone: a handful of rows per
+    account. Deletes what names or describes the person; keeps ledger, holds, payments
+    (pseudonymised)."""
     tickets = list(
         await session.scalars(select(SupportTicket.id).where(SupportTicket.account_id == account_id))
     )
     messages = list(
         await session.scalars(select(SupportMessage.id).where(SupportMessage.ticket_id.in_(tickets)))
     )
-    keys = [f"job:{job_id}:" for job_id in job_ids]
-    keys += [f"support:{message_id}:" for message_id in messages]
+    keys = [f"support:{message_id}:" for message_id in messages]
     keys += [f"support:reply:{message_id}:" for message_id in messages]
-    keys += [f"support:close:{ticket_id}:" for ticket_id in tickets] + [
-        f"support:credit:{t}:" for t in tickets
-    ]
-    for chunk in _chunks(keys):
-        await session.execute(delete(Delivery).where(or_(*(Delivery.key.startswith(key) for key in chunk))))
+    keys += [f"support:close:{ticket_id}:" for ticket_id in tickets]
+    keys += [f"support:credit:{ticket_id}:" for ticket_id in tickets]
+    await _delete_keyed(session, keys)
     for chunk in _chunks(sorted(chats)):
-        await session.execute(delete(Delivery).where(Delivery.chat.in_(chunk)))
         await session.execute(delete(UnreachableChat).where(UnreachableChat.chat.in_(chunk)))
     await session.execute(delete(SupportMessage).where(SupportMessage.ticket_id.in_(tickets)))
-    for model in (SupportTicket, Job, SafetyStrike, AnalyticsEvent, ConsentRecord, PrivacyCode, ExportFile):
-        await session.execute(delete(model).where(model.account_id == account_id))
+    await session.execute(delete(SupportTicket).where(SupportTicket.account_id == account_id))
     await session.execute(delete(PrivacyProfile).where(PrivacyProfile.account_id == account_id))
+    await session.execute(delete(AccountQueue).where(AccountQueue.account_id == account_id))  # when served
     await session.execute(delete(Identity).where(Identity.account_id == account_id))
     await abuse.forget_link_failures(session, identities)
     await session.execute(
@@ -188,16 +245,20 @@ async def erase_rows(
     )
     await session.execute(update(Checkout).where(Checkout.account_id == account_id).values(chat=None))
     await session.execute(update(Subscription).where(Subscription.account_id == account_id).values(chat=None))
-    for chunk in _chunks(sorted(stripe_needles)):
-        payload = cast(StripeEvent.payload, Text)
-        await session.execute(
-            update(StripeEvent)
-            .where(
-                StripeEvent.handled_at.is_not(None),
-                or_(*(payload.contains(needle, autoescape=True) for needle in chunk)),
-            )
-            .values(payload={"erased": True})
-        )
+
+
+async def _delete_keyed(session: AsyncSession, prefixes: Sequence[str]) -> None:
+    """Outbox messages whose key starts with one of `prefixes`, as ranges of the unique key's index
+    (`key >= 'job:7:' AND key < 'job:7;'`): a LIKE would read every row. Exact where the key
+    column sorts by code point (SQLite; PostgreSQL in the C collation)."""
+    for chunk in _chunks(prefixes):
+        ranges = [and_(Delivery.key >= prefix, Delivery.key < _successor(prefix)) for prefix in chunk]
+        await session.execute(delete(Delivery).where(or_(*ranges)))
+
+
+def _successor(prefix: str) -> str:
+    """The first string after every string that starts with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 async def vacuum(engine: AsyncEngine, tables: Sequence[str]) -> None:
@@ -222,70 +283,3 @@ async def move_account_rows(session: AsyncSession, source: int, target: int) -> 
             .execution_options(synchronize_session=False)
         )
     await session.execute(delete(PrivacyCode).where(PrivacyCode.account_id == source))
-
-
-# --- retention -------------------------------------------------------------------------------------
-
-
-async def finished_before(session: AsyncSession, cutoff: datetime, held: set[int]) -> list[Job]:
-    """Finished jobs of accounts without a legal hold, older than `cutoff`."""
-    query = select(Job).where(Job.finished_at.is_not(None), Job.finished_at < cutoff)
-    if held:
-        query = query.where(Job.account_id.not_in(sorted(held)))
-    return list(await session.scalars(query))
-
-
-async def references_in_use(session: AsyncSession, cutoff: datetime, held: set[int]) -> set[str]:
-    """Stored references still needed: by recent or unfinished jobs, or by accounts under a legal hold."""
-    conditions = [Job.created_at >= cutoff, Job.status.in_(ACTIVE_JOBS)]
-    if held:
-        conditions.append(Job.account_id.in_(sorted(held)))
-    used: set[str] = set()
-    for references in await session.scalars(select(Job.references).where(or_(*conditions))):
-        used.update(references or ())
-    return used
-
-
-async def blank_failed_prompts(session: AsyncSession, cutoff: datetime, held: set[int]) -> int:
-    query = (
-        update(Job)
-        .where(
-            Job.status.in_([JobStatus.FAILED, JobStatus.CANCELLED]),
-            Job.finished_at < cutoff,
-            or_(Job.prompt != "", Job.provider_prompt != ""),
-        )
-        .values(prompt="", provider_prompt="", error_ref=None)
-        .execution_options(synchronize_session=False)
-    )
-    if held:
-        query = query.where(Job.account_id.not_in(sorted(held)))
-    return int((await session.execute(query)).rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def delete_closed_tickets(session: AsyncSession, cutoff: datetime, held: set[int]) -> int:
-    query = select(SupportTicket.id).where(
-        SupportTicket.closed_at.is_not(None), SupportTicket.closed_at < cutoff
-    )
-    if held:
-        query = query.where(SupportTicket.account_id.not_in(sorted(held)))
-    tickets = list(await session.scalars(query))
-    for chunk in _chunks(tickets):
-        await session.execute(delete(SupportMessage).where(SupportMessage.ticket_id.in_(chunk)))
-        await session.execute(delete(SupportTicket).where(SupportTicket.id.in_(chunk)))
-    return len(tickets)
-
-
-async def delete_delivered(session: AsyncSession, before: datetime) -> int:
-    """Outbox rows already sent, given up or expired: their payloads repeat prompts and captions."""
-    done = [DeliveryStatus.SENT, DeliveryStatus.GIVEN_UP, DeliveryStatus.EXPIRED]
-    result = await session.execute(
-        delete(Delivery).where(Delivery.status.in_(done), Delivery.created_at < before)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def existing_jobs(session: AsyncSession, job_ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
-    for chunk in _chunks(list(job_ids)):
-        found.update(await session.scalars(select(Job.id).where(Job.id.in_(chunk))))
-    return found

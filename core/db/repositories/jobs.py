@@ -8,12 +8,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, FromClause, ScalarSelect, Update, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    ScalarSelect,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from core.db import leases, locks
 from core.db.leases import Lease
 from core.db.models import Account, Job, ProviderCall, SafetyStrike
+from core.db.repositories import queue
 from core.db.statuses import ACTIVE_JOBS, JobStatus
 
 
@@ -73,7 +88,10 @@ WINDOW_SLACK = 0.02  # a slot is kept a little past the minute: the provider's c
 JOBS = Job.__table__
 CALLS = ProviderCall.__table__
 ACCOUNTS = Account.__table__
+QUEUES = queue.QUEUES
 LEASE = Lease(JOBS.c.lease_owner, JOBS.c.lease_expires_at)
+# Written into the SQL, not bound: the partial indexes the claim reads are only usable with literals.
+QUEUED = literal_column(f"'{JobStatus.QUEUED}'")
 
 
 async def claim_next(
@@ -91,8 +109,10 @@ async def claim_next(
     window). The job's slot in that window is stamped `now`: the worker calls the provider as soon
     as this commits.
 
-    Claims serialize on a lock shared by every worker process (SQLite: its writers already take
-    turns), so a claim always counts the running jobs and the window slots of the others.
+    The accounts are read in that order from their queue counts (`queue`), through one index, so a
+    claim costs the same whatever the backlog and the history. Claims serialize on a lock shared by
+    every worker process (SQLite: its writers already take turns), so a claim always counts the
+    running jobs and the window slots of the others.
     """
     await locks.serialize(session, "job-claims")
     connection = await session.connection()
@@ -111,48 +131,51 @@ async def claim_next(
         if images_per_minute and oldest is not None:
             due = min(due, oldest + window) if due else oldest + window
         return Claim(None, wake_at=due)
+    await queue.served(session, claimed.account_id, claimed.id, now)
     if images_per_minute:
         await connection.execute(_STAMP, {"now": now, "slot_images": claimed.n})
     return Claim(Job(**claimed._mapping))
 
 
-def _running_for(job: FromClause) -> ScalarSelect[int]:
-    other = JOBS.alias("running_jobs")
-    return (
-        select(func.count(other.c.id))
-        .where(other.c.account_id == job.c.account_id, other.c.status == JobStatus.RUNNING)
-        .scalar_subquery()
-    )
-
-
 @functools.cache
 def _claim(window_limited: bool) -> Update:
-    """One statement picks and leases the job (built once: building it costs more than running it)."""
-    candidate = JOBS.alias("candidates")
-    running = _running_for(candidate)
-    served = JOBS.alias("served_jobs")
-    last_served = (
-        select(func.max(served.c.started_at))
-        .where(served.c.account_id == candidate.c.account_id)
+    """One statement picks and leases the job (built once: building it costs more than running it).
+    It walks the accounts with queued jobs in turn order and stops at the first one with a job it
+    may start now; within a tie of turns, the account whose oldest queued job is oldest goes first."""
+    used = (
+        select(func.coalesce(func.sum(CALLS.c.images), 0))
+        .where(CALLS.c.started_at > bindparam("since"))
         .scalar_subquery()
     )
-    conditions = [
-        candidate.c.status == JobStatus.QUEUED,
-        or_(candidate.c.not_before.is_(None), candidate.c.not_before <= bindparam("now")),
-        running < bindparam("max_running"),
+
+    def startable(job: NamedFromClause) -> list[ColumnElement[bool]]:
+        conditions = [
+            job.c.status == QUEUED,
+            or_(job.c.not_before.is_(None), job.c.not_before <= bindparam("now")),
+        ]
+        if window_limited:
+            conditions.append(or_(used == 0, job.c.n + used <= bindparam("per_minute")))
+        return conditions
+
+    waiting = JOBS.alias("waiting")
+    in_turn = [
+        QUEUES.c.queued > literal_column("0"),
+        QUEUES.c.running < bindparam("max_running"),
+        exists().where(waiting.c.account_id == QUEUES.c.account_id, *startable(waiting)),
     ]
-    if window_limited:
-        used = (
-            select(func.coalesce(func.sum(CALLS.c.images), 0))
-            .where(CALLS.c.started_at > bindparam("since"))
-            .scalar_subquery()
-        )
-        conditions.append(or_(used == 0, candidate.c.n + used <= bindparam("per_minute")))
-    fairest = (
-        select(candidate.c.id)
-        .where(*conditions)
-        .order_by(running, last_served.nulls_first(), candidate.c.id)
+    if window_limited:  # a full window: no account is looked at
+        in_turn.append(or_(used == 0, used < bindparam("per_minute")))
+    turn = (
+        select(QUEUES.c.account_id)
+        .where(*in_turn)
+        .order_by(QUEUES.c.running, QUEUES.c.last_served_at, QUEUES.c.next_job_id)
         .limit(1)
+        .scalar_subquery()
+    )
+    candidate = JOBS.alias("candidates")
+    fairest = (
+        select(func.min(candidate.c.id))
+        .where(candidate.c.account_id == turn, *startable(candidate))
         .scalar_subquery()
     )
     return (
@@ -170,10 +193,11 @@ def _claim(window_limited: bool) -> Update:
 
 
 _STAMP = CALLS.insert().values(started_at=bindparam("now"), images=bindparam("slot_images"))
-# Nothing to claim: when a backoff ends, and when the oldest slot leaves the provider window.
+# Nothing to claim: when a backoff ends (`ix_jobs_backoff`), and when the oldest slot leaves the
+# provider window.
 _WAKE = select(
     select(func.min(JOBS.c.not_before))
-    .where(JOBS.c.status == JobStatus.QUEUED, JOBS.c.not_before > bindparam("now"))
+    .where(JOBS.c.status == QUEUED, JOBS.c.not_before > bindparam("now"))
     .scalar_subquery(),
     select(func.min(CALLS.c.started_at)).where(CALLS.c.started_at > bindparam("since")).scalar_subquery(),
 )
@@ -214,7 +238,10 @@ async def succeed(
     afterwards does not move them: its credits left the balance when they were reserved."""
     params = {"job": job_id, "owner": owner, "attempt": attempt, "job_outputs": outputs, "now": now}
     row = (await session.execute(_SUCCEED, params)).first()
-    return None if row is None else (row[0], row[1])
+    if row is None:
+        return None
+    await queue.moved(session, row.account_id, job_id, JobStatus.RUNNING, JobStatus.SUCCEEDED)
+    return row.balance_subscription, row.balance_one_time
 
 
 def _balance_of_job_account(column: Column[int]) -> ScalarSelect[int]:
@@ -236,8 +263,9 @@ _SUCCEED = (
         **LEASE.cleared(),
     )
     .returning(
-        _balance_of_job_account(ACCOUNTS.c.balance_subscription),
-        _balance_of_job_account(ACCOUNTS.c.balance_one_time),
+        JOBS.c.account_id,
+        _balance_of_job_account(ACCOUNTS.c.balance_subscription).label("balance_subscription"),
+        _balance_of_job_account(ACCOUNTS.c.balance_one_time).label("balance_one_time"),
     )
 )
 
@@ -253,21 +281,28 @@ async def transition(
     **values: Any,
 ) -> bool:
     """Moves a job between states only if it is still in one of `from_statuses` (and, given a
-    `lease_owner` and `attempt`, still in that claim). Leaving `running` ends the lease."""
-    conditions = [Job.id == job_id, Job.status.in_(list(from_statuses))]
+    `lease_owner` and `attempt`, still in that claim). Leaving `running` ends the lease. The account's
+    queue counts follow in the same transaction."""
+    statuses = list(from_statuses)
+    if len(statuses) > 1:  # the state it leaves changes the counts: read it under the row's lock
+        current = await session.scalar(select(JOBS.c.status).where(JOBS.c.id == job_id).with_for_update())
+        if current not in statuses:
+            return False
+        statuses = [current]
+    [source] = statuses
+    conditions = [JOBS.c.id == job_id, JOBS.c.status == source]
     if lease_owner is not None:
-        conditions.append(Job.lease_owner == lease_owner)
+        conditions.append(JOBS.c.lease_owner == lease_owner)
     if attempt is not None:
-        conditions.append(Job.attempts == attempt)
+        conditions.append(JOBS.c.attempts == attempt)
     if to != JobStatus.RUNNING:
         values.update(LEASE.cleared())
-    result = await session.execute(
-        update(Job)
-        .where(*conditions)
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    statement = update(JOBS).where(*conditions).values(status=to, **values).returning(JOBS.c.account_id)
+    account_id = (await session.execute(statement)).scalar()
+    if account_id is None:
+        return False
+    await queue.moved(session, account_id, job_id, source, to)
+    return True
 
 
 async def add_strike(session: AsyncSession, account_id: int, source: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from core.db.models import (
     Account,
+    AccountQueue,
     AuditEvent,
     Checkout,
     DeletionRequest,
@@ -207,6 +208,8 @@ async def test_after_deletion_nothing_of_the_person_is_left_but_the_ledger_still
         [subscription] = (await session.scalars(select(Subscription))).all()
         audits = (await session.scalars(select(AuditEvent).where(AuditEvent.account_id == account))).all()
         assert await session.scalar(select(Job.id).where(Job.account_id == account)) is None
+        served = select(AccountQueue.last_served_at).where(AccountQueue.account_id == account)
+        assert await session.scalar(served) is None, "not even when its images were drawn"
     assert sorted(kinds) == ["forfeit", "reserve", "settle", "trial"]
     assert (payment.account_id, payment.amount, payment.chat, payment.receipt_url) == (
         account,

@@ -20,7 +20,7 @@ from discord.gateway import DiscordWebSocket
 
 from core import credits
 from core.policy import CreditSettings
-from platforms.discord.adapter import DEFER_AFTER_S, DiscordAdapter
+from platforms.discord.adapter import DiscordAdapter
 from tests.fakes.discord_api import TOKEN, DiscordDouble, discord_api, user  # noqa: F401  (a fixture)
 from tests.harness import Harness, harness_for, sqlite_target
 
@@ -72,14 +72,13 @@ async def discord_bot(
     data_dir: Path,
     *,
     progress_interval_s: float = QUIET_PROGRESS_S,
-    defer_after_s: float = DEFER_AFTER_S,
     **sections: Any,
 ) -> AsyncIterator[DiscordBot]:
     """The bot, logged in to the double (commands published); no gateway connection."""
     database = sqlite_target(data_dir)
     async with (
         harness_for(database, data_dir, **sections) as harness,
-        door(api, harness, progress_interval_s=progress_interval_s, defer_after_s=defer_after_s) as bot,
+        door(api, harness, progress_interval_s=progress_interval_s) as bot,
     ):
         yield bot
 
@@ -90,7 +89,6 @@ async def door(
     harness: Harness,
     *,
     progress_interval_s: float = QUIET_PROGRESS_S,
-    defer_after_s: float = DEFER_AFTER_S,
 ) -> AsyncIterator[DiscordBot]:
     """A Discord door on a running harness; several in a row are restarts of the same bot."""
     adapter = DiscordAdapter(
@@ -98,7 +96,6 @@ async def door(
         token=TOKEN,
         api_base_url=api.api,
         progress_interval_s=progress_interval_s,
-        defer_after_s=defer_after_s,
     )
     harness.app.notifier.register(adapter)
     bot = DiscordBot(api, adapter, harness)
@@ -154,16 +151,28 @@ def callback(interaction: dict[str, Any]) -> str:
 
 
 async def answered(api: DiscordDouble, interaction: dict[str, Any]) -> dict[str, Any]:
-    """What the user reads as the interaction's answer: the callback's message (type 4) or, when the
-    door deferred first (type 5, as it may on a busy machine), the message that replaced the deferral.
-    Discord allows both; `flags` is the callback's (a deferral decides who sees the answer)."""
+    """What the asker reads as the interaction's answer, once it is there. Every interaction is
+    deferred first, then the deferral is edited into the answer, or replaced by a followup (a refusal
+    after a deferral everyone saw; a press that leaves its message as it was). `flags` say who sees
+    it (for an edit, the deferral decided); `in_place` is True when a press changed its own message."""
     [first] = await api.wait_for("POST", callback(interaction))
-    data = first.body.get("data") or {}
-    if first.body["type"] == 4:
-        return dict(data)
-    assert first.body["type"] == 5, first.body
-    [edit] = await api.wait_for("PATCH", webhook(interaction, original=True))
-    return {**edit.body, "flags": data.get("flags", 0)}
+    kind, data = first.body["type"], first.body.get("data") or {}
+    if kind in (4, 7):  # answered at once (a door that needs nothing from the core)
+        return {**data, "flags": data.get("flags", 0), "in_place": kind == 7}
+    assert kind in (5, 6), first.body
+
+    def first_answer() -> dict[str, Any] | None:
+        followups = api.requests("POST", webhook(interaction))
+        edits = api.requests("PATCH", webhook(interaction, original=True))
+        done = sorted((call for call in (*followups, *edits) if call.status < 300), key=lambda c: c.at)
+        if not done:
+            return None
+        call = done[0]
+        if call.method == "POST":
+            return {**call.body, "flags": call.body.get("flags", 0), "in_place": False}
+        return {**call.body, "flags": data.get("flags", 0), "in_place": kind == 6}
+
+    return await api.until(first_answer)
 
 
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:

@@ -33,13 +33,10 @@ async def test_the_owner_upscales_and_anyone_else_is_told_it_cannot_be_found(bot
     result = message_with(bot.api, UPSCALE_2K)
 
     theirs = bot.deliver(bot.api.press(result, UPSCALE_2K, who=BOB))
-    [refusal] = await bot.api.wait_for("POST", callback(theirs))
-    assert refusal.body["type"] == 4
-    assert (refusal.body["data"]["flags"], refusal.body["data"]["content"]) == (
-        64,
-        translate("en", "error.job_not_found", job=1),
-    )
-    assert "components" not in refusal.body["data"]
+    refusal = await answered(bot.api, theirs)
+    assert (refusal["flags"], refusal["content"]) == (64, translate("en", "error.job_not_found", job=1))
+    assert not refusal.get("components")
+    assert bot.api.requests("DELETE", webhook(theirs, original=True))  # the "thinking" the channel saw
 
     mine = bot.deliver(bot.api.press(result, UPSCALE_2K, who=ALICE))
     [followup] = await bot.api.wait_for("POST", webhook(mine))
@@ -104,38 +101,38 @@ async def test_cancel_turns_the_progress_into_its_end_for_the_owner_only(
         assert buttons(progress) == [("✖️ Cancel", "i2b:cmd:/cancel 1")]
 
         theirs = bot.deliver(bot.api.press(progress, "i2b:cmd:/cancel 1", who=BOB))
-        [refusal] = await bot.api.wait_for("POST", callback(theirs))
-        assert refusal.body["data"]["flags"] == 64
-        assert refusal.body["data"]["content"] == translate("en", "error.job_not_found", job=1)
+        refusal = await answered(bot.api, theirs)
+        assert (refusal["flags"], refusal["in_place"]) == (64, False)
+        assert refusal["content"] == translate("en", "error.job_not_found", job=1)
 
         mine = bot.deliver(bot.api.press(progress, "i2b:cmd:/cancel 1", who=ALICE))
-        [update] = await bot.api.wait_for("POST", callback(mine))
-        assert update.body["type"] == 7  # the progress message itself changes
-        assert update.body["data"]["content"] == translate(
-            "en", "cancel.done", job=1, credits=10, balance=TRIAL
-        )
-        assert update.body["data"]["components"] == []
+        update = await answered(bot.api, mine)
+        assert update["in_place"]  # the progress message itself changes
+        ended = bot.api.original(asked)
+        assert ended["content"] == translate("en", "cancel.done", job=1, credits=10, balance=TRIAL)
+        assert ended["components"] == []
         assert await bot.balance() == TRIAL
 
 
 async def test_a_menu_changes_in_place_for_its_owner_and_answers_others_privately(bot: DiscordBot) -> None:
     shown = bot.deliver(bot.api.slash("settings", who=ALICE))
-    [menu] = await bot.api.wait_for("POST", callback(shown))
-    assert menu.body["type"] == 4
-    assert ("16:9", "i2b:cmd:/settings ar 16:9") in buttons(menu.body["data"])
+    menu = await answered(bot.api, shown)
+    assert menu["flags"] == 0  # the channel sees it
+    assert ("16:9", "i2b:cmd:/settings ar 16:9") in buttons(menu)
     message = bot.api.original(shown)
 
     mine = bot.deliver(bot.api.press(message, "i2b:cmd:/settings ar 16:9", who=ALICE))
-    [update] = await bot.api.wait_for("POST", callback(mine))
-    assert update.body["type"] == 7
-    assert update.body["data"]["content"].startswith(translate("en", "settings.saved"))
-    assert ("✓ 16:9", "i2b:cmd:/settings ar 16:9") in buttons(update.body["data"])
+    update = await answered(bot.api, mine)
+    assert update["in_place"]
+    assert update["content"].startswith(translate("en", "settings.saved"))
+    assert ("✓ 16:9", "i2b:cmd:/settings ar 16:9") in buttons(bot.api.original(shown))
 
     theirs = bot.deliver(bot.api.press(message, "i2b:cmd:/settings res 2k", who=BOB))
-    [private] = await bot.api.wait_for("POST", callback(theirs))
-    assert (private.body["type"], private.body["data"]["flags"]) == (4, 64)
-    assert "resolution 2k" in private.body["data"]["content"]
-    assert "aspect 1:1" in private.body["data"]["content"]  # Bob's own settings, not Alice's
+    private = await answered(bot.api, theirs)
+    assert (private["in_place"], private["flags"]) == (False, 64)
+    assert "resolution 2k" in private["content"]
+    assert "aspect 1:1" in private["content"]  # Bob's own settings, not Alice's
+    assert bot.api.original(shown)["content"] == update["content"]  # Alice's menu is left alone
 
 
 async def test_the_balance_and_buy_are_private_and_offer_no_button_where_nothing_is_sold(
@@ -163,12 +160,13 @@ async def test_the_original_file_is_sent_to_its_owner_alone(bot: DiscordBot) -> 
     await bot.api.wait_for("POST", webhook(bot.imagine("a castle", aspect="16:9")))
     result = message_with(bot.api, "i2b:cmd:/original 1 1")
     asked = bot.deliver(bot.api.press(result, "i2b:cmd:/original 1 1", who=ALICE))
-    [answer] = await bot.api.wait_for("POST", callback(asked))
-    assert answer.body == {"type": 5, "data": {"flags": 64}}
-    [sent] = await bot.api.wait_for("PATCH", webhook(asked, original=True))
+    answer = await answered(bot.api, asked)
+    assert (answer["flags"], answer["in_place"]) == (64, False)
+    assert answer["content"] == translate("en", "original.caption", job=1, index=1)
+    [sent] = bot.api.requests("POST", webhook(asked))
     assert sent.uploads[0].filename == "job-1-1.png"
     assert sent.uploads[0].data == bot.harness.app.storage.path("outputs/job-1-1.png").read_bytes()
-    assert sent.body["content"] == translate("en", "original.caption", job=1, index=1)
+    assert bot.api.requests("PATCH", webhook(asked, original=True)) == []  # the result stays as it was
 
 
 async def test_several_images_come_one_by_one_then_their_buttons(bot: DiscordBot) -> None:

@@ -12,7 +12,7 @@ from core import credits
 from platforms.discord.adapter import DiscordAdapter
 from tests.fakes.discord_api import APPLICATION_ID, GUILD_ID, TOKEN, DiscordDouble
 from tests.harness import harness_for, sqlite_target
-from tests.platforms.discord.conftest import ALICE, TRIAL, buttons, callback, webhook
+from tests.platforms.discord.conftest import ALICE, TRIAL, answered, buttons, webhook
 
 FOUR_BUTTONS = ["🔁 Reroll", "⬆️ Upscale 2K", "⬆️ Upscale 4K", "✨ Vary"]
 
@@ -71,13 +71,13 @@ async def test_commands_published_to_guilds_only_answer_there(
         try:
             asked = discord_api.slash("help", who=ALICE)
             adapter.client._connection.parse_interaction_create(asked)  # type: ignore[arg-type]
-            [answer] = await discord_api.wait_for("POST", callback(asked))
+            answer = await answered(discord_api, asked)
         finally:
             await adapter.stop()
     assert [call.path for call in discord_api.requests("PUT", r"/applications/.*")] == [
         f"/applications/{APPLICATION_ID}/guilds/{GUILD_ID}/commands"
     ]
-    assert answer.body["data"]["content"].startswith("/imagine <prompt>")
+    assert answer["content"].startswith("/imagine <prompt>")
 
 
 async def test_commands_are_left_alone_when_publishing_is_off(

@@ -112,7 +112,7 @@ async def test_an_image_over_the_upload_limit_arrives_as_a_jpeg_within_it(bot: D
 
 async def test_a_refused_option_is_explained_to_the_asker_alone_and_costs_nothing(bot: DiscordBot) -> None:
     asked = bot.imagine("a castle --ar 5:1")
-    answer = await answered(bot.api, asked)  # at once, or after a deferral on a busy machine
+    answer = await answered(bot.api, asked)
     assert answer["flags"] == 64
     expected = translate("en", "error.ratio_out_of_range", value="5:1", min="1:3", max="3:1")
     assert answer["content"] == expected
@@ -173,8 +173,10 @@ def _png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-async def test_a_slow_answer_is_deferred_first(discord_api: DiscordDouble, tmp_path: Path) -> None:
-    async with discord_bot(discord_api, tmp_path, defer_after_s=0.05) as bot:
+async def test_an_answer_that_needs_a_download_is_deferred_first(
+    discord_api: DiscordDouble, tmp_path: Path
+) -> None:
+    async with discord_bot(discord_api, tmp_path) as bot:
         sketch = bot.api.attachment(_png(320, 200), "sketch.png")
         bot.api.downloads_open.clear()  # the core is still fetching the reference
         asked = bot.deliver(
@@ -196,7 +198,7 @@ async def test_a_slow_answer_is_deferred_first(discord_api: DiscordDouble, tmp_p
 async def test_a_refusal_after_a_visible_deferral_is_shown_to_the_asker_alone(
     discord_api: DiscordDouble, tmp_path: Path
 ) -> None:
-    async with discord_bot(discord_api, tmp_path, defer_after_s=0.05) as bot:
+    async with discord_bot(discord_api, tmp_path) as bot:
         notes = bot.api.attachment(b"not a picture", "notes.png")
         bot.api.downloads_open.clear()
         asked = bot.deliver(

@@ -22,7 +22,16 @@ from core import credits
 from platforms.discord.adapter import DiscordAdapter
 from tests.fakes.discord_api import GUILD_ID, TOKEN, DiscordDouble
 from tests.harness import Harness, harness_for, sqlite_target
-from tests.platforms.discord.conftest import ALICE, TRIAL, buttons, callback, message_with, watched, webhook
+from tests.platforms.discord.conftest import (
+    ALICE,
+    TRIAL,
+    answered,
+    buttons,
+    callback,
+    message_with,
+    watched,
+    webhook,
+)
 
 SHARDS = 2
 # Discord sends a guild's events over shard (guild_id >> 22) % shard_count.
@@ -68,7 +77,7 @@ async def test_two_processes_each_connect_their_own_shard_and_answer_what_arrive
                 original = next(custom for label, custom in buttons(followup.body) if "Original" in label)
                 pressed = discord_api.press(message_with(discord_api, original), original, who=ALICE)
                 await discord_api.dispatch("INTERACTION_CREATE", pressed, shard=GUILD_SHARD)
-                [file] = await discord_api.wait_for("PATCH", webhook(pressed, original=True))
+                file = await answered(discord_api, pressed)
         account = await harness.app.core.services.accounts.find("discord", ALICE["id"])
         assert account is not None
         async with harness.app.db.transaction() as session:
@@ -86,7 +95,9 @@ async def test_two_processes_each_connect_their_own_shard_and_answer_what_arrive
     with Image.open(io.BytesIO(followup.uploads[0].data)) as picture:
         assert picture.size == (1360, 768)
     assert followup.body["allowed_mentions"] == {"parse": []}  # a prompt's @everyone pings nobody
-    assert [upload.filename for upload in file.uploads] == ["job-1-1.png"]
+    assert file["flags"] == 64
+    [sent] = discord_api.requests("POST", webhook(pressed))
+    assert [upload.filename for upload in sent.uploads] == ["job-1-1.png"]
     assert balance.total == TRIAL - 10
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +16,9 @@ from telegram.ext import ContextTypes
 
 from bot import tls
 from core import credits
+from core.db.session import Database
 from core.policy import CreditSettings
+from core.send_budget import Pace, SendBudget, send_budget
 from platforms.telegram.adapter import TelegramAdapter
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TelegramBotAPIDouble
 from tests.harness import DatabaseTarget, Harness, harness_for
@@ -26,6 +28,12 @@ ALICE = 42
 BOB = 43
 GROUP = -100777
 TRIAL = CreditSettings().trial
+QUICK_PACE = Pace(per_second=1000.0, chat_interval_s=0.0, group_interval_s=0.0)
+
+
+def quick_budget(db: Database) -> SendBudget:
+    """The product's budget (shared through PostgreSQL there), at a pace that keeps tests quick."""
+    return send_budget(db, "telegram:tests", QUICK_PACE)
 
 
 @pytest_asyncio.fixture
@@ -47,6 +55,12 @@ class TelegramBot:
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def deliver(self, update: dict[str, Any]) -> None:
+        """Hands the update to the door and waits until its answers have left."""
+        await self.hand_over(update)
+        await self.adapter.settled()
+
+    async def hand_over(self, update: dict[str, Any]) -> None:
+        """Hands the update to the door: done once the door has handled it, whatever is still to send."""
         application = self.adapter.application
         await application.process_update(Update.de_json(update, application.bot))
 
@@ -115,14 +129,20 @@ def open_telegram_bot(
     api: TelegramBotAPIDouble,
     *,
     stars: bool = False,
+    budget: Callable[[Database], SendBudget] = quick_budget,
     **sections: Any,
 ) -> AbstractAsyncContextManager[TelegramBot]:
-    return _telegram_bot(database, data_dir, api, stars, **sections)
+    return _telegram_bot(database, data_dir, api, stars, budget, **sections)
 
 
 @asynccontextmanager
 async def _telegram_bot(
-    database: DatabaseTarget, data_dir: Path, api: TelegramBotAPIDouble, stars: bool, **sections: Any
+    database: DatabaseTarget,
+    data_dir: Path,
+    api: TelegramBotAPIDouble,
+    stars: bool,
+    budget: Callable[[Database], SendBudget],
+    **sections: Any,
 ) -> AsyncIterator[TelegramBot]:
     if stars:
         sections["telegram"] = {"stars": True, **sections.get("telegram", {})}
@@ -130,6 +150,7 @@ async def _telegram_bot(
         adapter = TelegramAdapter(
             harness.app.core,
             token=TOKEN,
+            budget=budget(harness.app.db),
             base_url=api.base_url,
             base_file_url=api.base_file_url,
             edit_interval_s=0.0,

@@ -59,8 +59,9 @@ async def test_image2bot_run_serves_telegram_and_charges_the_asker(
     assert "Whiskerfield" not in served.log, "nor does the prompt"
     assert "Traceback" not in served.log, served.log[-4000:]
 
-    [ack] = [call for call in api.of("sendMessage", USER) if "queued" in call.fields["text"]]
-    assert ack.at < photo.at
+    # The job's status message: queued, or already drawing when the job started before the chat's turn
+    [status] = [call for call in api.of("sendMessage", USER) if call.fields["text"].startswith("Job #")]
+    assert status.at < photo.at
     with Image.open(io.BytesIO(photo.upload())) as image:
         assert image.size == (1248, 832)
     assert [b["text"] for b in photo.buttons()][:4] == [

@@ -15,10 +15,9 @@ from bot.web import WebServer
 from core.commands.router import MENU
 from core.i18n import translate
 from platforms.telegram.adapter import TelegramAdapter, Webhook
-from platforms.telegram.sending import EditThrottle
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget, Harness, harness_for
-from tests.platforms.telegram.conftest import ALICE, TOKEN, TelegramBot
+from tests.platforms.telegram.conftest import ALICE, TOKEN, TelegramBot, quick_budget
 
 SECRET = "s3cret-token_value"
 
@@ -51,6 +50,7 @@ def adapter_for(
     adapter = TelegramAdapter(
         harness.app.core,
         token=TOKEN,
+        budget=quick_budget(harness.app.db),
         base_url=api.base_url,
         base_file_url=api.base_file_url,
         webhook=webhook,
@@ -121,28 +121,3 @@ async def test_the_command_menu_is_published_in_english_and_chinese(telegram_bot
         assert published[code] == [
             {"command": name, "description": translate(language, f"menu.{name}")} for name in MENU
         ]
-
-
-async def test_progress_edits_of_one_chat_are_spaced_and_the_newest_state_wins() -> None:
-    throttle = EditThrottle(0.2)
-    applied: list[tuple[int, float]] = []
-    three_applied = asyncio.Event()
-
-    def edit(step: int):  # type: ignore[no-untyped-def]
-        async def run() -> None:
-            applied.append((step, asyncio.get_running_loop().time()))
-            if len(applied) == 3:
-                three_applied.set()
-
-        return run
-
-    for step in range(5):
-        await throttle.submit(chat_id=1, job_id=9, edit=edit(step))
-    await throttle.submit(chat_id=2, job_id=8, edit=edit(100))  # another chat is not held up
-    async with asyncio.timeout(10):  # the held-back edit goes out once the interval has passed
-        await three_applied.wait()
-
-    assert [step for step, _ in applied] == [0, 100, 4]
-    first, last = applied[0][1], applied[-1][1]
-    assert last - first >= 0.2
-    throttle.close()
