@@ -45,7 +45,7 @@ from core.privacy.vacuum import Vacuum
 log = logging.getLogger(__name__)
 
 PURPOSE = "delete"
-BATCH = 500  # rows per transaction: the writer lock is never held long, however much the account has
+BATCH = 200  # rows per transaction: the writer lock is never held long, however much the account has
 UPLOADS = "uploads/"
 # The account's own rows that may be many (an event per command with analytics on, for years).
 PER_ACCOUNT = (SafetyStrike, AnalyticsEvent, ConsentRecord, PrivacyCode, ExportFile)
