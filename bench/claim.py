@@ -1,4 +1,4 @@
-"""10. Claim: what one worker claim costs on SQLite (`jobs.claim_next`, in its own transaction as the
+"""12. Claim: what one worker claim costs on SQLite (`jobs.claim_next`, in its own transaction as the
 worker makes it) when the queue is long and when the history is long.
 
 Two databases are seeded with set-based SQL (a recursive CTE, not the ORM): (a) 2,000 queued jobs
@@ -38,8 +38,8 @@ BATCH = 100_000  # jobs per INSERT: keeps each transaction's journal small
 
 CASES = (
     # key, title, accounts, finished jobs, queued jobs
-    ("claim_long_queue", "10a. Claim: 2,000 queued jobs over 500 accounts", 500, 0, 2_000),
-    ("claim_long_history", "10b. Claim: 1M finished jobs, 200 queued", 10_000, 1_000_000, 200),
+    ("claim_long_queue", "12a. Claim: 2,000 queued jobs over 500 accounts", 500, 0, 2_000),
+    ("claim_long_history", "12b. Claim: 1M finished jobs, 200 queued", 10_000, 1_000_000, 200),
 )
 
 

@@ -1,4 +1,4 @@
-"""Discord burst: 2,000 `/imagine` from 500 users sent at once over the gateway; how many Discord saw
+"""10. Discord burst: 2,000 `/imagine` from 500 users sent at once over the gateway; how many Discord saw
 acknowledged within its 3 s deadline, and that each then got its queue position.
 
 The app is the product's own (`bot.app.build`, then `App.run`: workers, outbox and the Discord door
@@ -92,7 +92,7 @@ def _figures(interactions: list[dict[str, Any]], load: float) -> list[Figure]:
     return [
         Figure(
             key="discord_burst",
-            title=f"Discord burst: {len(interactions)} /imagine from {USERS} users, acked in 3 s / p99",
+            title=f"10. Discord burst: {len(interactions)} /imagine from {USERS} users, acked in 3 s / p99",
             value=f"{share:.1%} / {ms(p99)}, {lost} lost",
             target=f"100% / p99 < {TARGET_P99_S} s, none lost",
             met=in_time == len(interactions) and p99 < TARGET_P99_S and lost == 0,

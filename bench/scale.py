@@ -1,4 +1,4 @@
-"""Scale (issue 16): what each per-request query costs as the history grows from 1,000 to 100,000 to
+"""13. Scale (issue 16): what each per-request query costs as the history grows from 1,000 to 100,000 to
 1,000,000 jobs on SQLite, and how long the upkeep (the retention purge, an erasure) holds the writer
 at a million.
 
@@ -35,7 +35,7 @@ At 1M, an account with one job in HEAVY_EVERY of the growth (4,500 jobs) is eras
 `Database.transaction()` has the writer lock until it has committed, COMMIT (and the WAL checkpoint
 SQLite may run in it) included.
 
-`python -m bench.scale` runs it alone.
+`python -m bench scale` runs it alone.
 """
 
 from __future__ import annotations
@@ -47,18 +47,17 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
 
 from bench import seed
 from bench.common import Figure, bench_settings
+from bench.write_timer import WriteTimer, quantile
 from bot.app import App, build
 from bot.config import Settings
 from core import credits
@@ -94,8 +93,6 @@ IMAGES_PER_MINUTE = 1_000_000  # never reached: the claim still keeps the window
 CLAIM_LEASE = timedelta(seconds=30)
 OUTBOX_LIMIT = 500  # as core.notifier claims
 BALANCE = 1_000
-SLOWEST = 8  # write transactions described in the details
-STATEMENT_CHARS = 160
 
 QUERIES = (
     # key, title
@@ -116,7 +113,7 @@ async def run() -> list[Figure]:
         history = _History(_database(largest), largest.settings.privacy)
         context: dict[str, Any] = {"seeding_s": {}, "load_average": {}}
         subjects: dict[int, _Subjects] = {}
-        writes: _WriteTimer | None = None
+        writes: WriteTimer | None = None
         try:
             for size in SIZES:
                 start = time.perf_counter()
@@ -128,7 +125,7 @@ async def run() -> list[Figure]:
             context["load_average"]["queries"] = os.getloadavg()[0]
             raw = await _measure_all(apps, subjects)
             context["rows"] = await asyncio.to_thread(history.counts)
-            writes = _WriteTimer(largest)
+            writes = WriteTimer(largest)
             context["load_average"]["upkeep"] = os.getloadavg()[0]
             typical = await _erase(largest, writes, await _typical_account(largest))
             erasure = await _erase(largest, writes, HEAVY_ACCOUNT)
@@ -166,7 +163,7 @@ def _query_figures(raw: dict[int, dict[str, list[float]]], context: dict[str, An
         figures.append(
             Figure(
                 key=f"scale_{key}",
-                title=f"Scale: {title}, {' / '.join(map(_label, larger))} jobs vs {_label(first)}",
+                title=f"13. Scale: {title}, {' / '.join(map(_label, larger))} jobs vs {_label(first)}",
                 value=f"CPU {_ratios(cpu_ratios)}, wall {_ratios(ratios)}"
                 f" ({_label(first)}: {base * 1000:.2f} ms)",
                 target=f"<= {TARGET_RATIO:g}x",
@@ -174,7 +171,7 @@ def _query_figures(raw: dict[int, dict[str, list[float]]], context: dict[str, An
                 details={
                     "median_ms": {size: medians[size][key] * 1000 for size in SIZES},
                     "ratio": ratios,
-                    "p90_ms": {size: _quantile(raw[size][key], 0.9) * 1000 for size in SIZES},
+                    "p90_ms": {size: quantile(raw[size][key], 0.9) * 1000 for size in SIZES},
                     "cpu_median_ms": {size: medians[size][f"{key}_cpu"] * 1000 for size in SIZES},
                     "cpu_ratio": cpu_ratios,
                     "runs_ms": {size: [round(value * 1000, 3) for value in raw[size][key]] for size in SIZES},
@@ -199,7 +196,7 @@ def _upkeep_figures(
     return [
         Figure(
             key="scale_purge",
-            title=f"Scale: retention purge at {largest} jobs, longest write transaction",
+            title=f"13. Scale: retention purge at {largest} jobs, longest write transaction",
             value=f"{longest:.1f} ms ({purge['transactions']} tx, {purge['seconds']:.1f} s)",
             target=f"<= {PURGE_TARGET_MS:g} ms",
             met=longest <= PURGE_TARGET_MS,
@@ -207,7 +204,7 @@ def _upkeep_figures(
         ),
         Figure(
             key="scale_erasure",
-            title=f"Scale: erasing an account ({typical['jobs']:,} jobs, as most have) at {largest} jobs",
+            title=f"13. Scale: erasing an account ({typical['jobs']:,} jobs, as most have) at {largest} jobs",
             value=f"{typical['seconds']:.2f} s (longest tx {typical['longest_ms']:.1f} ms)",
             target=f"< {ERASURE_TARGET_S:g} s",
             met=typical["seconds"] < ERASURE_TARGET_S,
@@ -471,7 +468,7 @@ async def _typical_account(app: App) -> int:
         return int(await session.scalar(select(Job.account_id).where(Job.id >= middle).limit(1)))
 
 
-async def _erase(app: App, writes: _WriteTimer, account: int) -> dict[str, Any]:
+async def _erase(app: App, writes: WriteTimer, account: int) -> dict[str, Any]:
     eraser = app.core.services.privacy.eraser
     jobs = await _count_jobs(app, account)
     writes.reset()
@@ -484,7 +481,7 @@ async def _erase(app: App, writes: _WriteTimer, account: int) -> dict[str, Any]:
     return {"jobs": jobs, "seconds": seconds, **writes.summary()}
 
 
-async def _purge(app: App, writes: _WriteTimer) -> dict[str, Any]:
+async def _purge(app: App, writes: WriteTimer) -> dict[str, Any]:
     retention = app.core.services.privacy.retention
     writes.reset()
     start = time.perf_counter()
@@ -498,123 +495,3 @@ async def _count_jobs(app: App, account: int) -> int:
         return await jobs_repo.count_for_account(
             session, account, ("queued", "running", "succeeded", "failed", "cancelled")
         )
-
-
-@dataclass
-class _Write:
-    """One write transaction: how long it held the writer, how much of that was COMMIT, and its
-    statements with their times (for the slowest ones' details)."""
-
-    seconds: float = 0.0
-    commit: float = 0.0
-    statements: list[tuple[float, str]] = field(default_factory=list)
-
-    def describe(self) -> dict[str, Any]:
-        slowest = max(self.statements, default=(0.0, ""))
-        return {
-            "ms": round(self.seconds * 1000, 1),
-            "commit_ms": round(self.commit * 1000, 1),
-            "statements": len(self.statements),
-            "slowest_statement_ms": round(slowest[0] * 1000, 1),
-            "slowest_statement": " ".join(slowest[1].split())[:STATEMENT_CHARS],
-        }
-
-
-class _WriteTimer:
-    """How long each write transaction holds the writer: `Database.transaction()` is wrapped, and the
-    time runs from the moment it is entered (the writer lock taken; BEGIN IMMEDIATE goes with the
-    first statement) until it has committed or rolled back. On SQLite COMMIT is where the write-ahead
-    log is checkpointed into the database file once it has grown past 1,000 pages, so it counts.
-    `Database.checkpoint()` (TRUNCATE, at the end of a purge or an erasure) holds the writer lock
-    too: timed apart. Statements are timed on the engine's cursor events meanwhile (SQLite has one
-    writer at a time: the open write is the only one)."""
-
-    def __init__(self, app: App) -> None:
-        self.writes: list[_Write] = []
-        self.checkpoints: list[float] = []
-        self._db = app.db
-        self._open: _Write | None = None
-        self._statement_start = 0.0
-        transaction, checkpoint = app.db.transaction, app.db.checkpoint
-
-        @asynccontextmanager
-        async def timed() -> AsyncIterator[AsyncSession]:
-            start = body = None
-            write = _Write()
-            try:
-                async with transaction() as session:
-                    start = time.perf_counter()
-                    self._open = write
-                    yield session
-                    body = time.perf_counter()
-            finally:
-                self._open = None
-                if start is not None:
-                    end = time.perf_counter()
-                    write.seconds, write.commit = end - start, end - (body or end)
-                    self.writes.append(write)
-
-        async def timed_checkpoint() -> None:
-            start = time.perf_counter()
-            try:
-                await checkpoint()
-            finally:
-                self.checkpoints.append(time.perf_counter() - start)
-
-        app.db.transaction = timed  # type: ignore[method-assign]
-        app.db.checkpoint = timed_checkpoint  # type: ignore[method-assign]
-        engine = app.db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
-
-    def remove(self) -> None:
-        for name in ("transaction", "checkpoint"):
-            self._db.__dict__.pop(name, None)
-        engine = self._db.engine.sync_engine
-        event.remove(engine, "before_cursor_execute", self._before)
-        event.remove(engine, "after_cursor_execute", self._after)
-
-    def reset(self) -> None:
-        self.writes.clear()
-        self.checkpoints.clear()
-
-    def summary(self) -> dict[str, Any]:
-        ordered = sorted(self.writes, key=lambda write: write.seconds)
-        if not ordered:
-            return {"transactions": 0, "longest_ms": 0.0}
-        seconds = [write.seconds for write in ordered]
-        return {
-            "transactions": len(ordered),
-            "longest_ms": seconds[-1] * 1000,
-            "median_ms": statistics.median(seconds) * 1000,
-            "p99_ms": _quantile(seconds, 0.99) * 1000,
-            "over_100_ms": sum(value > PURGE_TARGET_MS / 1000 for value in seconds),
-            "in_transactions_s": sum(seconds),
-            "commit_s": sum(write.commit for write in ordered),
-            "slowest": [write.describe() for write in reversed(ordered[-SLOWEST:])],
-            "checkpoints_ms": [round(value * 1000, 1) for value in self.checkpoints],
-        }
-
-    def _before(self, *_args: Any) -> None:
-        self._statement_start = time.perf_counter()
-
-    def _after(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if self._open is not None and not statement.startswith("BEGIN"):
-            self._open.statements.append((time.perf_counter() - self._statement_start, statement))
-
-
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-if __name__ == "__main__":
-    import json
-    import logging
-
-    logging.basicConfig(level=logging.ERROR)
-    started = time.perf_counter()
-    for figure in asyncio.run(run()):
-        print(f"{figure.title}: {figure.value} (target {figure.target}: {figure.verdict})")
-        print("   ", json.dumps({k: v for k, v in figure.details.items() if k != "runs_ms"}, default=str))
-    print(f"{time.perf_counter() - started:.0f} s")
