@@ -31,6 +31,7 @@ from bench import (
     ledger,
     memory,
     overhead,
+    pipeline,
     saturation,
     scale,
     send_rate,
@@ -72,6 +73,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
     "send_rate": _with_doubles(send_rate.run),
     "claim": claim.run,
     "scale": scale.run,
+    "pipeline": _with_doubles(pipeline.run, openai_latency_s=pipeline.PROVIDER_LATENCY_S),
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.common import Figure, Updates, bench_settings, ms, quantile, telegram_section
+from bench.common import Figure, Updates, bench_settings, ms, quantile, telegram_section, until_polling
 from bench.doubles import TELEGRAM_TOKEN, RemoteDoubles
 from bench.seed import seed_accounts
 from bot.app import App, build
@@ -65,7 +65,7 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
         )
         serving = asyncio.create_task(app.run())
         try:
-            await _until_polling(doubles, serving)
+            await until_polling(doubles, serving)
             arrived, arrived_wall = await doubles.feed_telegram(burst)
             jobs = await _until_acknowledged(app, doubles, len(burst))
         finally:
@@ -174,11 +174,3 @@ def _busiest_second(times: list[float]) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
-
-
-async def _until_polling(doubles: RemoteDoubles, serving: asyncio.Task[None]) -> None:
-    async with asyncio.timeout(60):
-        while (await doubles.telegram_polls())[0] == 0:
-            if serving.done():
-                serving.result()  # the app stopped: its error says why
-            await asyncio.sleep(0.1)

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import secrets
 import signal
 import socket
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+import asyncpg
 
 from bot.config import Settings
 from platforms.telegram.adapter import TelegramAdapter
+
+if TYPE_CHECKING:
+    from bench.doubles import RemoteDoubles
+
+POSTGRES_DSN = os.environ.get("IMAGE2BOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 SKIPPED = "skipped"
 
@@ -147,3 +157,25 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def until_polling(doubles: RemoteDoubles, serving: asyncio.Task[None]) -> None:
+    """Waits until the app `serving` polls the Bot API double; its error if it stops first."""
+    async with asyncio.timeout(60):
+        while (await doubles.telegram_polls())[0] == 0:
+            if serving.done():
+                serving.result()
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[tuple[str, str]]:
+    """A fresh schema on the benchmarks' PostgreSQL, dropped afterwards: (SQLAlchemy URL, schema)."""
+    schema = f"bench_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        yield "postgresql+asyncpg" + POSTGRES_DSN.removeprefix("postgresql"), schema
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()

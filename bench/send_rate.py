@@ -14,27 +14,20 @@ arrived while the 429's `retry_after` ran (none may).
 
 from __future__ import annotations
 
-import asyncio
-import os
-import secrets
 import tempfile
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
-from bench.common import Figure, free_port, start_bot, stop_bot, until_up
-from bench.doubles import TELEGRAM_TOKEN, RemoteDoubles
+from bench.common import Figure, postgres_schema
+from bench.doubles import RemoteDoubles
+from bench.webhook_bots import webhook_bots
 from core.db import migrate
 from core.db.session import Database
 from core.messages import ChatRef, text
 from core.notifier import enqueue
 from tests.harness import postgres_answers
 
-POSTGRES_DSN = os.environ.get("IMAGE2BOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PROCESSES = 4
 CHATS = 150
 PER_CHAT = 4
@@ -51,20 +44,13 @@ MARK = "pace check"
 async def run(doubles: RemoteDoubles) -> list[Figure]:
     if not postgres_answers():
         return [Figure(key="send_rate", title=_TITLE, value=SKIPPED)]
-    schema = f"bench_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(POSTGRES_DSN)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        url = "postgresql+asyncpg" + POSTGRES_DSN.removeprefix("postgresql")
+    async with postgres_schema() as (url, schema):
         db = Database(url, schema=schema)
         try:
             await migrate.upgrade(db.engine)
             calls = await _four_processes_drain(doubles, db, url, schema)
         finally:
             await db.dispose()
-    finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await admin.close()
     return _figures(calls)
 
 
@@ -75,16 +61,7 @@ async def _four_processes_drain(
     doubles: RemoteDoubles, db: Database, url: str, schema: str
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
-        async with AsyncExitStack() as stack:
-            processes = []
-            for number in range(PROCESSES):
-                log_path = Path(tmp) / f"bot-{number}.log"
-                log = stack.enter_context(log_path.open("wb"))
-                process = await start_bot("run", cwd=tmp, env=_environment(doubles, url, schema), log=log)
-                stack.push_async_callback(stop_bot, process)
-                processes.append((process, log_path))
-            for process, log_path in processes:
-                await until_up(process, log_path, _listening(log_path), "a bot did not bring Telegram up")
+        async with webhook_bots(doubles, url, schema, PROCESSES, Path(tmp)):
             await doubles.flood_telegram(FLOOD_AFTER, RETRY_AFTER_S)
             async with db.transaction() as session:
                 for chat in range(FIRST_CHAT, FIRST_CHAT + CHATS):
@@ -93,30 +70,6 @@ async def _four_processes_drain(
                     await enqueue(session, where, replies, key=f"bench:{chat}")
             await doubles.wait_telegram("sendMessage", MARK, CHATS * PER_CHAT + 1, DONE_TIMEOUT_S)
         return [call for call in await doubles.telegram_calls("sendMessage") if MARK in (call["text"] or "")]
-
-
-def _listening(log: Path) -> Callable[[], Awaitable[bool]]:
-    async def ready() -> bool:
-        return "receiving updates by webhook" in await asyncio.to_thread(log.read_text, errors="replace")
-
-    return ready
-
-
-def _environment(doubles: RemoteDoubles, url: str, schema: str) -> dict[str, str]:
-    kept = {key: value for key, value in os.environ.items() if not key.startswith(("IMAGE2BOT_", "OPENAI_"))}
-    return {
-        **kept,
-        "IMAGE2BOT_DATABASE__URL": url,
-        "IMAGE2BOT_DATABASE__SCHEMA": schema,
-        "IMAGE2BOT_DATABASE__AUTO_MIGRATE": "false",
-        "IMAGE2BOT_WEB__PORT": str(free_port()),
-        "IMAGE2BOT_TELEGRAM__ENABLED": "true",
-        "IMAGE2BOT_TELEGRAM__TOKEN": TELEGRAM_TOKEN,
-        "IMAGE2BOT_TELEGRAM__BASE_URL": doubles.urls["telegram"],
-        "IMAGE2BOT_TELEGRAM__MODE": "webhook",
-        "IMAGE2BOT_TELEGRAM__WEBHOOK_SECRET": "bench-webhook-secret",
-        "IMAGE2BOT_WEB__PUBLIC_URL": "https://bot.example.com",
-    }
 
 
 def _figures(calls: list[dict[str, Any]]) -> list[Figure]:
