@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
-from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from bench.common import Figure, Updates, bench_settings, ms, quantile, telegram_section, until_polling
-from bench.doubles import TELEGRAM_TOKEN, RemoteDoubles
-from bench.seed import seed_accounts
-from bot.app import App, build
+from bench.common import Figure, Updates, most_within, ms, quantile, serving_telegram
+from bench.doubles import RemoteDoubles
+from bot.app import App
 from core.db.models import Job
 from core.messages import ChatRef
 
@@ -52,26 +50,9 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
         for user in users
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(
-            Path(tmp),
-            telegram=telegram_section(doubles.urls["telegram"], TELEGRAM_TOKEN),
-            generation={"provider": "openai"},
-            openai={"api_key": "sk-bench", "base_url": doubles.urls["openai"]},
-        )
-        app = build(settings)
-        await app.prepare()
-        await seed_accounts(
-            app.db, list(users), platform="telegram", trial=settings.credits.trial, privacy=settings.privacy
-        )
-        serving = asyncio.create_task(app.run())
-        try:
-            await until_polling(doubles, serving)
+        async with serving_telegram(doubles, Path(tmp), users) as app:
             arrived, arrived_wall = await doubles.feed_telegram(burst)
             jobs = await _until_acknowledged(app, doubles, len(burst))
-        finally:
-            app.stop()
-            with suppress(asyncio.CancelledError):
-                await serving
         calls = {method: await doubles.telegram_calls(method) for method in (*MESSAGES, "editMessageText")}
     acked = _acknowledged(jobs, calls["sendMessage"] + calls["editMessageText"])
     latencies = sorted(at - arrived for at in acked.values())
@@ -98,7 +79,7 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
         "ack_max_s": latencies[-1],
         "written_p50_s": quantile(written, 0.5) if written else None,
         "written_p99_s": rows_p99,
-        "most_messages_in_one_second": _busiest_second(sends),
+        "most_messages_in_one_second": most_within(sends, 1.0),
         "database": "sqlite",
     }
     return [
@@ -164,13 +145,3 @@ def _acknowledged(jobs: Jobs, calls: list[dict[str, Any]]) -> dict[int, float]:
             if job is not None and str(call["chat_id"]) == job[1]:
                 first.setdefault(int(number), call["at"])
     return first
-
-
-def _busiest_second(times: list[float]) -> int:
-    """The most of `times` (sorted) in any window of one second."""
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most

@@ -12,18 +12,18 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import asyncpg
 
+from bench.doubles import TELEGRAM_TOKEN, RemoteDoubles
+from bench.seed import seed_accounts
+from bot.app import App, build
 from bot.config import Settings
 from platforms.telegram.adapter import TelegramAdapter
-
-if TYPE_CHECKING:
-    from bench.doubles import RemoteDoubles
 
 POSTGRES_DSN = os.environ.get("IMAGE2BOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -159,13 +159,46 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def until_polling(doubles: RemoteDoubles, serving: asyncio.Task[None]) -> None:
-    """Waits until the app `serving` polls the Bot API double; its error if it stops first."""
-    async with asyncio.timeout(60):
-        while (await doubles.telegram_polls())[0] == 0:
-            if serving.done():
-                serving.result()
-            await asyncio.sleep(0.1)
+@asynccontextmanager
+async def serving_telegram(
+    doubles: RemoteDoubles, data_dir: Path, users: Sequence[int], **generation: Any
+) -> AsyncIterator[App]:
+    """The product's `App.run` on SQLite in `data_dir`: its Telegram door polling the Bot API double,
+    the OpenAI provider on the images double (`generation`: more of that section), and `users` who
+    accepted the terms seeded in bulk. Stopped when the block ends."""
+    settings = bench_settings(
+        data_dir,
+        telegram=telegram_section(doubles.urls["telegram"], TELEGRAM_TOKEN),
+        generation={"provider": "openai", **generation},
+        openai={"api_key": "sk-bench", "base_url": doubles.urls["openai"]},
+    )
+    app = build(settings)
+    await app.prepare()
+    await seed_accounts(
+        app.db, list(users), platform="telegram", trial=settings.credits.trial, privacy=settings.privacy
+    )
+    serving = asyncio.create_task(app.run())
+    try:
+        async with asyncio.timeout(60):
+            while (await doubles.telegram_polls())[0] == 0:
+                if serving.done():
+                    serving.result()  # the app stopped: its error says why
+                await asyncio.sleep(0.1)
+        yield app
+    finally:
+        app.stop()
+        with suppress(asyncio.CancelledError):
+            await serving
+
+
+def most_within(times: Sequence[float], window_s: float) -> int:
+    """The most of `times` (sorted) inside any window of `window_s` seconds."""
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window_s:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 @asynccontextmanager

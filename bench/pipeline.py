@@ -23,17 +23,15 @@ import asyncio
 import os
 import tempfile
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.common import Figure, Updates, bench_settings, postgres_schema, telegram_section, until_polling
-from bench.doubles import TELEGRAM_TOKEN, RemoteDoubles
+from bench.common import Figure, Updates, postgres_schema, serving_telegram
+from bench.doubles import RemoteDoubles
 from bench.seed import seed_accounts
 from bench.webhook_bots import SECRET, Bot, webhook_bots
-from bot.app import build
 from core.db import migrate
 from core.db.session import Database
 from core.privacy.settings import PrivacySettings
@@ -61,29 +59,14 @@ async def _one_process_on_sqlite(doubles: RemoteDoubles) -> Figure:
     users = range(FIRST_USER, FIRST_USER + USERS)
     burst = [updates.message(user, f"/imagine a windmill at noon, for {user}") for user in users]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(
-            Path(tmp),
-            telegram=telegram_section(doubles.urls["telegram"], TELEGRAM_TOKEN),
-            generation={"provider": "openai", "provider_images_per_minute": PROVIDER_PER_MINUTE},
-            openai={"api_key": "sk-bench", "base_url": doubles.urls["openai"]},
-        )
-        app = build(settings)
-        await app.prepare()
-        await seed_accounts(
-            app.db, list(users), platform="telegram", trial=settings.credits.trial, privacy=settings.privacy
-        )
-        serving = asyncio.create_task(app.run())
-        try:
-            await until_polling(doubles, serving)
+        async with serving_telegram(
+            doubles, Path(tmp), users, provider_images_per_minute=PROVIDER_PER_MINUTE
+        ):
             before = len(await doubles.telegram_calls("sendPhoto"))
             cpu = time.process_time()
             arrived, _ = await doubles.feed_telegram(burst)
             await _until_delivered(doubles, before, len(users))
             cpu = time.process_time() - cpu
-        finally:
-            app.stop()
-            with suppress(asyncio.CancelledError):
-                await serving
     return await _figure(doubles, "pipeline", "1 process on SQLite", users, arrived, cpu)
 
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, postgres_schema
+from bench.common import Figure, most_within, postgres_schema
 from bench.doubles import RemoteDoubles
 from bench.webhook_bots import webhook_bots
 from core.db import migrate
@@ -75,12 +75,12 @@ async def _four_processes_drain(
 def _figures(calls: list[dict[str, Any]]) -> list[Figure]:
     delivered = sorted(call["at"] for call in calls if call["ok"])
     refused = [call["at"] for call in calls if not call["ok"]]
-    busiest = _most_within(delivered, 1.0)
+    busiest = most_within(delivered, 1.0)
     by_chat: dict[str, list[float]] = defaultdict(list)
     for call in calls:
         if call["ok"]:
             by_chat[str(call["chat_id"])].append(call["at"])
-    busiest_chat = max(_most_within(sorted(times), 10.0) for times in by_chat.values())
+    busiest_chat = max(most_within(sorted(times), 10.0) for times in by_chat.values())
     during_hold = sum(1 for at in delivered for start in refused if start < at < start + RETRY_AFTER_S)
     missing = CHATS * PER_CHAT - len(delivered)
     span = delivered[-1] - delivered[0] if len(delivered) > 1 else 0.0
@@ -119,13 +119,3 @@ def _figures(calls: list[dict[str, Any]]) -> list[Figure]:
             met=during_hold == 0 and len(refused) == 1,
         ),
     ]
-
-
-def _most_within(times: list[float], window_s: float) -> int:
-    """The most of `times` (sorted) inside any window of `window_s` seconds."""
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= window_s:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
