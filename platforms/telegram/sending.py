@@ -181,7 +181,9 @@ class TelegramSender:
             board.update(reply)
             if reply.stage == Stage.STARTED:
                 self._show_drawing((chat_id, reply.job))
-        if not board:
+        if not board:  # only late news: nothing to show
+            if board.message_id is None:
+                del self._boards[chat_id]
             return
         if board.message_id is None:
             await self._post_board(chat_id, board, states[0].reply_to)
