@@ -10,7 +10,9 @@ slot. Slots at least 1/rate apart never put more than the rate into any one-seco
 not only into whole seconds. The spacings are stretched by `MARGIN` (pace at 90% of each limit):
 a send leaves a little after its slot (the event loop, the network), and the 10% absorb such
 lateness, up to 0.1 s for the token's one-second windows and a tenth of a chat's interval, before
-the platform could count more than its limit.
+the platform could count more than its limit. A busy event loop wakes its senders later than that,
+all at once: in one process they then leave at most the pace's share of a second in any second, in
+their order; where processes share the token, a slot woken that late is given up for a new one.
 
 A hold moves every later slot past its end. A sender already waiting for a slot taken before the
 hold gives it up when it wakes within the hold and takes a new one: a hold placed in this process is
@@ -31,6 +33,7 @@ import asyncio
 import hashlib
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -120,6 +123,8 @@ class LocalBudget:
     def __init__(self, pace: Pace) -> None:
         self._pace = pace
         self._schedule = _Schedule()
+        self._sent: deque[float] = deque()  # when the last messages of the second were let go
+        self._letting_go = asyncio.Lock()
 
     async def acquire(self, chat: str, *, group: bool = False, chat_only: bool = False) -> None:
         schedule = self._schedule
@@ -136,8 +141,26 @@ class LocalBudget:
                 schedule.next_free = slot + self._pace.spacing_s
             schedule.chats[chat] = slot + self._pace.chat_spacing_s(group=group)
             await _sleep_until(slot)
-            if _still_good(slot, schedule):
-                return
+            if schedule.held_until > slot:  # a hold came while waiting: take a slot after it
+                continue
+            if not chat_only:
+                await self._room_in_the_second()
+            return
+
+    async def _room_in_the_second(self) -> None:
+        """A busy event loop wakes its waiting senders late, all at once: let go at most the pace's
+        share of a second's messages in any second, in the order they woke, instead of sending them
+        together (one process knows every send of its token: a slot woken late keeps its place)."""
+        sent, most = self._sent, max(1, math.floor(self._pace.per_second * MARGIN))
+        async with self._letting_go:  # first come, first served
+            while True:
+                now = time.monotonic()
+                while sent and sent[0] <= now - 1.0:
+                    sent.popleft()
+                if len(sent) < most:
+                    sent.append(now)
+                    return
+                await _sleep_until(sent[0] + 1.0)
 
     async def hold(self, seconds: float) -> None:
         self._schedule.held_until = max(self._schedule.held_until, time.monotonic() + seconds)
@@ -234,10 +257,10 @@ async def _driver(connection: AsyncConnection) -> Any:
 
 
 def _still_good(slot: float, schedule: _Schedule) -> bool:
-    """Whether a slot waited for may be used: no hold came meanwhile, and this process woke in time.
-    A busy event loop wakes its waiting senders late, all at once; sent together they would put
-    more into one second than the spacing allows, so a slot missed by more than the margin covers
-    is given up and a new one taken."""
+    """Whether a slot of the shared schedule waited for may be used: no hold came meanwhile, and this
+    process woke in time. A busy event loop wakes its waiting senders late, all at once; sent
+    together with other processes' messages they could put more into one second than the spacing
+    allows, so a slot missed by more than the margin covers is given up and a new one taken."""
     return schedule.held_until <= slot and time.monotonic() - slot <= LATE_S
 
 

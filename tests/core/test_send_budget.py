@@ -181,11 +181,37 @@ async def test_an_edit_takes_its_chats_turn_but_no_place_in_the_tokens_queue(db:
         await budget.close()
 
 
+async def test_senders_a_busy_process_wakes_late_still_leave_at_the_pace_in_their_order() -> None:
+    """Forty senders wait for their slots (20 a second); the event loop is then kept busy for a
+    second, so that every slot due meanwhile is missed at once. They leave in the order of their
+    slots, never more than the pace's share (18) in any second."""
+    budget = LocalBudget(Pace(per_second=20, chat_interval_s=0.0, group_interval_s=0.0))
+    left: list[tuple[int, float]] = []
+
+    async def sender(number: int) -> None:
+        await budget.acquire(f"c{number}")
+        left.append((number, time.monotonic()))
+
+    senders = [asyncio.create_task(sender(number)) for number in range(40)]
+    await asyncio.sleep(0)  # every sender has taken its slot
+    _keep_the_event_loop_busy(1.0)
+    await asyncio.gather(*senders)
+
+    assert [number for number, _ in left] == list(range(40)), "in the order of their slots"
+    times = [at for _, at in left]
+    assert max(sum(1 for other in times if start <= other < start + 1.0) for start in times) <= 18
+
+
 async def test_due_in_tells_when_a_chat_is_free_without_reserving(budget: SendBudget) -> None:
     assert budget.due_in("c") == 0
     await budget.acquire("c")
     assert 0 < budget.due_in("c") <= PACE.chat_interval_s / 0.9
     assert budget.due_in("other") <= PACE.spacing_s
+
+
+def _keep_the_event_loop_busy(seconds: float) -> None:
+    """What a burst of work does to the senders: nothing else runs meanwhile."""
+    time.sleep(seconds)
 
 
 def test_a_token_key_names_the_token_without_containing_it() -> None:
