@@ -130,9 +130,10 @@ def open_telegram_bot(
     *,
     stars: bool = False,
     budget: Callable[[Database], SendBudget] = quick_budget,
+    edit_interval_s: float = 0.0,
     **sections: Any,
 ) -> AbstractAsyncContextManager[TelegramBot]:
-    return _telegram_bot(database, data_dir, api, stars, budget, **sections)
+    return _telegram_bot(database, data_dir, api, stars, budget, edit_interval_s, **sections)
 
 
 @asynccontextmanager
@@ -142,6 +143,7 @@ async def _telegram_bot(
     api: TelegramBotAPIDouble,
     stars: bool,
     budget: Callable[[Database], SendBudget],
+    edit_interval_s: float,
     **sections: Any,
 ) -> AsyncIterator[TelegramBot]:
     if stars:
@@ -153,7 +155,7 @@ async def _telegram_bot(
             budget=budget(harness.app.db),
             base_url=api.base_url,
             base_file_url=api.base_file_url,
-            edit_interval_s=0.0,
+            edit_interval_s=edit_interval_s,
             album_wait_s=0.2,
             stars=harness.app.core.services.stars if stars else None,
             ssl_context=tls.httpx_context(),  # shared, as bot/app.py does

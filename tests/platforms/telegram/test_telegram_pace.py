@@ -5,10 +5,13 @@ most two messages."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from core.db.session import Database
+from core.messages import Stage, progress
 from core.send_budget import SendBudget
+from platforms.telegram import render
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
 from tests.platforms.telegram.conftest import ALICE, TRIAL, TelegramBot, open_telegram_bot, quick_budget
@@ -91,3 +94,24 @@ async def test_an_image_costs_its_chat_two_messages_and_its_status_message_goes(
 
 def _update(bot: TelegramBot, text: str) -> dict[str, object]:
     return {"update_id": bot.api.next_update_id(), "message": bot.message(text)}
+
+
+async def test_a_status_message_is_edited_at_most_once_an_interval_and_shows_the_newest_state(
+    database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble
+) -> None:
+    interval = 0.5
+    async with open_telegram_bot(database, tmp_path, api, edit_interval_s=interval, run_workers=False) as bot:
+        chat = render.chat_ref(ALICE, "private")
+        await bot.adapter.send(chat, progress(7, Stage.QUEUED, "Job #7 queued"))
+        for step in range(1, 6):  # states come faster than the interval
+            await bot.adapter.send(chat, progress(7, Stage.STARTED, f"Job #7: step {step}"))
+        await bot.adapter.settled()
+
+    [posted] = api.of("sendMessage", ALICE)
+    edits = api.of("editMessageText", ALICE)
+    assert edits, "the status message is edited"
+    assert edits[-1].fields["text"] == "Job #7: step 5", "the newest state wins"
+    assert len(edits) < 5, "states that came meanwhile are skipped"
+    moments = [posted.at, *(edit.at for edit in edits)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert min(gaps) >= interval * 0.8, gaps  # the double's clock: a little network jitter allowed
