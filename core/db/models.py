@@ -175,7 +175,10 @@ class Delivery(Base):
     __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(160), unique=True)
+    # by code point on PostgreSQL, so that a prefix is a range of the index (SQLite always compares so)
+    key: Mapped[str] = mapped_column(
+        String(160).with_variant(String(160, collation="C"), "postgresql"), unique=True
+    )
     chat: Mapped[str] = mapped_column(String(200), index=True)  # erasure finds a chat's messages
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="pending")

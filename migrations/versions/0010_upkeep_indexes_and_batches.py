@@ -30,6 +30,11 @@ BACKFILL = {
 }
 
 
+# Outbox keys sort by code point, so that `key >= 'job:7:' AND key < 'job:7;'` finds exactly the keys
+# that start with `job:7:` (a language's collation orders punctuation otherwise). SQLite always does.
+KEY_BY_CODE_POINT = sa.String(length=160, collation="C")
+
+
 def upgrade() -> None:
     op.create_table(
         "job_references",
@@ -43,6 +48,8 @@ def upgrade() -> None:
     with op.batch_alter_table("job_references", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_job_references_job_id"), ["job_id"], unique=False)
     op.execute(BACKFILL[op.get_bind().dialect.name])
+    if op.get_bind().dialect.name == "postgresql":  # erasure reads keys by prefix, as ranges
+        op.alter_column("deliveries", "key", type_=KEY_BY_CODE_POINT, existing_type=sa.String(length=160))
 
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_jobs_parent_id"), ["parent_id"], unique=False)
@@ -55,6 +62,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("deliveries", "key", type_=sa.String(length=160), existing_type=KEY_BY_CODE_POINT)
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_actor"))
 

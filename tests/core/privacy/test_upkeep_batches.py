@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from core.db.models import Delivery, Job, JobReference
 from core.db.types import utcnow
@@ -108,3 +108,24 @@ async def test_an_erasure_of_more_jobs_than_a_batch_removes_them_all_and_spares_
     await gated.app.core.services.privacy.eraser.erase_now(bob, "cli:operator")
     assert not shared.exists()  # its last user is gone
     assert await count(gated, select(func.count()).select_from(JobReference)) == 0
+
+
+async def test_outbox_keys_sort_by_code_point_so_a_prefix_is_exactly_a_range(gated: Harness) -> None:
+    """Erasure deletes a job's messages as `key >= 'job:7:' AND key < 'job:7;'`. In a language's
+    collation punctuation counts for little ('job:7:0' would sort before 'job:70:0' and after
+    'job:7;'), which would erase another job's messages and keep this one's."""
+    async with gated.app.db.transaction() as session:
+        for key in ("job:7:0", "job:70:0", "job:7;"):
+            session.add(Delivery(key=key, chat="telegram:private:1", payload={}))
+    async with gated.app.db.read() as session:
+        ordered = list(await session.scalars(select(Delivery.key).order_by(Delivery.key)))
+        if not gated.app.db.is_sqlite:  # whatever the database's own collation is
+            collation = await session.scalar(
+                text(
+                    "SELECT collation_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND table_name = 'deliveries'"
+                    " AND column_name = 'key'"
+                )
+            )
+            assert collation == "C"
+    assert ordered == ["job:70:0", "job:7:0", "job:7;"]
