@@ -10,5 +10,9 @@ from sqlalchemy.orm import DeclarativeBase
 
 def insert(session: AsyncSession, table: Table | type[DeclarativeBase]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT into `table` that can say what a conflict does, for the session's database."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    return postgresql.insert(table) if postgres else sqlite.insert(table)
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table | type[DeclarativeBase]) -> postgresql.Insert | sqlite.Insert:
+    """The same for a dialect by name, for statements built once ahead of any session."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

@@ -87,7 +87,7 @@ class TokenPace(BaseRateLimiter[str]):
                 attempt += 1
                 if attempt > self._max_retries:
                     raise
-                seconds = _seconds(flood.retry_after)
+                seconds = retry_seconds(flood)
                 log.warning("telegram: flood limit on %s; every process waits %.0fs", endpoint, seconds)
                 await self._budget.hold(seconds)
                 waited = False  # the hold moved every turn: take a new one
@@ -98,5 +98,7 @@ def _is_group(chat_id: int | str) -> bool:
     return isinstance(chat_id, str) or chat_id < 0
 
 
-def _seconds(value: float | timedelta) -> float:
+def retry_seconds(flood: RetryAfter) -> float:
+    """How long Telegram asked to wait (PTB gives seconds or a timedelta)."""
+    value = flood.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -17,7 +17,6 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from telegram import Bot, InputMediaPhoto, Message, ReplyParameters
@@ -30,7 +29,7 @@ from platforms.telegram import render
 from platforms.telegram.board import StatusBoard
 from platforms.telegram.callbacks import CallbackSigner
 from platforms.telegram.media import prepare_photo
-from platforms.telegram.pacing import ALREADY_PACED, TokenPace
+from platforms.telegram.pacing import ALREADY_PACED, TokenPace, retry_seconds
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +362,7 @@ def _as_core_error(error: Exception) -> Exception:
     if isinstance(error, Forbidden):
         return ChatUnreachable(str(error))
     if isinstance(error, RetryAfter):  # still flooded after the pace's own retries
-        return RetryLater(_seconds(error.retry_after))
+        return RetryLater(retry_seconds(error))
     if isinstance(error, BadRequest) and any(reason in error.message.lower() for reason in GONE):
         return ChatUnreachable(error.message)
     return error
@@ -373,7 +372,3 @@ def _reply_to(message_id: int | None) -> ReplyParameters | None:
     if message_id is None:
         return None
     return ReplyParameters(message_id, allow_sending_without_reply=True)
-
-
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

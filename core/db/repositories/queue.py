@@ -23,12 +23,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import signals
 from core.db.models import NEVER_SERVED, AccountQueue, Job
 from core.db.statuses import JobStatus
+from core.db.upsert import insert_for
 
 JOBS = Job.__table__
 QUEUES = AccountQueue.__table__
@@ -39,7 +39,6 @@ _NEXT_ID = {
     "sqlite": select(func.coalesce(func.max(JOBS.c.id), 0) + 1).scalar_subquery(),
     "postgresql": func.nextval(func.pg_get_serial_sequence("jobs", "id")),
 }
-_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def next_job_id(session: AsyncSession) -> ColumnElement[int]:
@@ -55,7 +54,7 @@ def _oldest(next_job: ColumnElement[int | None], job: ColumnElement[int]) -> Col
 def _count_queued(dialect: str) -> Insert:
     """The account's queue row gains the new job (created with it: an account's first job)."""
     job, account = bindparam("new_job", type_=Integer), bindparam("new_job_account", type_=Integer)
-    upsert = _UPSERT[dialect](QUEUES).values(
+    upsert = insert_for(dialect, QUEUES).values(
         account_id=account, running=0, queued=1, last_served_at=NEVER_SERVED, next_job_id=job
     )
     return upsert.on_conflict_do_update(
