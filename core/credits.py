@@ -7,6 +7,7 @@ transaction, so a balance change and the entry that explains it commit together 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -173,12 +174,11 @@ async def take_back(
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """Credits taken from an account's buckets, its balance after, and what the caller asked back."""
+    """Credits taken from an account's buckets, and its balance after."""
 
     subscription: int
     one_time: int
     balance: Balance
-    also: tuple[Any, ...] = ()
 
 
 def split(balance: Balance, cost: int) -> tuple[int, int]:
@@ -193,30 +193,29 @@ async def take(
     cost: int,
     *,
     known: Balance | None = None,
-    also: tuple[ColumnElement[Any], ...] = (),
     where: tuple[ColumnElement[bool], ...] = (),
     params: dict[str, Any] | None = None,
 ) -> Taken | None:
     """Takes `cost` credits, subscription first, in one conditional UPDATE when `known` (the balance as
-    the caller last read it) still holds; otherwise from the locked row. Returns `also`, evaluated by
-    that UPDATE. Raises InsufficientCredits; None when the balance allows it but `where` refuses.
-    `also` and `where` are built once (the statement is cached on them); `params` binds theirs."""
+    the caller last read it) still holds; otherwise from the locked row. Raises InsufficientCredits;
+    None when the balance allows it but `where` refuses. `where` is built once (the statement is
+    cached on it); `params` binds its parameters."""
     if cost <= 0:
         raise ValueError("a reserve takes a positive amount")
     if known is not None and known.total >= cost:
-        row = await repo.take(session, account_id, *split(known, cost), also=also, where=where, params=params)
+        row = await repo.take(session, account_id, *split(known, cost), where=where, params=params)
         if row is not None:
             return _taken(known, cost, row)
     current = await lock(session, account_id)  # the balance moved since it was read, or was not read
     if current.total < cost:
         raise InsufficientCredits(current, cost)
-    row = await repo.take(session, account_id, *split(current, cost), also=also, where=where, params=params)
+    row = await repo.take(session, account_id, *split(current, cost), where=where, params=params)
     return None if row is None else _taken(current, cost, row)
 
 
 def _taken(before: Balance, cost: int, row: Row[Any]) -> Taken:
     subscription, one_time = split(before, cost)
-    return Taken(subscription, one_time, Balance(row[0], row[1]), tuple(row[2:]))
+    return Taken(subscription, one_time, Balance(row[0], row[1]))
 
 
 async def hold(
@@ -231,9 +230,39 @@ async def hold(
         subscription=taken.subscription,
         one_time=taken.one_time,
     )
-    await repo.add_entries(
-        session, [_entry(created, bucket, -amount, EntryKind.RESERVE) for bucket, amount in _split(created)]
-    )
+    await repo.add_entries(session, _reserve_entries([created]))
+    return created
+
+
+@dataclass(frozen=True, slots=True)
+class NewHold:
+    """A hold to open: its number (drawn by the caller), whose credits, how many from each bucket
+    (as `split` gives them) and its key."""
+
+    id: int
+    account_id: int
+    subscription: int
+    one_time: int
+    key: str
+    reference: str | None = None
+
+
+async def hold_each(session: AsyncSession, holds: Sequence[NewHold]) -> list[Hold]:
+    """Takes each hold's credits and opens it with its reserve entries: one statement per table
+    however many there are. The caller split the amounts from balances it read in this transaction
+    with the accounts' rows locked, in order, so every take holds."""
+    totals: dict[int, tuple[int, int]] = {}
+    for new in holds:
+        subscription, one_time = totals.get(new.account_id, (0, 0))
+        totals[new.account_id] = (subscription + new.subscription, one_time + new.one_time)
+    await repo.take_each(session, [(account, *amounts) for account, amounts in totals.items()])
+    opened = [
+        (Hold(new.id, new.account_id, new.subscription, new.one_time, new.reference), new.key)
+        for new in holds
+    ]
+    await repo.create_holds(session, opened)
+    created = [hold for hold, _ in opened]
+    await repo.add_entries(session, _reserve_entries(created))
     return created
 
 
@@ -279,6 +308,12 @@ async def recent_entries(session: AsyncSession, account_id: int, limit: int) -> 
 
 async def all_entries(session: AsyncSession, account_id: int) -> list[LedgerEntry]:
     return await repo.entries(session, account_id)
+
+
+def _reserve_entries(holds: Sequence[Hold]) -> list[dict[str, Any]]:
+    return [
+        _entry(hold, bucket, -amount, EntryKind.RESERVE) for hold in holds for bucket, amount in _split(hold)
+    ]
 
 
 def _split(hold: Hold) -> list[tuple[Bucket, int]]:

@@ -7,12 +7,13 @@ a reference id that the user is shown, so no traceback ever reaches a chat.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import AccountView
+from core.batching import Batcher
 from core.commands import account, admin, imagine, info, payments, preferences, privacy, rights, support
 from core.commands.context import Context, Services
 from core.commands.parser import Command, parse, whole_number, with_typed_options
@@ -38,6 +39,20 @@ class Asker:
 
 
 log = logging.getLogger(__name__)
+
+ASKERS_READ_AT_ONCE = 256
+
+
+def _asker_of(found: asker.Found | None, charges: bool) -> Asker | None:
+    if found is None:
+        return None
+    row, standing = found
+    account = AccountView(row.account_id, row.language, row.preferences)
+    privacy = PrivacyState(
+        row.terms_version, row.policy_version, row.analytics, row.marketing, row.direct_chat, row.erasing
+    )
+    return Asker(account, privacy, standing if charges else None)
+
 
 Handler = Callable[[Context, Command], Awaitable[list[Reply]]]
 
@@ -119,6 +134,9 @@ NEEDS_CREDITS = frozenset({"insufficient_credits"})  # refusals that end with th
 class Core:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._askers: Batcher[tuple[UserRef, bool], Asker | None] = Batcher(
+            self._read_askers, max_size=ASKERS_READ_AT_ONCE
+        )
 
     # What a door may show in its own menus (Discord's option choices), without reaching into services.
     def styles(self) -> list[Style]:
@@ -160,14 +178,25 @@ class Core:
         return await self._guard(user, chat, refused)
 
     async def _asker(self, user: UserRef, *, charges: bool = False) -> Asker:
-        """Who is asking, from one read: their account, its privacy state and, for a request that may
-        charge, its standing. The first contact creates the account."""
-        async with self.services.db.read() as session:
-            known = await self._known_asker(session, user, charges=charges)
+        """Who is asking: their account, its privacy state and, for a request that may charge, its
+        standing. Requests that arrive together are read in one statement. The first contact creates
+        the account."""
+        known = await self._askers((user, charges))
         if known is not None:
             return known
         account = await self.services.accounts.resolve(user)
         return Asker(account, await self.services.privacy.consents.state(account.id))
+
+    async def _read_askers(self, asking: Sequence[tuple[UserRef, bool]]) -> list[Asker | None]:
+        charging = any(charges for _, charges in asking)
+        async with self.services.db.read() as session:
+            found = await asker.who_ask(
+                session,
+                {(user.platform, user.user_id) for user, _ in asking},
+                standing_since=utcnow() - admission.STRIKE_WINDOW if charging else None,
+                strikes_for_cooldown=self.services.generation.safety_strikes,
+            )
+        return [_asker_of(found.get((user.platform, user.user_id)), charges) for user, charges in asking]
 
     async def _known_asker(
         self, session: AsyncSession, user: UserRef, *, charges: bool = False
@@ -180,14 +209,7 @@ class Core:
             standing_since=since,
             strikes_for_cooldown=self.services.generation.safety_strikes,
         )
-        if found is None:
-            return None
-        row, standing = found
-        account = AccountView(row.account_id, row.language, row.preferences)
-        privacy = PrivacyState(
-            row.terms_version, row.policy_version, row.analytics, row.marketing, row.direct_chat, row.erasing
-        )
-        return Asker(account, privacy, standing)
+        return _asker_of(found, charges)
 
     def _context(
         self,

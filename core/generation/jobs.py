@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from secrets import token_hex
 from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
@@ -14,15 +13,13 @@ from core import credits
 from core.accounts import AccountView
 from core.db.models import Job
 from core.db.repositories import jobs as repo
-from core.db.repositories import ledger as ledger_repo
-from core.db.repositories import payments as payments_repo
-from core.db.repositories import queue, references
 from core.db.repositories.asker import Standing
 from core.db.session import Database
 from core.db.statuses import ACTIVE_JOBS, JobStatus
 from core.db.types import utcnow
 from core.errors import UserError
 from core.generation import admission
+from core.generation.intake import Intake, Order
 from core.generation.providers.base import ImageProvider, ProviderError
 from core.generation.references import References
 from core.generation.sizes import (
@@ -36,7 +33,6 @@ from core.generation.sizes import (
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.messages import ChatRef, UserRef
-from core.payments import freezes
 from core.policy import CreditSettings, GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -91,9 +87,13 @@ class JobService:
     styles: StyleBook
     worker: WorkerControl
     references: References = field(init=False)
+    intake: Intake = field(init=False)
 
     def __post_init__(self) -> None:
         self.references = References(self.storage, self.generation.max_concurrent_decodes)
+        self.intake = Intake(
+            self.db, max_queued=self.generation.max_queued_jobs_per_user, on_queued=self.worker.wake
+        )
 
     def price(self, tier: Tier, n: int) -> int:
         return self.pricing.prices.for_tier(tier) * n
@@ -121,18 +121,37 @@ class JobService:
         this request.
 
         `request_key` names the chat message asking: the same message delivered again gets the job it
-        already made, not a second one.
+        already made, not a second one. Requests that arrive together are written together
+        (core.generation.intake).
         """
         provider_prompt = self.check(spec, standing)
         await self._moderate(account, provider_prompt)  # before anything is reserved, outside the write
+        tier, width, height, cost = self._priced(spec)
+        job = {
+            "identity": user.identity,
+            "chat": chat.serialize(),
+            "language": language,
+            "prompt": spec.prompt,
+            "provider_prompt": provider_prompt,
+            "style": spec.style,
+            "ratio": str(spec.ratio),
+            "tier": tier.value,
+            "width": width,
+            "height": height,
+            "model": spec.model,
+            "quality": self.generation.quality,
+            "n": spec.n,
+            "parent_id": spec.parent_id,
+            "action": spec.action,
+        }
+        order = Order(account.id, cost, job, spec.references, request_key)
         try:
-            return await self._queue(
-                account, user, chat, language, spec, standing, request_key, provider_prompt
-            )
+            queued = await self.intake.queue(order)
         except IntegrityError:
             if request_key is None or (earlier := await self._earlier(request_key)) is None:
                 raise
             return earlier  # the same message, delivered again
+        return Submitted(queued.job_id, queued.position, cost, queued.balance, width, height)
 
     def check(self, spec: ImagineSpec, standing: Standing) -> str:
         """Refuses, from the standing and reserving nothing, what `submit` would refuse before costly
@@ -152,75 +171,6 @@ class JobService:
         width, height = self.size(spec.model, spec.tier, spec.ratio)
         tier = lower_tier(spec.tier, tier_for_pixels(width * height))
         return tier, width, height, self.price(tier, spec.n)
-
-    async def _queue(
-        self,
-        account: AccountView,
-        user: UserRef,
-        chat: ChatRef,
-        language: str,
-        spec: ImagineSpec,
-        standing: Standing,
-        request_key: str | None,
-        provider_prompt: str,
-    ) -> Submitted:
-        """Four statements: take the credits (naming the new job), hold them, write the ledger
-        entries, queue the job. A message delivered twice meets the unique request key and rolls
-        back."""
-        tier, width, height, cost = self._priced(spec)
-        async with self.db.transaction() as session:
-            try:
-                taken = await credits.take(
-                    session,
-                    account.id,
-                    cost,
-                    known=admission.balance(standing),
-                    also=(queue.next_job_id(session),),
-                    where=(ledger_repo.NOT_FROZEN,),
-                )
-            except credits.InsufficientCredits as exc:
-                raise UserError("insufficient_credits", balance=exc.balance.total, cost=cost) from None
-            if taken is None:  # frozen since the standing was read
-                reason = await payments_repo.frozen_reason(session, account.id)
-                raise freezes.refusal(reason or freezes.FreezeReason.DISPUTE)
-            [job_id] = taken.also
-            # On SQLite a job number comes back once the newest job is erased: the token keeps the
-            # hold's key unique forever.
-            hold = await credits.hold(
-                session, account.id, taken, key=f"job:{job_id}:{token_hex(4)}", reference=f"job:{job_id}"
-            )
-            queued, position = await queue.insert_queued(
-                session,
-                job_id,
-                {
-                    "account_id": account.id,
-                    "identity": user.identity,
-                    "chat": chat.serialize(),
-                    "language": language,
-                    "prompt": spec.prompt,
-                    "provider_prompt": provider_prompt,
-                    "style": spec.style,
-                    "ratio": str(spec.ratio),
-                    "tier": tier.value,
-                    "width": width,
-                    "height": height,
-                    "model": spec.model,
-                    "quality": self.generation.quality,
-                    "n": spec.n,
-                    "cost": cost,
-                    "hold_id": hold.id,
-                    "references": list(spec.references),
-                    "parent_id": spec.parent_id,
-                    "action": spec.action,
-                    "request_key": request_key,
-                },
-            )
-            await references.record(session, job_id, spec.references)  # no statement without any
-            if queued >= self.generation.max_queued_jobs_per_user:
-                raise UserError("queue_full", limit=self.generation.max_queued_jobs_per_user)
-        log.info("job %s queued: %sx%s x%s, %s credits", job_id, width, height, spec.n, cost)
-        self.worker.wake()
-        return Submitted(job_id, position, cost, taken.balance, width, height)
 
     async def _earlier(self, request_key: str) -> Submitted | None:
         async with self.db.transaction() as session:

@@ -184,8 +184,9 @@ class TelegramSender:
             if board.message_id is None:
                 del self._boards[chat_id]
             return
-        if board.message_id is None:
-            await self._post_board(chat_id, board, states[0].reply_to)
+        if board.message_id is None:  # it answers the message that asked, whichever state came first
+            reply_to = next((outgoing.reply_to for outgoing in states if outgoing.reply_to is not None), None)
+            await self._post_board(chat_id, board, reply_to)
         else:
             self._edit_soon(chat_id)
 

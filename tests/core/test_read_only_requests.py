@@ -74,12 +74,14 @@ def transactions(harness: Harness) -> Iterator[list[bool]]:
         options = connection.get_execution_options()
         begun.append(bool(options.get(READ_ONLY) or options.get("postgresql_readonly")))
 
-    engine = harness.app.db.engine.sync_engine
-    event.listen(engine, "begin", count)
+    engines = [engine.sync_engine for engine in harness.app.db.engines]
+    for engine in engines:
+        event.listen(engine, "begin", count)
     try:
         yield begun
     finally:
-        event.remove(engine, "begin", count)
+        for engine in engines:
+            event.remove(engine, "begin", count)
 
 
 @pytest.mark.parametrize("command", ["/help", "/balance", "/history"])

@@ -3,12 +3,13 @@ for a request that may charge, its standing (freeze, purchases, plan, strikes, q
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, func, select
+from sqlalchemy import Row, Select, bindparam, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import models
@@ -75,15 +76,22 @@ def _base() -> Select[Any]:
     )
 
 
-_BY_IDENTITY = _base().where(
-    Identity.platform == bindparam("platform"), Identity.platform_user_id == bindparam("user_id")
-)
+_ONE = (Identity.platform == bindparam("platform")) & (Identity.platform_user_id == bindparam("user_id"))
+_MANY = tuple_(Identity.platform, Identity.platform_user_id).in_(bindparam("identities", expanding=True))
 
 
 @cache
+def _statement(many: bool, standing: bool, strikes_for_cooldown: int) -> Select[Any]:
+    """The read of askers, one or `many` (then each row ends with the identity it answers), with their
+    standing or without; `strikes_for_cooldown` is a setting, fixed per process, so each statement
+    is built once."""
+    statement = _with_standing(strikes_for_cooldown) if standing else _base()
+    if many:
+        return statement.where(_MANY).add_columns(Identity.platform, Identity.platform_user_id)
+    return statement.where(_ONE)
+
+
 def _with_standing(strikes_for_cooldown: int) -> Select[Any]:
-    """The read of an asker with their standing; `strikes_for_cooldown` is a setting, fixed per
-    process, so each statement is built once."""
     bought = exists().where(Payment.account_id == Account.id, Payment.kind == "pack")
     plan = (
         select(Subscription.plan)
@@ -108,7 +116,7 @@ def _with_standing(strikes_for_cooldown: int) -> Select[Any]:
         .where(Job.account_id == Account.id, Job.status == JobStatus.QUEUED)
         .scalar_subquery()
     )
-    return _BY_IDENTITY.add_columns(
+    return _base().add_columns(
         Account.frozen_reason,
         Account.balance_subscription,
         Account.balance_one_time,
@@ -119,6 +127,9 @@ def _with_standing(strikes_for_cooldown: int) -> Select[Any]:
     )
 
 
+Found = tuple[AskerRow, Standing | None]
+
+
 async def who_asks(
     session: AsyncSession,
     platform: str,
@@ -126,18 +137,31 @@ async def who_asks(
     *,
     standing_since: datetime | None = None,
     strikes_for_cooldown: int = 0,
-) -> tuple[AskerRow, Standing | None] | None:
+) -> Found | None:
     """The asker, None before their first contact; with their standing when `standing_since` (the
     start of the safety-strike window) is given."""
-    params: dict[str, Any] = {"platform": platform, "user_id": user_id}
-    if standing_since is None:
-        statement = _BY_IDENTITY
-    else:
-        statement = _with_standing(strikes_for_cooldown)
-        params["strikes_since"] = standing_since
+    statement = _statement(False, standing_since is not None, strikes_for_cooldown)
+    params: dict[str, Any] = {"platform": platform, "user_id": user_id, "strikes_since": standing_since}
     row = (await session.execute(statement, params)).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _found(row, standing_since is not None, strikes_for_cooldown)
+
+
+async def who_ask(
+    session: AsyncSession,
+    identities: Collection[tuple[str, str]],
+    *,
+    standing_since: datetime | None = None,
+    strikes_for_cooldown: int = 0,
+) -> dict[tuple[str, str], Found]:
+    """`who_asks` for many (platform, user id) at once, in one statement: those known, by identity."""
+    standing = standing_since is not None
+    statement = _statement(True, standing, strikes_for_cooldown)
+    params: dict[str, Any] = {"identities": sorted(identities), "strikes_since": standing_since}
+    rows = await session.execute(statement, params)
+    return {(row[-2], row[-1]): _found(row, standing, strikes_for_cooldown) for row in rows}
+
+
+def _found(row: Row[Any], standing: bool, strikes_for_cooldown: int) -> Found:
     asker = AskerRow(
         row[0],
         row[1],
@@ -149,8 +173,8 @@ async def who_asks(
         row[7],
         bool(row[8]),
     )
-    if standing_since is None:
+    if not standing:
         return asker, None
-    frozen, subscription, one_time, bought, plan, strike, queued = row[9:]
+    frozen, subscription, one_time, bought, plan, strike, queued = row[9:16]
     cooldown = strike if strikes_for_cooldown > 0 else None
     return asker, Standing(frozen, subscription, one_time, bool(bought), plan, cooldown, int(queued))

@@ -149,7 +149,6 @@ async def find_hold(session: AsyncSession, idempotency_key: str) -> Hold | None:
 
 # Conditions a caller of `take` may add (built once: the statement is cached on them).
 HOLD_KEY_UNUSED = ~exists().where(HOLDS.c.idempotency_key == bindparam("hold_key"))
-NOT_FROZEN = ACCOUNTS.c.frozen_reason.is_(None)
 
 _TAKE_SUBSCRIPTION = bindparam("take_subscription", type_=Integer)
 _TAKE_ONE_TIME = bindparam("take_one_time", type_=Integer)
@@ -170,10 +169,8 @@ _TAKE = (
 
 
 @cache
-def _take_statement(
-    also: tuple[ColumnElement[Any], ...], where: tuple[ColumnElement[bool], ...]
-) -> ReturningUpdate[Any]:
-    return _TAKE.where(*where).returning(ACCOUNTS.c.balance_subscription, ACCOUNTS.c.balance_one_time, *also)
+def _take_statement(where: tuple[ColumnElement[bool], ...]) -> ReturningUpdate[Any]:
+    return _TAKE.where(*where).returning(ACCOUNTS.c.balance_subscription, ACCOUNTS.c.balance_one_time)
 
 
 async def take(
@@ -182,21 +179,19 @@ async def take(
     subscription: int,
     one_time: int,
     *,
-    also: tuple[ColumnElement[Any], ...] = (),
     where: tuple[ColumnElement[bool], ...] = (),
     params: dict[str, Any] | None = None,
 ) -> Row[Any] | None:
     """Takes exactly these amounts, subscription first, in one conditional UPDATE that returns the new
-    (subscription, one_time) and `also`; None when the balances no longer allow it (or `where` fails).
-    `also` and `where` are built once by the caller (the statement is cached on them); `params` binds
-    their parameters."""
+    (subscription, one_time); None when the balances no longer allow it (or `where` fails). `where` is
+    built once by the caller (the statement is cached on it); `params` binds its parameters."""
     values = {
         "account_id": account_id,
         "take_subscription": subscription,
         "take_one_time": one_time,
         **(params or {}),
     }
-    return (await session.execute(_take_statement(also, where), values)).one_or_none()
+    return (await session.execute(_take_statement(where), values)).one_or_none()
 
 
 async def give(session: AsyncSession, account_id: int, subscription: int, one_time: int) -> None:
@@ -209,6 +204,21 @@ async def give(session: AsyncSession, account_id: int, subscription: int, one_ti
             balance_one_time=ACCOUNTS.c.balance_one_time + one_time,
         )
     )
+
+
+async def take_each(session: AsyncSession, takes: Sequence[tuple[int, int, int]]) -> None:
+    """Takes (account, subscription, one_time) from each account, by the same conditional UPDATE as
+    `take`, sent as one batch. The caller decided the amounts from balances it read in this
+    transaction with the rows locked, so each holds; one that did not would meet the balances' CHECK
+    constraints, or (where the driver counts a batch's rows) raise here."""
+    connection = await session.connection()
+    values = [
+        {"account_id": account, "take_subscription": subscription, "take_one_time": one_time}
+        for account, subscription, one_time in takes
+    ]
+    result = await connection.execute(_TAKE, values)
+    if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(values):
+        raise RuntimeError("a balance moved while its account's row was locked")
 
 
 async def create_hold(
@@ -233,6 +243,23 @@ async def create_hold(
     return Hold(hold_id, account_id, subscription, one_time, reference)
 
 
+async def create_holds(session: AsyncSession, holds: Sequence[tuple[Hold, str]]) -> None:
+    """Creates these `held` holds (each with its idempotency key), numbers given, in one round trip."""
+    values = [
+        {
+            "id": hold.id,
+            "account_id": hold.account_id,
+            "idempotency_key": key,
+            "reference": hold.reference,
+            "subscription_amount": hold.subscription_amount,
+            "one_time_amount": hold.one_time_amount,
+            "status": HoldStatus.HELD,
+        }
+        for hold, key in holds
+    ]
+    await (await session.connection()).execute(_CREATE_HOLDS, values)
+
+
 async def add_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Appends entries in one round trip. Each row names account_id, bucket, delta, kind,
     idempotency_key and reference."""
@@ -248,6 +275,7 @@ async def close_hold(session: AsyncSession, hold_id: int, status: HoldStatus, no
 
 
 _CREATE_HOLD = insert(HOLDS).returning(HOLDS.c.id)
+_CREATE_HOLDS = insert(HOLDS)
 _ADD_ENTRY = insert(ENTRIES)
 _CLOSE_HOLD = (
     update(HOLDS)

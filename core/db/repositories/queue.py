@@ -7,6 +7,7 @@ index instead of counting jobs. Statements are built once: building one costs mo
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import signals
 from core.db.models import NEVER_SERVED, AccountQueue, Job
 from core.db.statuses import JobStatus
 from core.db.upsert import insert_for
@@ -33,18 +33,7 @@ from core.db.upsert import insert_for
 JOBS = Job.__table__
 QUEUES = AccountQueue.__table__
 
-# On SQLite the reserving transaction holds the only write lock, so the next row id is max + 1;
-# PostgreSQL draws it from the sequence.
-_NEXT_ID = {
-    "sqlite": select(func.coalesce(func.max(JOBS.c.id), 0) + 1).scalar_subquery(),
-    "postgresql": func.nextval(func.pg_get_serial_sequence("jobs", "id")),
-}
-
-
-def next_job_id(session: AsyncSession) -> ColumnElement[int]:
-    """The number the next job will carry, as a column of the statement that reserves for it, so the
-    hold (and so its ledger entries) can name the job before its row exists."""
-    return _NEXT_ID[session.get_bind().dialect.name]
+_INSERT = insert(JOBS)
 
 
 def _oldest(next_job: ColumnElement[int | None], job: ColumnElement[int]) -> ColumnElement[int]:
@@ -52,58 +41,37 @@ def _oldest(next_job: ColumnElement[int | None], job: ColumnElement[int]) -> Col
 
 
 def _count_queued(dialect: str) -> Insert:
-    """The account's queue row gains the new job (created with it: an account's first job)."""
-    job, account = bindparam("new_job", type_=Integer), bindparam("new_job_account", type_=Integer)
+    """An account's queue row gains `added` jobs, the oldest of them `first_job` (the row is created
+    with the account's first job)."""
+    added, first = bindparam("added", type_=Integer), bindparam("first_job", type_=Integer)
     upsert = insert_for(dialect, QUEUES).values(
-        account_id=account, running=0, queued=1, last_served_at=NEVER_SERVED, next_job_id=job
+        account_id=bindparam("account", type_=Integer),
+        running=0,
+        queued=added,
+        last_served_at=NEVER_SERVED,
+        next_job_id=first,
     )
     return upsert.on_conflict_do_update(
         index_elements=[QUEUES.c.account_id],
-        set_={"queued": QUEUES.c.queued + 1, "next_job_id": _oldest(QUEUES.c.next_job_id, job)},
-    ).returning(QUEUES.c.queued)
-
-
-def _insert_queued(dialect: str) -> Insert:
-    """The job, returning the jobs ahead of it (its place) and, on PostgreSQL, the account's queued
-    jobs: there the account's count changes in the same statement, and the workers of other
-    processes are notified once the transaction commits."""
-    others = JOBS.alias("others")
-    ahead = (
-        select(func.count(others.c.id))
-        .where(others.c.status == JobStatus.QUEUED, others.c.id < bindparam("new_job", type_=Integer))
-        .scalar_subquery()
+        set_={"queued": QUEUES.c.queued + added, "next_job_id": _oldest(QUEUES.c.next_job_id, first)},
     )
-    returning: list[ColumnElement[Any]] = [ahead]
-    statement = insert(JOBS)
-    if dialect == "postgresql":
-        counted = _count_queued(dialect).cte("counted")
-        # A statement with a writing CTE leaves the columns' Python defaults out: given here.
-        statement = statement.add_cte(counted).values(
-            outputs=bindparam("no_outputs", [], type_=JOBS.c.outputs.type), attempts=0, created_at=func.now()
-        )
-        returning += [select(counted.c.queued).scalar_subquery(), func.pg_notify(signals.JOBS, "")]
-    return statement.returning(*returning)
 
 
-_INSERT_QUEUED = {dialect: _insert_queued(dialect) for dialect in _NEXT_ID}
-_COUNT_QUEUED = {dialect: _count_queued(dialect) for dialect in _NEXT_ID}
+_COUNT_QUEUED = {dialect: _count_queued(dialect) for dialect in ("sqlite", "postgresql")}
 
 
-async def insert_queued(session: AsyncSession, job_id: int, values: dict[str, Any]) -> tuple[int, int]:
-    """Inserts the job as `queued`; returns (the account's other queued jobs, its place in the queue),
-    counted after the account's row was locked. SQLite cannot write two tables in one statement: the
-    account's count takes a second one there."""
-    dialect = session.get_bind().dialect.name
-    params = {
-        **values,
-        "id": job_id,
-        "status": JobStatus.QUEUED,
-        "new_job": job_id,
-        "new_job_account": values["account_id"],
-    }
-    row = (await session.execute(_INSERT_QUEUED[dialect], params)).one()
-    queued = row[1] if dialect == "postgresql" else await session.scalar(_COUNT_QUEUED[dialect], params)
-    return int(queued) - 1, int(row[0]) + 1
+async def insert_queued(session: AsyncSession, jobs: Sequence[dict[str, Any]]) -> None:
+    """Inserts these jobs (each a row's values, `id` and `account_id` included) as `queued` and
+    counts them in their accounts' rows, one statement for each table."""
+    connection = await session.connection()
+    await connection.execute(_INSERT, [{**job, "status": JobStatus.QUEUED} for job in jobs])
+    added: dict[int, list[int]] = {}
+    for job in jobs:
+        added.setdefault(job["account_id"], []).append(job["id"])
+    counts = [
+        {"account": account, "added": len(ids), "first_job": min(ids)} for account, ids in added.items()
+    ]
+    await connection.execute(_COUNT_QUEUED[connection.dialect.name], counts)
 
 
 async def moved(session: AsyncSession, account_id: int, job_id: int, source: str, target: str) -> None:

@@ -4,7 +4,7 @@ is answered from the primary key (path first), never by reading the jobs' `refer
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import insert, or_, select
@@ -14,9 +14,13 @@ from core.db.models import Job, JobReference
 from core.db.statuses import ACTIVE_JOBS
 
 
-async def record(session: AsyncSession, job_id: int, paths: Iterable[str]) -> None:
-    """In the transaction that inserts the job: the stored files it reads."""
-    rows = [{"path": path, "job_id": job_id} for path in sorted(set(paths))]
+async def record(session: AsyncSession, paths_by_job: Mapping[int, Iterable[str]]) -> None:
+    """In the transaction that inserts the jobs: the stored files each reads."""
+    rows = [
+        {"path": path, "job_id": job_id}
+        for job_id, paths in paths_by_job.items()
+        for path in sorted(set(paths))
+    ]
     if rows:
         await session.execute(insert(JobReference.__table__), rows)
 

@@ -14,11 +14,13 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import openai
 from PIL import Image, UnidentifiedImageError
 
+from core.batching import Batcher
 from core.generation.providers.base import (
     ContentBlocked,
     OnPartial,
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODERATION_MODEL = "omni-moderation-latest"
+MODERATION_BATCH = 32  # prompts in one moderation call, when requests arrive together
+MODERATION_CALLS = 4  # moderation calls at once
 _BLOCK_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
 _BLOCK_HINTS = ("safety system", "content policy")
 _PARTIAL_EVENTS = frozenset({"image_generation.partial_image", "image_edit.partial_image"})
@@ -57,6 +61,9 @@ class OpenAIProvider:
     ) -> None:
         """`ssl_context`: one the process shares (else the SDK builds its own, reading the CA bundle)."""
         self._moderation = moderation
+        self._checks: Batcher[tuple[str, str], bool] = Batcher(
+            self._check_prompts, max_size=MODERATION_BATCH, concurrency=MODERATION_CALLS
+        )
         http_client = None
         if ssl_context is not None:  # the SDK's own default client, but for the context
             http_client = openai.DefaultAsyncHttpxClient(timeout=timeout_s, verify=ssl_context)
@@ -67,16 +74,21 @@ class OpenAIProvider:
     async def check_prompt(self, prompt: str, safety_identifier: str) -> bool:
         if not self._moderation:
             return True
+        return await self._checks((prompt, safety_identifier))
+
+    async def _check_prompts(self, asked: Sequence[tuple[str, str]]) -> list[bool]:
+        """One moderation call for the prompts that arrived together (the API takes a list)."""
         try:
             answer = await self._client.moderations.with_raw_response.create(
-                model=MODERATION_MODEL, input=prompt
+                model=MODERATION_MODEL, input=[prompt for prompt, _ in asked]
             )
         except openai.APIError as exc:
             raise _map_error(exc) from exc
-        flagged = _flagged(answer.content)
-        if flagged:
-            log.info("moderation flagged a prompt (safety id %s)", safety_identifier)
-        return not flagged
+        flags = _flags(answer.content, len(asked))
+        for (_, safety_identifier), flagged in zip(asked, flags, strict=True):
+            if flagged:
+                log.info("moderation flagged a prompt (safety id %s)", safety_identifier)
+        return [not flagged for flagged in flags]
 
     async def render(self, request: RenderRequest, on_partial: OnPartial) -> RenderResult:
         stream = request.partial_images > 0 and request.n == 1
@@ -170,14 +182,16 @@ def _map_error(exc: openai.APIError) -> ProviderError:
     return TransientProviderError(f"OpenAI stream failed: code={code or '-'}")
 
 
-def _flagged(body: bytes) -> bool:
-    """Whether OpenAI flagged any input, read off the moderation's JSON: the SDK's typed model of
-    every category and score costs more CPU than the rest of a request's checks."""
+def _flags(body: bytes, count: int) -> list[bool]:
+    """Whether OpenAI flagged each of `count` inputs, read off the moderation's JSON: the SDK's typed
+    model of every category and score costs more CPU than the rest of a request's checks."""
     try:
-        results = json.loads(body)["results"]
-        return any(item["flagged"] is True for item in results)
+        flags = [item["flagged"] is True for item in json.loads(body)["results"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise _garbled() from exc
+    if len(flags) != count:
+        raise _garbled()
+    return flags
 
 
 def _garbled() -> TransientProviderError:

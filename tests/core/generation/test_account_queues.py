@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, case, func, select, text
 from core.db import migrate
 from core.db.models import NEVER_SERVED, Account, AccountQueue, Job, ProviderCall
 from core.db.repositories import jobs as repo
-from core.db.repositories import queue
+from core.db.repositories import orders, queue
 from core.db.session import Database
 from core.db.statuses import ACTIVE_JOBS, JobStatus
 from core.db.types import UTCDateTime, utcnow
@@ -68,8 +68,8 @@ async def new_accounts(db: Database, count: int) -> list[int]:
 
 async def submit(db: Database, account_id: int, n: int = 1) -> int:
     async with db.transaction() as session:
-        job_id = int(await session.scalar(select(queue.next_job_id(session))) or 0)
-        await queue.insert_queued(session, job_id, {**WORDS, "account_id": account_id, "n": n})
+        [job_id] = (await orders.numbers(session, 1)).job_ids
+        await queue.insert_queued(session, [{**WORDS, "id": job_id, "account_id": account_id, "n": n}])
     return job_id
 
 
@@ -277,8 +277,8 @@ async def test_a_job_queued_while_another_leaves_the_queue_becomes_the_accounts_
             )
 
     async with db.transaction() as session:
-        job_id = int(await session.scalar(select(queue.next_job_id(session))) or 0)
-        await queue.insert_queued(session, job_id, {**WORDS, "account_id": account, "n": 1})
+        [job_id] = (await orders.numbers(session, 1)).job_ids
+        await queue.insert_queued(session, [{**WORDS, "id": job_id, "account_id": account, "n": 1}])
         cancelling = asyncio.create_task(cancel_the_first())
         await until_waiting_for_a_lock(db, await server_pid)
     await cancelling

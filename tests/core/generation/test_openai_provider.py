@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import time
@@ -193,7 +194,22 @@ async def test_moderation_allows_a_clean_prompt(
 
     [sent] = openai_double.requests
     assert sent.path == "/v1/moderations"
-    assert sent.fields == {"model": "omni-moderation-latest", "input": PROMPT}
+    assert sent.fields == {"model": "omni-moderation-latest", "input": [PROMPT]}
+
+
+async def test_prompts_checked_at_once_share_one_moderation_call_and_each_gets_its_own_verdict(
+    provider: OpenAIProvider, openai_double: OpenAIImagesDouble
+) -> None:
+    openai_double.flag_prompts = {"gore"}
+    prompts = [f"{PROMPT}, take {take}" for take in range(40)] + ["lots of gore please"]
+
+    verdicts = await asyncio.gather(*(provider.check_prompt(prompt, "acct-hash-42") for prompt in prompts))
+
+    assert verdicts == [True] * 40 + [False]
+    asked = [request.fields["input"] for request in openai_double.requests]
+    assert sorted(prompt for inputs in asked for prompt in inputs) == sorted(prompts)
+    assert len(asked) < len(prompts) / 4  # batched: 41 prompts in a few calls of up to 32
+    assert max(len(inputs) for inputs in asked) <= 32
 
 
 async def test_moderation_rejects_a_flagged_prompt(

@@ -28,12 +28,14 @@ def commits(harness: Harness) -> Iterator[list[int]]:
     def committed(_connection: object) -> None:
         seen.append(1)
 
-    engine = harness.app.db.engine.sync_engine
-    event.listen(engine, "commit", committed)
+    engines = [engine.sync_engine for engine in harness.app.db.engines]
+    for engine in engines:
+        event.listen(engine, "commit", committed)
     try:
         yield seen
     finally:
-        event.remove(engine, "commit", committed)
+        for engine in engines:
+            event.remove(engine, "commit", committed)
 
 
 async def count(harness: Harness, statement: object) -> int:

@@ -68,11 +68,13 @@ class WeComBot:
         xml = member_text(CORP_ID, user, text, msg_id or next(self._ids), AGENT_ID)
         return await self.deliver(self.crypto.message(xml))
 
-    async def send_image(self, data: bytes, user: str = ZHANGSAN) -> Response:
+    async def send_image(self, data: bytes, user: str = ZHANGSAN) -> str:
+        """The member sends an image; returns its media id."""
         media_id = self.api.add_media(data)
-        return await self.deliver(
+        await self.deliver(
             self.crypto.message(member_image(CORP_ID, user, media_id, next(self._ids), AGENT_ID))
         )
+        return media_id
 
     async def customer_says(self, customer: str = CUSTOMER, **content: Any) -> None:
         """A customer writes (`text={"content": ...}` or `image={...}`); WeCom's callback follows."""

@@ -82,9 +82,9 @@ async def test_an_image_then_imagine_or_a_plain_prompt_uses_the_image_as_referen
 ) -> None:
     api = wecom_bot.api
     jobs = wecom_bot.harness.app.core.services.jobs
-    await wecom_bot.send_image(png(64, 48))
+    blue = await wecom_bot.send_image(png(64, 48))
     await wecom_bot.say("/画 make it blue")
-    await wecom_bot.send_image(png(32, 32))
+    red = await wecom_bot.send_image(png(32, 32))
     await wecom_bot.say("make it red")  # an image has no caption in WeCom: the next text is its prompt
     await wecom_bot.say("/imagine no picture this time")
     await wecom_bot.adapter.idle()
@@ -96,7 +96,7 @@ async def test_an_image_then_imagine_or_a_plain_prompt_uses_the_image_as_referen
             assert job is not None
             references[job.prompt] = len(job.references)
     assert references == {"make it blue": 1, "make it red": 1, "no picture this time": 0}
-    assert sorted(call.query["media_id"] for call in api.of("media/get")) == ["media-1", "media-2"]
+    assert sorted(call.query["media_id"] for call in api.of("media/get")) == sorted([blue, red])
 
 
 async def test_a_result_over_the_image_limit_goes_as_a_jpeg_and_the_original_as_a_file(
