@@ -105,21 +105,23 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
 
 
 class _Counter:
-    """SQL statements (BEGIN aside) and transactions on the app's engine, from `reset()` on."""
+    """SQL statements (BEGIN aside) and transactions on the app's engines, from `reset()` on."""
 
     def __init__(self, app: App) -> None:
-        self._engine = app.db.engine.sync_engine
+        self._engines = [engine.sync_engine for engine in app.db.engines]
         self.statements = 0
         self.transactions = 0
-        event.listen(self._engine, "before_cursor_execute", self._statement)
-        event.listen(self._engine, "begin", self._begin)
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._statement)
+            event.listen(engine, "begin", self._begin)
 
     def reset(self) -> None:
         self.statements = self.transactions = 0
 
     def remove(self) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._statement)
-        event.remove(self._engine, "begin", self._begin)
+        for engine in self._engines:
+            event.remove(engine, "before_cursor_execute", self._statement)
+            event.remove(engine, "begin", self._begin)
 
     def _statement(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not statement.startswith("BEGIN"):  # counted as a transaction

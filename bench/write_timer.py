@@ -84,16 +84,16 @@ class WriteTimer:
 
         app.db.transaction = timed  # type: ignore[method-assign]
         app.db.checkpoint = timed_checkpoint  # type: ignore[method-assign]
-        engine = app.db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
+        for engine in app.db.engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+            event.listen(engine.sync_engine, "after_cursor_execute", self._after)
 
     def remove(self) -> None:
         for name in ("transaction", "checkpoint"):
             self._db.__dict__.pop(name, None)
-        engine = self._db.engine.sync_engine
-        event.remove(engine, "before_cursor_execute", self._before)
-        event.remove(engine, "after_cursor_execute", self._after)
+        for engine in self._db.engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", self._before)
+            event.remove(engine.sync_engine, "after_cursor_execute", self._after)
 
     def reset(self) -> None:
         self.writes.clear()
