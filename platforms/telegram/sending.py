@@ -265,13 +265,15 @@ class TelegramSender:
     async def _finish(self, chat_id: int, chat_key: str, job: int) -> None:
         """The job is over: stop "sending a photo", and take it off its chat's status message."""
         key = (chat_id, job)
+        known = key in self._finished  # a result's actions follow its image: the job is off already
         self._finished[key] = None
         if len(self._finished) > FINISHED_REMEMBERED:
             self._finished.popitem(last=False)
         if (typing := self._typing.pop(key, None)) is not None:
             typing.cancel()
         if self._shared is not None:
-            await self._shared.finish(chat_id, chat_key, job)
+            if not known:
+                await self._shared.finish(chat_id, chat_key, job)
             return
         board = self._boards.get(chat_id)
         if board is None or not board.has(job):
