@@ -41,6 +41,7 @@ from core.payments.webhooks import StripeEvents
 from core.platform_state import DatabaseStateStore
 from core.policy import GenerationSettings
 from core.send_budget import Pace, send_budget, token_key
+from core.status_boards import SharedBoards
 from core.support import SupportDesk
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
@@ -422,10 +423,17 @@ def build_telegram(
         default_language=settings.bot.default_language,
         stars=stars,
         ssl_context=tls.httpx_context(),
+        shared_boards=SharedBoards(db) if _shares_status(telegram.shared_status, db) else None,
     )
     if web is not None and webhook is not None:
         web.add_post(telegram.webhook_path, adapter.handle_webhook, max_body=TELEGRAM_UPDATE_MAX_BYTES)
     return adapter
+
+
+def _shares_status(setting: str, db: Database) -> bool:
+    """Whether the chats' status messages are kept in the database, for every process on the token
+    (on PostgreSQL, where several may run), or in this process alone (SQLite: one process)."""
+    return setting == "on" or (setting == "auto" and not db.is_sqlite)
 
 
 def build_provider(settings: Settings) -> ImageProvider:

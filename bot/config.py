@@ -111,6 +111,9 @@ class TelegramSettings(Section):
     messages_per_second: float = Field(default=30.0, gt=0)
     chat_interval_s: float = Field(default=1.0, ge=0)
     group_interval_s: float = Field(default=3.0, ge=0)
+    shared_status: Literal["auto", "on", "off"] = Field(
+        default="auto", description="auto: on with PostgreSQL, off with SQLite (one process)"
+    )
 
     @field_validator("webhook_secret")
     @classmethod

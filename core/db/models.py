@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -554,3 +555,22 @@ class SendChatPace(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     chat: Mapped[str] = mapped_column(String(200), primary_key=True)
     next_free: Mapped[datetime]
+
+
+class StatusBoard(Base):
+    """A chat's status message, shared by every process that speaks for the bot: the message, the
+    newest state of each active job it lists, and the one process that sends it at a time
+    (`core.status_boards`)."""
+
+    __tablename__ = "status_boards"
+
+    chat: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    shows_photo: Mapped[bool] = mapped_column(default=False)
+    lines: Mapped[list[Any]] = mapped_column(JSON)  # [job, its newest reply as JSON], in arrival order
+    preview_of: Mapped[int | None]  # the job whose preview the message shows
+    version: Mapped[int] = mapped_column(default=0)  # counts changes of `lines`
+    shown: Mapped[int] = mapped_column(default=0)  # the version the message shows
+    edited_at: Mapped[datetime | None]
+    editor: Mapped[str | None] = mapped_column(String(64))
+    editor_until: Mapped[datetime | None]

@@ -36,6 +36,7 @@ from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Event, Incoming, Reply, ReplyType, text
 from core.payments.stars import StarsPurchases
 from core.send_budget import SendBudget
+from core.status_boards import SharedBoards
 from platforms.base import Capabilities
 from platforms.telegram import incoming, render
 from platforms.telegram.callbacks import CallbackSigner, JobPress, StarsPress
@@ -83,8 +84,10 @@ class TelegramAdapter:
         default_language: str = "en",
         stars: StarsPurchases | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        shared_boards: SharedBoards | None = None,
     ) -> None:
         """`budget`: the token's send budget, shared by every process that speaks for it.
+        `shared_boards`: the chats' status messages, where other processes speak for it too.
         `ssl_context`: one the process shares (else each HTTP client builds its own)."""
         self._core = core
         self._default_language = default_language
@@ -110,7 +113,11 @@ class TelegramAdapter:
         self.application: Application = builder.build()  # type: ignore[type-arg]
         self._signer = CallbackSigner(token)
         self._sender = TelegramSender(
-            self.application.bot, self._signer, pace, edit_interval_s=edit_interval_s
+            self.application.bot,
+            self._signer,
+            pace,
+            edit_interval_s=edit_interval_s,
+            shared_boards=shared_boards,
         )
         self._albums = incoming.Albums()
         self._stars = StarsCounter(self.application.bot, self._signer, stars) if stars else None

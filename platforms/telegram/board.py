@@ -5,7 +5,8 @@ does not get a message of its own for its progress: the chat's jobs share one. I
 the acknowledgement (several acknowledgements that wait for the chat's turn go out as one); later
 states edit it; a job's result is a message of its own, and the board forgets the job; once no job
 is left, the message is removed. With a single job the board reads exactly as that job's status.
-Pure state: `platforms/telegram/sending.py` does the sending.
+Pure state: `platforms/telegram/sending.py` does the sending (`platforms/telegram/shared_status.py`
+where several processes share the board).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.messages import Reply, ReplyType, Stage
+from core.status_boards import SharedBoard
 
 MAX_LINES = 10  # jobs listed; more are summed up in one line (a text message holds 4,096 characters)
 
@@ -25,6 +27,13 @@ class StatusBoard:
     version: int = 0  # counts changes, so that an edit knows whether it showed the newest state
     _jobs: dict[int, Reply] = field(default_factory=dict)  # job -> its newest state, in arrival order
     _preview_of: int | None = None  # the job whose preview the message shows
+
+    @classmethod
+    def of(cls, shared: SharedBoard) -> StatusBoard:
+        """The board that every process on the token shares, to render."""
+        return cls(
+            shared.message_id, shared.shows_photo, shared.version, dict(shared.jobs), shared.preview_of
+        )
 
     def __bool__(self) -> bool:
         return bool(self._jobs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 
 from core.messages import ChatRef, Reply
 from platforms.telegram.callbacks import CallbackSigner
@@ -58,3 +58,10 @@ def chat_ref(chat_id: int, chat_type: str) -> ChatRef:
 
 def chat_id(chat: ChatRef) -> int:
     return int(chat.chat_id)
+
+
+def reply_to(message_id: int | None) -> ReplyParameters | None:
+    """A reply to `message_id` that still goes if that message is gone."""
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id, allow_sending_without_reply=True)

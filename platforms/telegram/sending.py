@@ -6,7 +6,9 @@ pace while its answers leave at Telegram's (`platforms/telegram/pacing.py`). The
 one status message (`platforms/telegram/board.py`): the acknowledgements that wait for the chat's
 turn go out as one message, which later states edit, at most once every `edit_interval_s`, the
 newest state winning. While a job draws, the chat shows "sending a photo". A result is a new message
-(so it notifies) with its buttons; the status message goes once the chat has no job left.
+(so it notifies) with its buttons; the status message goes once the chat has no job left. Where
+other processes speak for the same token, the boards are shared through the database instead
+(`platforms/telegram/shared_status.py`), so that a chat still has one status message.
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from telegram import Bot, InputMediaPhoto, Message, ReplyParameters
+from telegram import Bot, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from core.errors import ChatUnreachable, RetryLater
 from core.messages import ChatRef, Reply, ReplyType, Stage
-from platforms.telegram import render
+from core.status_boards import SharedBoards
+from platforms.telegram import render, status_calls
 from platforms.telegram.board import StatusBoard
 from platforms.telegram.callbacks import CallbackSigner
 from platforms.telegram.media import prepare_photo
-from platforms.telegram.pacing import ALREADY_PACED, TokenPace, retry_seconds
+from platforms.telegram.pacing import TokenPace, retry_seconds
+from platforms.telegram.shared_status import SharedStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class _Outgoing:
 
 @dataclass(slots=True)
 class _Lane:
+    key: str  # the chat as the core names it
     waiting: deque[_Outgoing] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
 
@@ -64,8 +69,16 @@ class _Lane:
 
 class TelegramSender:
     def __init__(
-        self, bot: Bot, signer: CallbackSigner, pace: TokenPace, *, edit_interval_s: float = EDIT_INTERVAL_S
+        self,
+        bot: Bot,
+        signer: CallbackSigner,
+        pace: TokenPace,
+        *,
+        edit_interval_s: float = EDIT_INTERVAL_S,
+        shared_boards: SharedBoards | None = None,
     ) -> None:
+        """`shared_boards`: where the status messages are kept when other processes speak for the same
+        token (None: this process alone, which keeps them in memory)."""
         self._bot = bot
         self._signer = signer
         self._pace = pace
@@ -79,6 +92,11 @@ class TelegramSender:
         self._finished: OrderedDict[JobKey, None] = OrderedDict()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._shared = (
+            SharedStatus(shared_boards, bot, signer, pace, edit_interval_s)
+            if shared_boards is not None
+            else None
+        )
 
     def post(self, chat: ChatRef, reply: Reply, *, reply_to: int | None = None) -> None:
         """Hands `reply` to its chat's lane and returns at once; a failure is logged."""
@@ -91,8 +109,12 @@ class TelegramSender:
 
     async def idle(self) -> None:
         """Waits until every handed-over reply and status edit has been sent."""
-        while not self._idle.is_set():
-            await self._idle.wait()
+        while True:
+            while not self._idle.is_set():
+                await self._idle.wait()
+            if self._shared is None or not self._shared.busy:
+                return
+            await self._shared.idle()
 
     async def close(self) -> None:
         """Stops every lane, edit and chat action, and waits until they have let go of what they held."""
@@ -101,13 +123,15 @@ class TelegramSender:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._shared is not None:
+            await self._shared.close()
 
     def _enqueue(
         self, chat: ChatRef, reply: Reply, reply_to: int | None, *, awaited: bool
     ) -> asyncio.Future[None]:
         chat_id = render.chat_id(chat)
         outgoing = _Outgoing(reply, reply_to, asyncio.get_running_loop().create_future(), awaited)
-        lane = self._lanes.setdefault(chat_id, _Lane())
+        lane = self._lanes.setdefault(chat_id, _Lane(chat.serialize()))
         lane.waiting.append(outgoing)
         if lane.worker is None:
             lane.worker = asyncio.create_task(self._drain(chat_id, lane))
@@ -119,7 +143,12 @@ class TelegramSender:
             while lane.waiting:
                 if not _on_board(lane.waiting[0].reply):
                     outgoing = lane.waiting.popleft()
-                    await self._settle([outgoing], self._deliver(chat_id, outgoing.reply, outgoing.reply_to))
+                    sending = self._deliver(chat_id, lane.key, outgoing.reply, outgoing.reply_to)
+                    await self._settle([outgoing], sending)
+                    continue
+                if self._shared is not None:
+                    states = lane.take_board_states()
+                    await self._settle(states, self._show_shared(chat_id, lane.key, states))
                     continue
                 board = self._boards.setdefault(chat_id, StatusBoard())
                 if board.message_id is not None:
@@ -184,34 +213,28 @@ class TelegramSender:
             if board.message_id is None:
                 del self._boards[chat_id]
             return
-        if board.message_id is None:  # it answers the message that asked, whichever state came first
-            reply_to = next((outgoing.reply_to for outgoing in states if outgoing.reply_to is not None), None)
-            await self._post_board(chat_id, board, reply_to)
+        if board.message_id is None:
+            await self._post_board(chat_id, board, _asked_by(states))
         else:
             self._edit_soon(chat_id)
 
+    async def _show_shared(self, chat_id: int, key: str, states: list[_Outgoing]) -> None:
+        assert self._shared is not None
+        replies = []
+        for outgoing in states:
+            reply = outgoing.reply
+            assert reply.job is not None
+            if (chat_id, reply.job) not in self._finished:
+                replies.append(reply)
+                if reply.stage == Stage.STARTED:
+                    self._show_drawing((chat_id, reply.job))
+        if replies:
+            await self._shared.show(chat_id, key, replies, _asked_by(states))
+
     async def _post_board(self, chat_id: int, board: StatusBoard, reply_to: int | None) -> None:
-        reply = board.render()
-        markup = render.keyboard(reply, self._signer)
-        if reply.path is not None:
-            message = await self._bot.send_photo(
-                chat_id,
-                await asyncio.to_thread(reply.path.read_bytes),
-                caption=render.caption(reply.text),
-                reply_markup=markup,
-                reply_parameters=_reply_to(reply_to),
-                rate_limit_args=ALREADY_PACED,
-            )
-        else:
-            message = await self._bot.send_message(
-                chat_id,
-                render.split_text(reply.text)[0],
-                reply_markup=markup,
-                reply_parameters=_reply_to(reply_to),
-                rate_limit_args=ALREADY_PACED,
-            )
+        message = await status_calls.post(self._bot, self._signer, chat_id, board, reply_to)
         board.message_id = message.message_id
-        board.shows_photo = reply.path is not None
+        board.shows_photo = board.preview is not None
         self._edit_free_at[chat_id] = asyncio.get_running_loop().time() + self._edit_interval
 
     def _edit_soon(self, chat_id: int) -> None:
@@ -230,43 +253,28 @@ class TelegramSender:
                     return
                 self._edit_free_at[chat_id] = loop.time() + self._edit_interval
                 shown = board.version
-                await self._edit_board(chat_id, board, board.message_id)
+                board.shows_photo = await status_calls.edit(
+                    self._bot, self._signer, chat_id, board, board.message_id
+                )
         except TelegramError as error:  # progress is best effort: a lost state is not worth a crash
             log.info("telegram: status message could not be edited (%s)", type(error).__name__)
         finally:
             self._edits.pop(chat_id, None)
             self._check_idle()
 
-    async def _edit_board(self, chat_id: int, board: StatusBoard, message_id: int) -> None:
-        reply = board.render()
-        markup = render.keyboard(reply, self._signer)
-        try:
-            if reply.path is not None:
-                media = InputMediaPhoto(
-                    await asyncio.to_thread(reply.path.read_bytes), caption=render.caption(reply.text)
-                )
-                await self._bot.edit_message_media(media, chat_id, message_id, reply_markup=markup)
-                board.shows_photo = True
-            elif board.shows_photo:
-                await self._bot.edit_message_caption(
-                    chat_id, message_id, caption=render.caption(reply.text), reply_markup=markup
-                )
-            else:
-                await self._bot.edit_message_text(
-                    render.split_text(reply.text)[0], chat_id, message_id, reply_markup=markup
-                )
-        except BadRequest as error:
-            if "not modified" not in error.message.lower():
-                raise
-
-    async def _finish(self, chat_id: int, job: int) -> None:
+    async def _finish(self, chat_id: int, chat_key: str, job: int) -> None:
         """The job is over: stop "sending a photo", and take it off its chat's status message."""
         key = (chat_id, job)
+        known = key in self._finished  # a result's actions follow its image: the job is off already
         self._finished[key] = None
         if len(self._finished) > FINISHED_REMEMBERED:
             self._finished.popitem(last=False)
         if (typing := self._typing.pop(key, None)) is not None:
             typing.cancel()
+        if self._shared is not None:
+            if not known:
+                await self._shared.finish(chat_id, chat_key, job)
+            return
         board = self._boards.get(chat_id)
         if board is None or not board.has(job):
             return
@@ -287,7 +295,7 @@ class TelegramSender:
 
     # --- everything else --------------------------------------------------------------------------
 
-    async def _deliver(self, chat_id: int, reply: Reply, reply_to: int | None) -> None:
+    async def _deliver(self, chat_id: int, chat_key: str, reply: Reply, reply_to: int | None) -> None:
         key = (chat_id, reply.job) if reply.job is not None else None
         if reply.type == ReplyType.IMAGE:
             await self._image(chat_id, reply, reply_to)
@@ -298,7 +306,7 @@ class TelegramSender:
         else:
             await self.text(chat_id, reply, reply_to)
         if reply.job is not None and (reply.final or reply.type == ReplyType.IMAGE):
-            await self._finish(chat_id, reply.job)
+            await self._finish(chat_id, chat_key, reply.job)
 
     async def text(self, chat_id: int, reply: Reply, reply_to: int | None = None) -> Message:
         parts = render.split_text(reply.text)
@@ -308,7 +316,7 @@ class TelegramSender:
                 chat_id,
                 part,
                 reply_markup=render.keyboard(reply, self._signer) if number == len(parts) else None,
-                reply_parameters=_reply_to(reply_to),
+                reply_parameters=render.reply_to(reply_to),
             )
         assert message is not None
         return message
@@ -321,7 +329,7 @@ class TelegramSender:
             upload.photo,
             caption=render.caption(reply.text),
             reply_markup=render.keyboard(reply, self._signer),
-            reply_parameters=_reply_to(reply_to),
+            reply_parameters=render.reply_to(reply_to),
             filename=upload.filename,
         )
         if upload.original is not None:  # Telegram only took a preview: the full file goes along
@@ -329,7 +337,7 @@ class TelegramSender:
                 chat_id,
                 upload.original,
                 filename=reply.path.name,
-                reply_parameters=_reply_to(photo.message_id),
+                reply_parameters=render.reply_to(photo.message_id),
             )
         if reply.buttons and reply.job is not None:
             self._buttons_shown.add((chat_id, reply.job))
@@ -340,7 +348,7 @@ class TelegramSender:
             await asyncio.to_thread(path.read_bytes),
             filename=path.name,
             caption=caption or None,
-            reply_parameters=_reply_to(reply_to),
+            reply_parameters=render.reply_to(reply_to),
         )
 
     def _show_drawing(self, key: JobKey) -> None:
@@ -369,7 +377,6 @@ def _as_core_error(error: Exception) -> Exception:
     return error
 
 
-def _reply_to(message_id: int | None) -> ReplyParameters | None:
-    if message_id is None:
-        return None
-    return ReplyParameters(message_id, allow_sending_without_reply=True)
+def _asked_by(states: list[_Outgoing]) -> int | None:
+    """The message a new status message answers: the one that asked, whichever state came first."""
+    return next((outgoing.reply_to for outgoing in states if outgoing.reply_to is not None), None)

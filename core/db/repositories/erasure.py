@@ -29,6 +29,7 @@ from core.db.models import (
     PrivacyCode,
     PrivacyProfile,
     SafetyStrike,
+    StatusBoard,
     StripeEvent,
     Subscription,
     SupportMessage,
@@ -226,6 +227,7 @@ async def erase_rest(
     await _delete_keyed(session, keys)
     for chunk in _chunks(sorted(chats)):
         await session.execute(delete(UnreachableChat).where(UnreachableChat.chat.in_(chunk)))
+        await session.execute(delete(StatusBoard).where(StatusBoard.chat.in_(chunk)))  # jobs' states
     await session.execute(delete(SupportMessage).where(SupportMessage.ticket_id.in_(tickets)))
     await session.execute(delete(SupportTicket).where(SupportTicket.account_id == account_id))
     await session.execute(delete(PrivacyProfile).where(PrivacyProfile.account_id == account_id))

@@ -19,6 +19,7 @@ from core import credits
 from core.db.session import Database
 from core.policy import CreditSettings
 from core.send_budget import Pace, SendBudget, send_budget
+from core.status_boards import SharedBoards
 from platforms.telegram.adapter import TelegramAdapter
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TelegramBotAPIDouble
 from tests.harness import DatabaseTarget, Harness, harness_for
@@ -131,9 +132,12 @@ def open_telegram_bot(
     stars: bool = False,
     budget: Callable[[Database], SendBudget] = quick_budget,
     edit_interval_s: float = 0.0,
+    shared_status: bool = False,
     **sections: Any,
 ) -> AbstractAsyncContextManager[TelegramBot]:
-    return _telegram_bot(database, data_dir, api, stars, budget, edit_interval_s, **sections)
+    """`shared_status`: the chats' status messages kept in the database, as where several processes
+    speak for the token."""
+    return _telegram_bot(database, data_dir, api, stars, budget, edit_interval_s, shared_status, **sections)
 
 
 @asynccontextmanager
@@ -144,6 +148,7 @@ async def _telegram_bot(
     stars: bool,
     budget: Callable[[Database], SendBudget],
     edit_interval_s: float,
+    shared_status: bool,
     **sections: Any,
 ) -> AsyncIterator[TelegramBot]:
     if stars:
@@ -159,6 +164,7 @@ async def _telegram_bot(
             album_wait_s=0.2,
             stars=harness.app.core.services.stars if stars else None,
             ssl_context=tls.httpx_context(),  # shared, as bot/app.py does
+            shared_boards=SharedBoards(harness.app.db) if shared_status else None,
         )
         harness.app.notifier.register(adapter)
         bot = TelegramBot(api, adapter, harness)
