@@ -161,6 +161,7 @@ class _SqliteConnection(aiosqlite.Connection):
     _begin: str | None = None  # a BEGIN not sent yet
     _reading = False  # in a transaction that has only read so far
     _writing = False  # in a write transaction that holds the lock
+    _ending: asyncio.Future[Any] | None = None  # a read's COMMIT, queued on the connection's thread
 
     async def close(self) -> None:
         if self._connection is not None and self._running:
@@ -188,7 +189,10 @@ class _SqliteConnection(aiosqlite.Connection):
         return outcome
 
     def _lock_if_free(self) -> bool:
-        """Takes the write lock here and now, unless another process holds it."""
+        """Takes the write lock here and now, unless another process holds it (or the connection's
+        thread still ends a read: then the thread takes the lock, after it)."""
+        if self._ending is not None and not self._ending.done():
+            return False
         connection = self._conn
         connection.execute("PRAGMA busy_timeout=0")
         try:
@@ -207,7 +211,9 @@ class _SqliteConnection(aiosqlite.Connection):
             self._conn.commit()
         elif self._reading and self._connection is not None:
             self._reading = False
-            self._tx.put_nowait((None, self._connection.commit))  # a read's COMMIT cannot fail
+            self._ending = asyncio.get_running_loop().create_future()
+            self._ending.add_done_callback(_retrieved)  # a read's COMMIT cannot fail: nobody waits
+            self._tx.put_nowait((self._ending, self._connection.commit))
         else:
             await super().commit()
 
@@ -279,6 +285,11 @@ class _OneTripCursor:
 
 
 _Outcome = tuple[Any, int, int | None, list[Any]]
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _run(
