@@ -22,31 +22,13 @@ from core.db.repositories import orders, queue
 from core.db.session import Database
 from core.db.statuses import ACTIVE_JOBS, JobStatus
 from core.db.types import UTCDateTime, utcnow
+from tests.core.generation.job_rows import JOB_COLUMNS
 from tests.harness import DatabaseTarget
 
 LEASE = timedelta(seconds=30)
 MAX_RUNNING = 2
 PER_MINUTE = 3
-WORDS = {
-    "identity": "test:1",
-    "chat": "test:private:1",
-    "language": "en",
-    "prompt": "a fox",
-    "provider_prompt": "a fox",
-    "style": "none",
-    "ratio": "1:1",
-    "tier": "1k",
-    "width": 1024,
-    "height": 1024,
-    "model": "gpt-image-2",
-    "quality": "medium",
-    "cost": 10,
-    "hold_id": None,
-    "references": [],
-    "parent_id": None,
-    "action": None,
-    "request_key": None,
-}
+WORDS = {**JOB_COLUMNS, "cost": 10, "hold_id": None, "references": [], "request_key": None}
 
 
 @pytest_asyncio.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +14,7 @@ from core.credits import Bucket, EntryKind
 from core.db.models import LedgerEntry
 from core.generation.intake import Order, Queued
 from core.messages import ChatRef, Incoming, Reply, Stage
+from tests.core.generation.job_rows import JOB_COLUMNS
 from tests.harness import DatabaseTarget, Harness, harness_for
 
 COST = 10
@@ -150,23 +150,7 @@ async def _account(harness: Harness, user: str = "alice") -> int:
 
 
 def _order(account: int, *, parent_id: int | None = None, request_key: str | None = None) -> Order:
-    job: dict[str, Any] = {
-        "identity": "test:alice",
-        "chat": "test:private:alice",
-        "language": "en",
-        "prompt": "a kite",
-        "provider_prompt": "a kite",
-        "style": "none",
-        "ratio": "1:1",
-        "tier": "1k",
-        "width": 1024,
-        "height": 1024,
-        "model": "gpt-image-2",
-        "quality": "medium",
-        "n": 1,
-        "parent_id": parent_id,
-        "action": None,
-    }
+    job = {**JOB_COLUMNS, "parent_id": parent_id}
     return Order(account, COST, job, request_key=request_key)
 
 
