@@ -201,14 +201,8 @@ class TelegramSender:
 
     async def _show(self, chat_id: int, states: list[_Outgoing]) -> None:
         board = self._boards[chat_id]
-        for outgoing in states:
-            reply = outgoing.reply
-            assert reply.job is not None
-            if (chat_id, reply.job) in self._finished:
-                continue  # late news of a job that is over
+        for reply in self._news(chat_id, states):
             board.update(reply)
-            if reply.stage == Stage.STARTED:
-                self._show_drawing((chat_id, reply.job))
         if not board:  # only late news: nothing to show
             if board.message_id is None:
                 del self._boards[chat_id]
@@ -220,16 +214,22 @@ class TelegramSender:
 
     async def _show_shared(self, chat_id: int, key: str, states: list[_Outgoing]) -> None:
         assert self._shared is not None
-        replies = []
+        if replies := self._news(chat_id, states):
+            await self._shared.show(chat_id, key, replies, _asked_by(states))
+
+    def _news(self, chat_id: int, states: list[_Outgoing]) -> list[Reply]:
+        """The states of jobs not over yet (late news of a finished one is dropped); a job that starts
+        drawing shows "sending a photo" meanwhile."""
+        news = []
         for outgoing in states:
             reply = outgoing.reply
             assert reply.job is not None
-            if (chat_id, reply.job) not in self._finished:
-                replies.append(reply)
-                if reply.stage == Stage.STARTED:
-                    self._show_drawing((chat_id, reply.job))
-        if replies:
-            await self._shared.show(chat_id, key, replies, _asked_by(states))
+            if (chat_id, reply.job) in self._finished:
+                continue
+            news.append(reply)
+            if reply.stage == Stage.STARTED:
+                self._show_drawing((chat_id, reply.job))
+        return news
 
     async def _post_board(self, chat_id: int, board: StatusBoard, reply_to: int | None) -> None:
         message = await status_calls.post(self._bot, self._signer, chat_id, board, reply_to)

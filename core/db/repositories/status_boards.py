@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import upsert
@@ -41,8 +41,3 @@ async def locked_or_new(session: AsyncSession, chat: str) -> StatusBoard:
 
 async def remove(session: AsyncSession, board: StatusBoard) -> None:
     await session.delete(board)
-
-
-async def remove_chats(session: AsyncSession, chats: Collection[str]) -> None:
-    """Erasure: what the boards of these chats still show."""
-    await session.execute(delete(StatusBoard).where(StatusBoard.chat.in_(list(chats))))
