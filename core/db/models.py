@@ -84,7 +84,7 @@ class LedgerEntry(Base):
     reference: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the operators' daily figures
 
 
 class CreditHold(Base):
@@ -145,7 +145,7 @@ class Job(Base):
     request_key: Mapped[str | None] = mapped_column(String(240), unique=True)
     outputs: Mapped[list[str]] = mapped_column(default=list)
     error_code: Mapped[str | None] = mapped_column(String(32))
-    error_ref: Mapped[str | None] = mapped_column(String(16))
+    error_ref: Mapped[str | None] = mapped_column(String(16), index=True)  # quoted to support
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime | None]
     # The worker process rendering a `running` job, and until when its claim holds unless renewed.
@@ -153,7 +153,7 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)  # the operators' daily figures
 
 
 class JobReference(Base):
@@ -322,7 +322,7 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor: Mapped[str] = mapped_column(String(170), index=True)  # erasure looks identities up
-    action: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)  # the audit log is filtered by action
     account_id: Mapped[int | None] = mapped_column(index=True)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -574,3 +574,59 @@ class StatusBoard(Base):
     edited_at: Mapped[datetime | None]
     editor: Mapped[str | None] = mapped_column(String(64))
     editor_until: Mapped[datetime | None]
+
+
+class Operator(Base):
+    """Someone who runs the service from the web admin. The password is kept only as an argon2 hash;
+    `totp_secret` is set when the operator uses a second factor."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+
+class OperatorSession(Base):
+    """A signed-in browser. Only a hash of the cookie's token is stored, so a copy of the database
+    signs no one in; the CSRF token is sent with every form of the session."""
+
+    __tablename__ = "operator_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInFailure(Base):
+    """A wrong password or code: counted per name and per address, in the database, so that every
+    web process refuses the same guesser."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_name_at", "name", "at"),
+        Index("ix_sign_in_failures_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Heartbeat(Base):
+    """A process that is alive: each one renews its row every few seconds, so readiness checks in any
+    process can tell whether some worker is rendering."""
+
+    __tablename__ = "heartbeats"
+
+    process: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow)
