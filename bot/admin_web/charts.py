@@ -16,6 +16,7 @@ COLOURS = ("#3b6fb6", "#d08a2e", "#5a9e5a", "#a04a8c")
 MAX_AXIS_LABELS = 8
 ROW = 22  # one item of a ranked chart
 LABEL_WIDTH, VALUE_WIDTH = 180, 60
+LABEL_CHARACTERS = 28  # what fits in LABEL_WIDTH; a longer label is cut, and whole in the bar's title
 
 
 def bar_chart(title: str, labels: Sequence[str], values: Sequence[int]) -> Markup:
@@ -62,13 +63,17 @@ def ranked_chart(title: str, items: Sequence[tuple[str, int]]) -> Markup:
         y = TOP + ROW * i
         length = track * max(value, 0) / peak if peak > 0 else 0
         parts += [
-            _tag("text", label, x=LABEL_WIDTH - 6, y=y + 14, anchor="end"),
+            _tag("text", _shortened(label), x=LABEL_WIDTH - 6, y=y + 14, anchor="end"),
             _bar(0, f"{label}: {value:,}", x=LABEL_WIDTH, y=y + 3, width=length, height=ROW - 6),
             _tag("text", f"{value:,}", x=LABEL_WIDTH + length + 4, y=y + 14),
         ]
     if not items:
         parts.append(_tag("text", "none", x=WIDTH / 2, y=TOP + 14, anchor="middle"))
     return _svg(title, TOP + ROW * max(len(items), 1) + 8, parts)
+
+
+def _shortened(label: str) -> str:
+    return label if len(label) <= LABEL_CHARACTERS else label[: LABEL_CHARACTERS - 1] + "…"
 
 
 def _svg(title: str, height: int, parts: list[str]) -> Markup:

@@ -47,7 +47,8 @@ def test_hostile_labels_and_titles_stay_text() -> None:
     assert bars(root)[0].find(f"{SVG}title").text == f"{HOSTILE}, {HOSTILE}: 1"
 
     ranked = parse(ranked_chart(HOSTILE, [(HOSTILE, 2)]))
-    assert texts(ranked)[0] == HOSTILE
+    assert texts(ranked)[0] == HOSTILE[:27] + "…"
+    assert bars(ranked)[0].find(f"{SVG}title").text == f"{HOSTILE}: 2"
     assert not list(ranked.iter(f"{SVG}script"))
 
 
@@ -90,6 +91,14 @@ def test_ranked_bars_are_proportional() -> None:
     widths = [float(rect.get("width", "")) for rect in bars(root)]
     assert widths[0] == pytest.approx(4 * widths[1], abs=0.1)
     assert texts(root) == ["moderation", "8", "timeout", "2"]
+
+
+def test_a_long_cause_is_cut_on_the_axis_and_whole_in_its_title() -> None:
+    cause = "x" * 40
+    root = parse(ranked_chart("Failures by cause", [(cause, 1)]))
+
+    assert texts(root)[0] == "x" * 27 + "…"
+    assert bars(root)[0].find(f"{SVG}title").text == f"{cause}: 1"
 
 
 def test_a_series_must_have_a_value_per_label() -> None:
