@@ -4,7 +4,7 @@ buckets' edges where they belong and empty buckets present as zeros."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import pytest_asyncio
@@ -12,7 +12,7 @@ import pytest_asyncio
 from core.credits import EntryKind
 from core.db.session import Database
 from core.db.statuses import JobStatus
-from core.figures import Overview, Period, Revenue, overview
+from core.figures import Overview, Period, Revenue, bounds, overview
 from tests.core.figure_rows import accounts, add_entry, add_job, add_payment
 from tests.harness import DatabaseTarget
 
@@ -179,3 +179,15 @@ async def test_an_empty_period_is_all_zeros(db: Database) -> None:
     assert figures.images.total == figures.credits_sold.total == figures.active_users.peak == 0
     assert figures.failures == figures.revenue == ()
     assert (figures.wait.count, figures.wait.median_s, figures.latency.p90_s) == (0, None, None)
+
+
+def test_a_period_is_measured_in_utc_whatever_the_clock_it_is_given() -> None:
+    shanghai = timezone(timedelta(hours=8))
+    unit, starts, end = bounds(Period.WEEK, datetime(2026, 3, 10, 2, 0, tzinfo=shanghai))  # 03-09 18:00 UTC
+
+    assert unit == "day"
+    assert (starts[0], starts[-1], end) == (
+        at("2026-03-03 00:00"),
+        at("2026-03-09 00:00"),
+        at("2026-03-10 00:00"),
+    )
