@@ -116,6 +116,7 @@ async def test_credits_and_revenue_by_kind_and_currency(db: Database) -> None:
     await add_entry(db, bob, EntryKind.ADMIN_GRANT, 50, ten)
     await add_entry(db, bob, EntryKind.TRIAL, 30, DAY_START)
     await add_entry(db, bob, EntryKind.REVERSAL, -15, ten)
+    await add_entry(db, bob, EntryKind.ADMIN_DEDUCT, -7, ten)
     await add_entry(db, bob, EntryKind.RESERVE, -20, ten)  # a hold, not yet spent
     await add_payment(db, alice, amount=500, currency="usd", status="paid", credits=100, when=ten)
     await add_payment(db, alice, amount=300, currency="usd", status="refunded", credits=50, when=ten)
@@ -132,6 +133,7 @@ async def test_credits_and_revenue_by_kind_and_currency(db: Database) -> None:
     assert values(figures.credits_granted.points) == {at("2026-03-10 10:00"): 50}
     assert values(figures.credits_trial.points) == {DAY_START: 30}
     assert values(figures.credits_taken_back.points) == {at("2026-03-10 10:00"): 15}
+    assert values(figures.credits_deducted.points) == {at("2026-03-10 10:00"): 7}
     assert values(figures.credits_sold.points) == {
         DAY_START: 75,
         at("2026-03-10 10:00"): 150,
