@@ -43,7 +43,6 @@ from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
 from core.payments.webhooks import StripeEvents
 from core.platform_state import DatabaseStateStore
 from core.policy import GenerationSettings
-from core.readiness import Readiness
 from core.send_budget import Pace, send_budget, token_key
 from core.status_boards import SharedBoards
 from core.support import SupportDesk
@@ -277,9 +276,9 @@ def build(
         notifier.register(adapter)
     if kf_sender is not None:
         notifier.register(kf_sender)  # customer-service chats: a sender, served by the WeCom adapter
-    ops_web = build_ops_web(settings) if web is None and settings.ops.enabled else None
+    ops_web = ops.listener(settings) if web is None and settings.ops.enabled else None
     if (operators := web or ops_web) is not None:
-        ops.mount(operators, readiness(settings, db, adapters), metrics)
+        ops.mount(operators, ops.readiness(settings, db, adapters), metrics)
     heartbeat = None
     if role.renders:
         heartbeat = Heartbeat(
@@ -313,29 +312,6 @@ def build_web(settings: Settings) -> WebServer:
         max_connections=web.max_connections,
         header_timeout_s=web.header_timeout_s,
         body_timeout_s=web.body_timeout_s,
-    )
-
-
-def build_ops_web(settings: Settings) -> WebServer:
-    """The small listener of a process without the web server: health checks and metrics only."""
-    web = settings.web
-    return WebServer(
-        host=settings.ops.host,
-        port=settings.ops.port,
-        max_connections=web.max_connections,
-        header_timeout_s=web.header_timeout_s,
-        body_timeout_s=web.body_timeout_s,
-    )
-
-
-def readiness(settings: Settings, db: Database, doors: list[Adapter]) -> Readiness:
-    ops_settings = settings.ops
-    return Readiness(
-        db,
-        doors,
-        worker_stale_s=ops_settings.ready_worker_stale_s,
-        outbox_overdue_s=ops_settings.ready_outbox_overdue_s,
-        timeout_s=ops_settings.check_timeout_s,
     )
 
 

@@ -6,12 +6,16 @@ their own (`[ops]`), built from the same bounded `WebServer`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.config import Settings
 from bot.metrics import Metrics
 from bot.web import WebServer
-from core.readiness import Readiness
+from core.db.session import Database
+from core.readiness import Door, Readiness
 
 
 def mount(server: WebServer, readiness: Readiness, metrics: Metrics) -> None:
@@ -25,3 +29,25 @@ def mount(server: WebServer, readiness: Readiness, metrics: Metrics) -> None:
 
     server.add_get("/readyz", readyz)
     server.add_get("/metrics", scrape)
+
+
+def listener(settings: Settings) -> WebServer:
+    """The small listener of a process without the web server: these routes only, bounded alike."""
+    web_settings = settings.web
+    return WebServer(
+        host=settings.ops.host,
+        port=settings.ops.port,
+        max_connections=web_settings.max_connections,
+        header_timeout_s=web_settings.header_timeout_s,
+        body_timeout_s=web_settings.body_timeout_s,
+    )
+
+
+def readiness(settings: Settings, db: Database, doors: Sequence[Door]) -> Readiness:
+    return Readiness(
+        db,
+        doors,
+        worker_stale_s=settings.ops.ready_worker_stale_s,
+        outbox_overdue_s=settings.ops.ready_outbox_overdue_s,
+        timeout_s=settings.ops.check_timeout_s,
+    )

@@ -1,7 +1,7 @@
 """The figures every process reads from the database for its metrics: the same answer in each one.
 
 Credits by ledger kind are summed without reading the whole ledger at each scrape: entries older than
-`SEALED_AFTER` no longer change (the ledger is append-only and its transactions are short), so their
+`sealed_after` no longer change (the ledger is append-only and its transactions are short), so their
 sums are read once and kept, and each read adds only what was written since.
 """
 
@@ -30,12 +30,13 @@ class Snapshot:
 @dataclass(slots=True)
 class Figures:
     db: Database
+    sealed_after: timedelta = SEALED_AFTER
     _sealed: Counter[str] = field(default_factory=Counter)
     _sealed_until: datetime | None = None
 
     async def read(self) -> Snapshot:
         now = utcnow()
-        seal = now - SEALED_AFTER
+        seal = now - self.sealed_after
         async with self.db.read() as session:
             jobs = await repo.jobs_by_status(session)
             queued_since = await repo.oldest_queued(session)

@@ -15,7 +15,7 @@ from core.db.statuses import DeliveryStatus, JobStatus
 async def jobs_by_status(session: AsyncSession) -> dict[str, int]:
     """How many jobs are in each status (`ix_jobs_status_account`: PostgreSQL counts from the index)."""
     rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
-    return {status: count for status, count in rows.tuples()}
+    return {status: count for status, count in rows}
 
 
 async def oldest_queued(session: AsyncSession) -> datetime | None:
@@ -46,4 +46,4 @@ async def credits_by_kind(
     if before is not None:
         query = query.where(LedgerEntry.created_at < before)
     rows = await session.execute(query)
-    return {kind: int(total or 0) for kind, total in rows.tuples()}
+    return {kind: int(total or 0) for kind, total in rows}
