@@ -24,7 +24,6 @@ from core.commands.context import Services
 from core.commands.router import Core
 from core.db import migrate, signals
 from core.db.session import Database
-from core.figures import Figures
 from core.generation.jobs import JobService
 from core.generation.providers.base import ImageProvider
 from core.generation.providers.local import LocalProvider
@@ -33,6 +32,7 @@ from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
 from core.heartbeat import Heartbeat
 from core.inbound import DatabaseInboundLog
+from core.live_figures import Figures
 from core.messages import ChatRef
 from core.notifier import Notifier
 from core.payments.catalogue import Catalogue

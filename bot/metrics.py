@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from core.credits import EntryKind
 from core.db.statuses import JobStatus
-from core.figures import Figures, Snapshot
+from core.live_figures import Figures, Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from core.db.repositories import figures, heartbeats
+from core.db.repositories import heartbeats, live_figures
 from core.db.session import Database
 from core.db.types import utcnow
 from core.heartbeat import RENDERING_ROLES
@@ -69,7 +69,7 @@ class Readiness:
     async def _read(self) -> tuple[datetime | None, datetime | None]:
         async with self.db.read() as session:
             last_beat = await heartbeats.last_beat(session, RENDERING_ROLES)
-            _pending, _oldest, due = await figures.outbox(session)
+            _pending, _oldest, due = await live_figures.outbox(session)
         return last_beat, due
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.db.repositories import figures as repo
+from core.db.repositories import live_figures as repo
 from core.db.session import Database
 from core.db.types import utcnow
 

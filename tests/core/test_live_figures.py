@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.db.repositories import figures as repo
+from core.db.repositories import live_figures as repo
 from core.db.types import utcnow
-from core.figures import Figures
+from core.live_figures import Figures
 from tests.bot.ops_apps import until
 from tests.harness import Harness
 
