@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot import log_redaction, privacy_cli
+from bot import log_redaction, operator_cli, privacy_cli
 from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
 from core import admin
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     unfreeze.add_argument("--reason", required=True, help="why; kept in the audit log")
     unfreeze.set_defaults(handler=_admin_unfreeze)
     privacy_cli.add_commands(admin_parser, _with_account_db)
+    operator_cli.add_commands(admin_parser)
     refund = admin_parser.add_parser(
         "refund-stars", help="return a Telegram Stars payment to the buyer and take its credits back"
     )
