@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot import log_redaction, operator_cli, privacy_cli
+from bot import admin_cli, log_redaction, operator_cli, privacy_cli
 from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
-from core import admin
+from core.admin import accounts
 from core.db import migrate
 from core.db.session import Database
 from core.payments.stars import UnknownCharge
@@ -64,32 +63,11 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(handler=_migrate)
 
-    users = commands.add_parser("users", help="look up accounts").add_subparsers(dest="users", required=True)
-    show = users.add_parser("show", help="an identity's account, balance and recent jobs")
-    show.add_argument("identity", help="e.g. telegram:123 or console:alice")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(handler=_users_show)
-
+    admin_cli.add_users_commands(commands, _with_account_db)
     admin_parser = commands.add_parser("admin", help="operator actions").add_subparsers(
         dest="admin", required=True
     )
-    grant = admin_parser.add_parser(
-        "grant", help="add one-time credits to an account (an admin ledger entry)"
-    )
-    grant.add_argument("identity")
-    grant.add_argument("credits", type=_positive_int)
-    grant.add_argument("--reason", required=True, help="why; kept in the ledger")
-    grant.set_defaults(handler=_admin_grant)
-    ledger = admin_parser.add_parser("ledger", help="an account's ledger entries, oldest first")
-    ledger.add_argument("who", help="an identity (telegram:123) or an account id")
-    ledger.add_argument("--json", action="store_true")
-    ledger.set_defaults(handler=_admin_ledger)
-    unfreeze = admin_parser.add_parser(
-        "unfreeze", help="let a frozen account (a lost payment dispute) create images again; audited"
-    )
-    unfreeze.add_argument("who", help="an identity (telegram:123) or an account id")
-    unfreeze.add_argument("--reason", required=True, help="why; kept in the audit log")
-    unfreeze.set_defaults(handler=_admin_unfreeze)
+    admin_cli.add_admin_commands(admin_parser, _with_account_db)
     privacy_cli.add_commands(admin_parser, _with_account_db)
     operator_cli.add_commands(admin_parser)
     refund = admin_parser.add_parser(
@@ -98,12 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     refund.add_argument("charge_id", help="the payment's telegram_payment_charge_id (see admin ledger)")
     refund.set_defaults(handler=_admin_refund_stars)
     return parser
-
-
-def _positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) <= 0:
-        raise argparse.ArgumentTypeError("a positive whole number of credits")
-    return int(value)
 
 
 def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
@@ -178,70 +150,6 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def _users_show(settings: Settings, args: argparse.Namespace) -> int:
-    async def show(db: Database) -> int:
-        report = await admin.report(db, await admin.find_account(db, args.identity))
-        if args.json:
-            print(json.dumps(report, ensure_ascii=False))
-            return 0
-        balance = report["balance"]
-        print(f"account {report['account_id']}: {', '.join(report['identities'])}")
-        buckets = f"subscription {balance['subscription']}, one-time {balance['one_time']}"
-        print(f"balance {balance['total']} ({buckets})")
-        if report["frozen"]:
-            print(f"frozen: {report['frozen']} (image2bot admin unfreeze {args.identity} --reason ...)")
-        for warning in report["fraud_warnings"]:
-            what = f"{warning['fraud_type']} on {warning['charge']}"
-            print(f"  early fraud warning {warning['created_at']}: {what}")
-        for job in report["jobs"]:
-            print(f"  job {job['id']}: {job['status']} {job['size']} {job['style']} cost {job['cost']}")
-        return 0
-
-    return await _with_account_db(settings, args.identity, show)
-
-
-async def _admin_grant(settings: Settings, args: argparse.Namespace) -> int:
-    async def grant(db: Database) -> int:
-        account_id = await admin.find_account(db, args.identity)
-        balance = await admin.grant(db, account_id, args.credits, reason=args.reason)
-        print(f"granted {args.credits} credits to account {account_id}; balance {balance.total}")
-        return 0
-
-    return await _with_account_db(settings, args.identity, grant)
-
-
-async def _admin_unfreeze(settings: Settings, args: argparse.Namespace) -> int:
-    async def unfreeze(db: Database) -> int:
-        account_id = await admin.find_account(db, args.who)
-        was = await admin.unfreeze(
-            db, account_id, reason=args.reason, default_language=settings.bot.default_language
-        )
-        if was is None:
-            print(f"account {account_id} is not frozen")
-            return 0
-        print(f"account {account_id} unfrozen (was: {was})")
-        return 0
-
-    return await _with_account_db(settings, args.who, unfreeze)
-
-
-async def _admin_ledger(settings: Settings, args: argparse.Namespace) -> int:
-    async def ledger(db: Database) -> int:
-        entries = await admin.ledger(db, await admin.find_account(db, args.who))
-        if args.json:
-            print(json.dumps(entries, ensure_ascii=False))
-            return 0
-        for entry in entries:
-            note = f"  ({entry['note']})" if entry["note"] else ""
-            print(
-                f"{entry['created_at']}  {entry['delta']:+6d}  {entry['bucket']:<12} {entry['kind']:<12} "
-                f"{entry['reference'] or '':<12}{note}"
-            )
-        return 0
-
-    return await _with_account_db(settings, args.who, ledger)
-
-
 async def _admin_refund_stars(settings: Settings, args: argparse.Namespace) -> int:
     """Telegram returns the Stars first; only then are the credits taken back (never below zero)."""
     import telegram  # only this command talks to Telegram directly
@@ -282,7 +190,7 @@ async def _with_account_db(settings: Settings, who: str, action: Callable[[Datab
         if await migrate.pending(db.engine):
             await migrate.upgrade(db.engine)
         return await action(db)
-    except admin.UnknownIdentity:
+    except accounts.UnknownIdentity:
         print(f"unknown account or identity: {who}", file=sys.stderr)
         return 1
     finally:

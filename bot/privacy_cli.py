@@ -15,7 +15,7 @@ from typing import Any
 from bot.app import default_console_user
 from bot.config import Settings
 from core.accounts import Accounts
-from core.admin import find_account
+from core.admin.accounts import find_account
 from core.db import migrate
 from core.db.session import Database
 from core.generation.storage import Storage

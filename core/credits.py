@@ -39,6 +39,7 @@ class EntryKind(StrEnum):
     PURCHASE = "purchase"
     SUBSCRIPTION_CYCLE = "subscription_cycle"
     REVERSAL = "reversal"  # a purchase refunded or disputed: its credits taken back
+    ADMIN_DEDUCT = "admin_deduct"  # an operator's correction, with the reason in the note
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,36 @@ async def take_back(
         reference=reference,
     )
     return taken
+
+
+async def deduct(session: AsyncSession, account_id: int, amount: int, *, key: str, note: str) -> Balance:
+    """An operator takes `amount` credits, one-time first (where grants go), then subscription; all or
+    nothing (InsufficientCredits), never below zero. One entry per bucket touched, keyed `key:bucket`."""
+    if amount <= 0:
+        raise ValueError("a deduction takes a positive amount")
+    current = await repo.lock_balances(session, account_id)
+    if current is None:
+        raise UnknownAccount(account_id)
+    before = Balance(*current)
+    if before.total < amount:
+        raise InsufficientCredits(before, amount)
+    from_one_time = min(amount, before.one_time)
+    for bucket, taken in ((Bucket.ONE_TIME, from_one_time), (Bucket.SUBSCRIPTION, amount - from_one_time)):
+        if not taken:
+            continue
+        if not await repo.change_balance(session, account_id, bucket, -taken):
+            raise InsufficientCredits(before, amount)
+        await repo.add_entry(
+            session,
+            account_id=account_id,
+            bucket=bucket,
+            delta=-taken,
+            kind=EntryKind.ADMIN_DEDUCT,
+            idempotency_key=f"{key}:{bucket}",
+            reference=None,
+            note=note,
+        )
+    return await balance(session, account_id)
 
 
 @dataclass(frozen=True, slots=True)

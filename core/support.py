@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 CARD_JOBS = 5
 CARD_LEDGER_LINES = 5
+INBOX_LIMIT = 100
+PREVIEW_CHARS = 120
 MAX_CREDIT = 100_000
 STAFF_COMMAND = re.compile(r"^#(\d{1,9})(?:\s+(.*))?$", re.DOTALL)
 
@@ -107,24 +110,12 @@ class SupportDesk:
         return [text(await self._reply(staff, ticket_id, rest, t))]
 
     async def _reply(self, staff: UserRef, ticket_id: int, body: str, t: Translator) -> str:
-        async with self.db.transaction() as session:
-            ticket = await self._ticket(session, ticket_id)
-            entry = await repo.add_message(session, ticket.id, staff.identity, body)
-            user_t = Translator(ticket.language)
-            notice = user_t("support.replied", ticket=ticket.id, text=body)
-            await self._tell_user(session, ticket, notice, key=f"support:reply:{entry.id}")
-        self.notifier.wake()
+        ticket = await self.reply(ticket_id, body, actor=staff.identity)
         return t("support.staff.sent", ticket=ticket_id, who=neutralize_bidi(ticket.identity))
 
     async def _close(self, staff: UserRef, ticket_id: int, t: Translator) -> str:
-        async with self.db.transaction() as session:
-            ticket = await self._ticket(session, ticket_id)
-            if not await repo.close(session, ticket.id, utcnow()):
-                return t("support.staff.already_closed", ticket=ticket_id)
-            await repo.add_message(session, ticket.id, staff.identity, "(closed)")
-            notice = Translator(ticket.language)("support.closed", ticket=ticket.id)
-            await self._tell_user(session, ticket, notice, key=f"support:close:{ticket.id}")
-        self.notifier.wake()
+        if not await self.close(ticket_id, actor=staff.identity):
+            return t("support.staff.already_closed", ticket=ticket_id)
         return t("support.staff.closed", ticket=ticket_id)
 
     async def _credit(self, staff: UserRef, ticket_id: int, words: Sequence[str], t: Translator) -> str:
@@ -132,6 +123,92 @@ class SupportDesk:
             raise UserError("support_credit_not_admin")
         amount = int(words[0]) if words and words[0].isdigit() else 0
         reason = " ".join(words[1:]).strip()
+        balance = await self.credit(ticket_id, amount, reason, actor=staff.identity)
+        return t("support.staff.credited", ticket=ticket_id, credits=amount, balance=balance.total)
+
+    # --- the same actions for operators (web admin, command line), and the inbox --------------------
+
+    async def tickets(
+        self, *, status: str | None = repo.OPEN, limit: int = INBOX_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The inbox: tickets (open ones by default), the one written to last first, from every platform."""
+        async with self.db.transaction() as session:
+            rows = await repo.inbox(session, status=status, limit=limit)
+        return [
+            {
+                **_ticket_fields(ticket),
+                "last_at": last.created_at.isoformat(),
+                "last_author": last.author,
+                "preview": neutralize_bidi(last.body[:PREVIEW_CHARS]),
+            }
+            for ticket, last in rows
+        ]
+
+    async def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """A ticket with its whole thread; UserError when there is no such ticket."""
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            thread = await repo.thread(session, ticket.id)
+        last = thread[-1] if thread else None
+        return {
+            **_ticket_fields(ticket),
+            "chat": ticket.chat,
+            "language": ticket.language,
+            "last_at": (last.created_at if last else ticket.created_at).isoformat(),
+            "last_author": last.author if last else None,
+            "thread": [
+                {
+                    "author": entry.author,
+                    "body": neutralize_bidi(entry.body),
+                    "created_at": entry.created_at.isoformat(),
+                }
+                for entry in thread
+            ],
+        }
+
+    async def reply(self, ticket_id: int, body: str, *, actor: str) -> SupportTicket:
+        """Sends `body` to the user's chat (through the outbox) and adds it to the thread."""
+        body = body.strip()
+        if not body:
+            raise UserError("support_staff_usage")
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            entry = await repo.add_message(session, ticket.id, actor, body)
+            user_t = Translator(ticket.language)
+            notice = user_t("support.replied", ticket=ticket.id, text=body)
+            await self._tell_user(session, ticket, notice, key=f"support:reply:{entry.id}")
+            await repo.audit(
+                session,
+                actor=actor,
+                action="ticket_answered",
+                account_id=ticket.account_id,
+                details={"ticket": ticket.id},
+            )
+        self.notifier.wake()
+        return ticket
+
+    async def close(self, ticket_id: int, *, actor: str) -> bool:
+        """Closes the ticket and tells the user; False when it was closed already."""
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            if not await repo.close(session, ticket.id, utcnow()):
+                return False
+            await repo.add_message(session, ticket.id, actor, "(closed)")
+            notice = Translator(ticket.language)("support.closed", ticket=ticket.id)
+            await self._tell_user(session, ticket, notice, key=f"support:close:{ticket.id}")
+            await repo.audit(
+                session,
+                actor=actor,
+                action="ticket_closed",
+                account_id=ticket.account_id,
+                details={"ticket": ticket.id},
+            )
+        self.notifier.wake()
+        return True
+
+    async def credit(self, ticket_id: int, amount: int, reason: str, *, actor: str) -> credits.Balance:
+        """One-time credits on a ticket, with the reason told to the user; audited."""
+        reason = reason.strip()
         if not 0 < amount <= MAX_CREDIT or not reason:
             raise UserError("support_credit_usage", limit=MAX_CREDIT)
         async with self.db.transaction() as session:
@@ -148,19 +225,19 @@ class SupportDesk:
             )
             await repo.audit(
                 session,
-                actor=staff.identity,
+                actor=actor,
                 action="support_credit",
                 account_id=ticket.account_id,
                 details={"ticket": ticket.id, "credits": amount, "reason": reason},
             )
-            await repo.add_message(session, ticket.id, staff.identity, f"(credit {amount}: {reason})")
+            await repo.add_message(session, ticket.id, actor, f"(credit {amount}: {reason})")
             balance = await credits.balance(session, ticket.account_id)
             notice = Translator(ticket.language)(
                 "support.credited", ticket=ticket.id, credits=amount, reason=reason, balance=balance.total
             )
             await self._tell_user(session, ticket, notice, key=f"support:credit:{ticket.id}:{uuid.uuid4()}")
         self.notifier.wake()
-        return t("support.staff.credited", ticket=ticket_id, credits=amount, balance=balance.total)
+        return balance
 
     async def _ticket(self, session: AsyncSession, ticket_id: int) -> SupportTicket:
         ticket = await repo.get(session, ticket_id)
@@ -224,3 +301,15 @@ class SupportDesk:
             t("support.card.how", ticket=ticket.id),
         ]
         return neutralize_bidi("\n".join(lines))
+
+
+def _ticket_fields(ticket: SupportTicket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "account_id": ticket.account_id,
+        "identity": ticket.identity,
+        "platform": ticket.identity.partition(":")[0],
+        "status": ticket.status,
+        "created_at": ticket.created_at.isoformat(),
+        "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+    }

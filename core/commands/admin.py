@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import admin
+from core.admin import accounts as admin
 from core.commands.context import Context
 from core.commands.parser import Command, whole_number
 from core.errors import UserError
@@ -14,7 +14,9 @@ async def grant(ctx: Context, command: Command) -> list[Reply]:
     if not ctx.services.accounts.is_admin(ctx.user):
         raise UserError("unknown_command", command="/grant")
     words = command.words
-    amount = whole_number(words[1], digits=7) if len(words) >= 3 else None
+    amount = whole_number(
+        words[1], digits=6
+    )  # within one operator action's limit if len(words) >= 3 else None
     if amount is None or amount == 0:
         raise UserError("grant_usage")
     who, reason = words[0], " ".join(words[2:])
@@ -22,7 +24,5 @@ async def grant(ctx: Context, command: Command) -> list[Reply]:
         account_id = await admin.find_account(ctx.services.db, who)
     except admin.UnknownIdentity:
         raise UserError("unknown_identity", who=who) from None
-    balance = await admin.grant(
-        ctx.services.db, account_id, amount, reason=f"{reason} (by {ctx.user.identity})"
-    )
+    balance = await admin.grant(ctx.services.db, account_id, amount, reason=reason, actor=ctx.user.identity)
     return [text(ctx.t("admin.granted", credits=amount, who=who, balance=balance.total))]

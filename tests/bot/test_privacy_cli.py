@@ -19,7 +19,7 @@ from bot.config import load_settings
 from core.db.models import AuditEvent, Base
 from core.i18n import translate
 from core.privacy.settings import PrivacySettings
-from tests.bot.test_cli import cli_env, run, run_json  # noqa: F401  (cli_env is a fixture)
+from tests.bot.test_cli import run, run_json
 
 pytestmark = pytest.mark.usefixtures("restored_logging", "cli_env")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import AuditEvent, SupportMessage, SupportTicket
@@ -45,6 +45,26 @@ async def thread(session: AsyncSession, ticket_id: int) -> list[SupportMessage]:
         select(SupportMessage).where(SupportMessage.ticket_id == ticket_id).order_by(SupportMessage.id)
     )
     return list(result)
+
+
+async def inbox(
+    session: AsyncSession, *, status: str | None, limit: int
+) -> list[tuple[SupportTicket, SupportMessage]]:
+    """Tickets with their newest message, the one written to last first."""
+    newest = (
+        select(SupportMessage.ticket_id, func.max(SupportMessage.id).label("last_id"))
+        .group_by(SupportMessage.ticket_id)
+        .subquery()
+    )
+    statement = (
+        select(SupportTicket, SupportMessage)
+        .join(newest, newest.c.ticket_id == SupportTicket.id)
+        .join(SupportMessage, SupportMessage.id == newest.c.last_id)
+    )
+    if status:
+        statement = statement.where(SupportTicket.status == status)
+    rows = await session.execute(statement.order_by(SupportMessage.id.desc()).limit(limit))
+    return [(ticket, message) for ticket, message in rows]
 
 
 async def close(session: AsyncSession, ticket_id: int, now: datetime) -> bool:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from core import admin
+from core.admin import accounts as admin
+from core.admin import audit
 from core.i18n import translate
 from tests.harness import DatabaseTarget, Harness, harness_for
 
@@ -27,7 +28,10 @@ async def test_an_admin_grants_credits_with_a_reason_in_the_ledger(bot: Harness)
     entries = await admin.ledger(bot.app.db, account)
     assert entries[-1]["kind"] == "admin_grant"
     assert entries[-1]["delta"] == 60
-    assert entries[-1]["note"] == "refund for case 12 (by test:boss)"
+    assert entries[-1]["note"] == "refund for case 12"
+    [audited] = await audit.entries(bot.app.db, account_id=account)
+    assert (audited["actor"], audited["action"]) == ("test:boss", "credits_granted")
+    assert audited["details"]["credits"] == 60
     await bot.assert_ledger_consistent()
 
 
