@@ -81,7 +81,8 @@ async def test_a_second_factor_is_required_when_the_operator_has_one(db: Databas
     operators = Operators(db)
     new = await operators.add("ana", PASSWORD, totp=True, actor="cli:root")
     assert new.totp_secret is not None
-    assert new.totp_uri is not None and new.totp_uri.startswith("otpauth://totp/")
+    assert new.totp_uri is not None
+    assert new.totp_uri.startswith("otpauth://totp/")
     with pytest.raises(SignInRefused, match="invalid"):
         await operators.sign_in("ana", PASSWORD, "", address="10.0.0.1")
     code = pyotp.TOTP(new.totp_secret).now()
