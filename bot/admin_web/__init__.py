@@ -50,7 +50,6 @@ def mount(web_server: WebServer, services: Services, settings: Settings) -> None
     web_server.add_get("/admin/sign-in", sign_in.form)
     web_server.add_post("/admin/sign-in", sign_in.submit, max_body=FORM_MAX_BYTES)
     web_server.add_post("/admin/sign-out", guard.action(sign_in.sign_out), max_body=FORM_MAX_BYTES)
-    web_server.add_get("/admin", guard.page(records.landing))
     for path, page in accounts.pages().items():
         web_server.add_get(path, guard.page(page))
     for path, action in accounts.actions().items():

@@ -1,4 +1,4 @@
-"""Jobs (by error reference, failures by cause) and the audit log: what happened, read-only."""
+"""The overview, jobs (by error reference, failures by cause) and the audit log: what happened, read-only."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.admin_web.guard import Page, see_other
+from bot.admin_web.guard import Page
+from bot.admin_web.overview_page import overview_context
 from bot.admin_web.render import Renderer
 from core.admin import audit
 from core.admin import jobs as admin_jobs
@@ -26,10 +27,11 @@ class RecordPages:
         self._renderer = renderer
 
     def pages(self) -> dict[str, Page]:
-        return {"/admin/jobs": self.jobs, "/admin/audit": self.audit}
+        return {"/admin": self.overview, "/admin/jobs": self.jobs, "/admin/audit": self.audit}
 
-    async def landing(self, _request: web.Request, _signed_in: SignedIn) -> web.StreamResponse:
-        return see_other("/admin/accounts")
+    async def overview(self, request: web.Request, signed_in: SignedIn) -> web.StreamResponse:
+        context = await overview_context(self._db, request.query.get("period"))
+        return self._renderer.page("overview.html", signed_in, section="overview", **context)
 
     async def jobs(self, request: web.Request, signed_in: SignedIn) -> web.StreamResponse:
         reference = request.query.get("ref", "").strip()

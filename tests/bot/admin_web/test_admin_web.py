@@ -52,7 +52,8 @@ async def account_of(desk: Desk, user: str = "alice") -> int:
 
 
 async def test_anonymous_requests_are_sent_to_sign_in_and_back(desk: Desk) -> None:
-    await account_of(desk)
+    assert await account_of(desk) == 1
+    await desk.harness.say("/support where is my picture")  # ticket 1
     browser = desk.browser
     for page in PAGES:
         answer = await browser.get(page)
@@ -68,6 +69,8 @@ async def test_anonymous_requests_are_sent_to_sign_in_and_back(desk: Desk) -> No
     answer = await browser.get(answer.location)
     assert answer.status == 200
     assert f'<span id="operator">{OPERATOR}</span>' in answer.text
+    for page in PAGES:
+        assert (await browser.get(page)).status == 200, page
 
 
 @pytest.mark.parametrize(
