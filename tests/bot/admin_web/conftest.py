@@ -53,7 +53,8 @@ class Browser:
     async def post(self, path: str, form: dict[str, str], *, csrf: bool = True) -> Answer:
         data = {**form, "csrf": self.csrf} if csrf else form
         async with self.client.post(self.base + path, data=data, allow_redirects=False) as response:
-            return Answer(response.status, await response.text(), response.headers)
+            body = await response.read()  # a page, or a download
+            return Answer(response.status, body.decode("utf-8", "replace"), response.headers)
 
     async def sign_in(self, name: str = OPERATOR, password: str = PASSWORD, next_: str = "/admin") -> Answer:
         await self.get(f"/admin/sign-in?next={next_}")

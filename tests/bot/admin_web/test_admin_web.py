@@ -200,6 +200,11 @@ async def test_erasing_takes_the_account_number_typed_out(desk: Desk) -> None:
     held = await browser.post(f"/admin/accounts/{account_id}/erase", {"confirm": str(account_id)})
     assert held.location == f"/admin/accounts/{account_id}?problem=on-hold"
     await browser.post(f"/admin/accounts/{account_id}/hold", {"hold": "off"})
+    export = await browser.post(f"/admin/accounts/{account_id}/export", {})
+    assert export.status == 200
+    assert (
+        export.headers["Content-Disposition"] == f'attachment; filename="image2bot-export-{account_id}.zip"'
+    )
     erased = await browser.post(f"/admin/accounts/{account_id}/erase", {"confirm": str(account_id)})
     assert erased.location == "/admin/accounts?done=erased"
     assert "test:alice" not in (await browser.get(f"/admin/accounts/{account_id}")).text
