@@ -9,7 +9,7 @@ import sys
 import pyotp
 import pytest
 
-from tests.bot.test_cli import cli_env, run  # noqa: F401  (cli_env is a fixture)
+from tests.bot.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("restored_logging", "cli_env")
 
