@@ -203,6 +203,8 @@ def build(
         staff_language=settings.bot.default_language,
         contact_qr_path=settings.support.contact_qr_path,
         hours=settings.support.hours,
+        contact=settings.privacy.contact,
+        web_desk=True,
     )
     payments, stripe_events = build_payments(settings, db, notifier)
     if not role.serves_web:

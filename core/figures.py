@@ -10,7 +10,7 @@ continuous. What counts as what:
   spent: the cost of jobs that succeeded with a hold (their hold is settled in the same transaction);
   refunded: credits given back for jobs that did not deliver (ledger `refund` entries);
   granted: staff grants; trial: free trial credits; taken back: credits reclaimed from refunded or
-  disputed payments (shown as a positive number).
+  disputed payments; deducted: staff corrections (both shown as positive numbers).
 - revenue: per currency, the amounts of payments made in the period (Stars as currency XTR), and the part
   of them refunded in full or lost in a dispute. A partial refund's share is not recorded anywhere,
   so it is not subtracted.
@@ -50,7 +50,13 @@ _STEP: dict[Unit, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(day
 TAKEN = frozenset({"paid", "partially_refunded", "refunded", "disputed", "dispute_lost"})
 RETURNED = frozenset({"refunded", "dispute_lost"})
 
-_LEDGER_KINDS = (EntryKind.REFUND, EntryKind.ADMIN_GRANT, EntryKind.TRIAL, EntryKind.REVERSAL)
+_LEDGER_KINDS = (
+    EntryKind.REFUND,
+    EntryKind.ADMIN_GRANT,
+    EntryKind.ADMIN_DEDUCT,
+    EntryKind.TRIAL,
+    EntryKind.REVERSAL,
+)
 UNKNOWN_CAUSE = "unknown"
 
 
@@ -96,6 +102,7 @@ class Overview:
     credits_granted: Series
     credits_trial: Series
     credits_taken_back: Series
+    credits_deducted: Series
     failures: tuple[tuple[str, int], ...]  # (error code, failed jobs), the most frequent first
     revenue: tuple[Revenue, ...]  # by currency
     queued_now: int
@@ -151,6 +158,7 @@ async def overview(db: Database, period: Period, *, now: datetime | None = None)
         credits_granted=of_kind(EntryKind.ADMIN_GRANT),
         credits_trial=of_kind(EntryKind.TRIAL),
         credits_taken_back=of_kind(EntryKind.REVERSAL, sign=-1),
+        credits_deducted=of_kind(EntryKind.ADMIN_DEDUCT, sign=-1),
         failures=tuple((code or UNKNOWN_CAUSE, count) for code, count in failed),
         revenue=tuple(_revenue(line) for line in takings),
         queued_now=queued,

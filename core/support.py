@@ -44,6 +44,7 @@ STAFF_COMMAND = re.compile(r"^#(\d{1,9})(?:\s+(.*))?$", re.DOTALL)
 class Submitted:
     ticket_id: int
     appended: bool
+    staffed: bool  # someone will read it: a staff chat or the web admin's operators
 
 
 @dataclass
@@ -56,9 +57,20 @@ class SupportDesk:
     staff_language: str
     contact_qr_path: Path | None = None
     hours: str = ""
+    contact: str = ""  # the support e-mail of the Privacy Policy: where help is when no desk is staffed
+    web_desk: bool = False  # the web admin's support inbox is on (staffed once an operator exists)
 
     def is_staff(self, user: UserRef) -> bool:
         return user.identity in self.staff
+
+    async def staffed(self) -> bool:
+        """Whether anyone reads tickets: staff chats in WeCom, or operators of the web admin."""
+        if self.staff_chats:
+            return True
+        if not self.web_desk:
+            return False
+        async with self.db.read() as session:
+            return await repo.has_operators(session)
 
     async def submit(
         self, account_id: int, user: UserRef, chat: ChatRef, language: str, message: str
@@ -82,16 +94,17 @@ class SupportDesk:
                 await self.notifier.enqueue(
                     session, staff_chat, [text(card)], key=f"support:{entry.id}:{staff_chat.serialize()}"
                 )
+            staffed = bool(self.staff_chats) or (self.web_desk and await repo.has_operators(session))
         self.notifier.wake()
-        if not self.staff_chats:
-            log.warning("support ticket %s stored, but no support staff chat is configured", ticket.id)
+        if not staffed:
+            log.warning("support ticket %s stored, but no support desk is staffed", ticket.id)
         log.info(
             "support ticket %s %s from a %s user",
             ticket.id,
             "updated" if appended else "opened",
             user.platform,
         )
-        return Submitted(ticket.id, appended)
+        return Submitted(ticket.id, appended, staffed)
 
     async def answer(self, staff: UserRef, message: str) -> list[Reply]:
         """A staff message: `#<ticket> <text>`, `#<ticket> close`, `#<ticket> credit <n> <reason>`."""

@@ -4,7 +4,7 @@ buckets' edges where they belong and empty buckets present as zeros."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import pytest_asyncio
@@ -12,7 +12,7 @@ import pytest_asyncio
 from core.credits import EntryKind
 from core.db.session import Database
 from core.db.statuses import JobStatus
-from core.figures import Overview, Period, Revenue, overview
+from core.figures import Overview, Period, Revenue, bounds, overview
 from tests.core.figure_rows import accounts, add_entry, add_job, add_payment
 from tests.harness import DatabaseTarget
 
@@ -116,6 +116,7 @@ async def test_credits_and_revenue_by_kind_and_currency(db: Database) -> None:
     await add_entry(db, bob, EntryKind.ADMIN_GRANT, 50, ten)
     await add_entry(db, bob, EntryKind.TRIAL, 30, DAY_START)
     await add_entry(db, bob, EntryKind.REVERSAL, -15, ten)
+    await add_entry(db, bob, EntryKind.ADMIN_DEDUCT, -7, ten)
     await add_entry(db, bob, EntryKind.RESERVE, -20, ten)  # a hold, not yet spent
     await add_payment(db, alice, amount=500, currency="usd", status="paid", credits=100, when=ten)
     await add_payment(db, alice, amount=300, currency="usd", status="refunded", credits=50, when=ten)
@@ -132,6 +133,7 @@ async def test_credits_and_revenue_by_kind_and_currency(db: Database) -> None:
     assert values(figures.credits_granted.points) == {at("2026-03-10 10:00"): 50}
     assert values(figures.credits_trial.points) == {DAY_START: 30}
     assert values(figures.credits_taken_back.points) == {at("2026-03-10 10:00"): 15}
+    assert values(figures.credits_deducted.points) == {at("2026-03-10 10:00"): 7}
     assert values(figures.credits_sold.points) == {
         DAY_START: 75,
         at("2026-03-10 10:00"): 150,
@@ -179,3 +181,15 @@ async def test_an_empty_period_is_all_zeros(db: Database) -> None:
     assert figures.images.total == figures.credits_sold.total == figures.active_users.peak == 0
     assert figures.failures == figures.revenue == ()
     assert (figures.wait.count, figures.wait.median_s, figures.latency.p90_s) == (0, None, None)
+
+
+def test_a_period_is_measured_in_utc_whatever_the_clock_it_is_given() -> None:
+    shanghai = timezone(timedelta(hours=8))
+    unit, starts, end = bounds(Period.WEEK, datetime(2026, 3, 10, 2, 0, tzinfo=shanghai))  # 03-09 18:00 UTC
+
+    assert unit == "day"
+    assert (starts[0], starts[-1], end) == (
+        at("2026-03-03 00:00"),
+        at("2026-03-09 00:00"),
+        at("2026-03-10 00:00"),
+    )

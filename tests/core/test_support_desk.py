@@ -10,7 +10,7 @@ import pytest_asyncio
 from PIL import Image
 from sqlalchemy import select
 
-from core.db.models import AuditEvent, SupportMessage, SupportTicket
+from core.db.models import AuditEvent, Operator, SupportMessage, SupportTicket
 from core.i18n import translate
 from core.messages import ChatRef, Incoming, Reply, ReplyType, UserRef
 from tests.fakes.chat import RecordingChat
@@ -71,6 +71,29 @@ async def test_the_contact_qr_is_shown_when_configured(database: DatabaseTarget,
         replies = await harness.say("/support")
     assert [reply.type for reply in replies] == [ReplyType.TEXT, ReplyType.IMAGE]
     assert replies[1].path == qr
+
+
+async def test_with_no_desk_staffed_support_says_honestly_where_help_is(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    contact = "help@example.org"
+    async with harness_for(database, tmp_path, privacy={"contact": contact}) as harness:
+        [how] = await harness.say("/support")
+        assert how.text == translate("en", "support.how_by_email", contact=contact)
+        [kept] = await harness.say("/support my image never arrived")
+        assert kept.text == translate("en", "support.kept_write_by_email", ticket=1, contact=contact)
+        [chinese] = await harness.say("/support", locale="zh-CN")
+        assert chinese.text == translate("zh-CN", "support.how_by_email", contact=contact)
+
+        async with harness.app.db.transaction() as session:  # the web admin gets its first operator
+            session.add(Operator(name="ops", password_hash="argon2-hash"))
+        [how] = await harness.say("/support")
+        assert how.text == translate("en", "support.how")
+        [appended] = await harness.say("/support it is still missing")
+        assert appended.text == translate("en", "support.appended", ticket=1)
+        async with harness.app.db.transaction() as session:
+            thread = await session.scalars(select(SupportMessage.body).order_by(SupportMessage.id))
+            assert list(thread) == ["my image never arrived", "it is still missing"]
 
 
 async def test_a_ticket_reaches_the_staff_with_what_they_need_to_answer(desk: Desk) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.i18n import translate
 from core.messages import ActionKind, Button, Choice
+from core.privacy.settings import PrivacySettings
 from platforms.telegram.callbacks import CallbackSigner
 from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
@@ -27,6 +28,8 @@ from tests.robustness.inputs import REFUSED, REFUSED_RAW, en
 
 MAX_REFERENCE = 1024 * 1024
 TOO_MANY_PIXELS = {"limit": 50}
+
+CONTACT = PrivacySettings().contact  # no support desk is staffed here: users are sent there
 
 
 async def test_bad_imagine_text_is_explained_and_costs_nothing(
@@ -60,7 +63,7 @@ async def test_control_characters_and_lone_surrogates_in_stored_text_are_left_ou
         assert job.prompt == "a cat in a hat\u200d"  # a zero-width joiner belongs to emoji: it stays
         await bot.say("/support my \x00 job \ud800 is slow")
         ticket = api.of("sendMessage", ALICE)[-1].fields["text"]
-        assert ticket == translate("en", "support.opened", ticket=1)
+        assert ticket == translate("en", "support.kept_write_by_email", ticket=1, contact=CONTACT)
 
 
 def _document(file_id: str, name: str, size: int | None, mime: str = "image/png") -> dict[str, Any]:

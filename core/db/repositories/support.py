@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import AuditEvent, SupportMessage, SupportTicket
+from core.db.models import AuditEvent, Operator, SupportMessage, SupportTicket
 
 OPEN, CLOSED = "open", "closed"
 
@@ -65,6 +65,12 @@ async def inbox(
         statement = statement.where(SupportTicket.status == status)
     rows = await session.execute(statement.order_by(SupportMessage.id.desc()).limit(limit))
     return [(ticket, message) for ticket, message in rows]
+
+
+async def has_operators(session: AsyncSession) -> bool:
+    """Whether the web admin has anyone who can sign in."""
+    found = await session.scalar(select(Operator.id).where(Operator.disabled_at.is_(None)).limit(1))
+    return found is not None
 
 
 async def close(session: AsyncSession, ticket_id: int, now: datetime) -> bool:

@@ -87,7 +87,7 @@ async def test_a_lost_dispute_takes_the_credits_back_and_waits_for_an_operator(
         [audited] = (
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "account_unfrozen"))
         ).all()
-    assert audited.actor.startswith("operator:")
+    assert audited.actor.startswith("cli:")  # the command line, with the login of who ran it
     assert audited.details == {"was": "dispute_lost", "reason": "bank confirmed fraud"}
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.i18n import translate
+from core.privacy.settings import PrivacySettings
 from tests.fakes.gated_provider import GatedProvider
 from tests.fakes.wecom_api import KF_TIME_LIMIT, Call, WeComAPIDouble
 from tests.harness import DatabaseTarget
@@ -14,6 +15,8 @@ from tests.platforms.wecom.conftest import CUSTOMER, OPEN_KFID, WeComBot, open_w
 
 BALANCE = translate("en", "balance.total", total=0).split("0")[0]
 NO_HISTORY = translate("en", "history.empty")
+
+CONTACT = PrivacySettings().contact  # no support desk is staffed here: users are sent there
 
 
 def to_customer(msgtype: str) -> Callable[[Call], bool]:
@@ -108,4 +111,6 @@ async def test_support_goes_to_the_support_desk_when_wecom_cannot_hand_over(weco
 
     await wecom_bot.customer_says(text={"content": "/support my image failed twice"})
 
-    assert answers(wecom_bot.api) == [translate("en", "support.opened", ticket=1)]
+    assert answers(wecom_bot.api) == [
+        translate("en", "support.kept_write_by_email", ticket=1, contact=CONTACT)
+    ]
