@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.repositories import operators as repo
 from core.db.repositories import support as audit_repo
@@ -172,13 +173,12 @@ class Operators:
             right = pyotp.TOTP(operator.totp_secret).verify(code.strip(), valid_window=1)
         if not right or operator is None:
             async with self._db.transaction() as session:
+                await self._prune(session, now)
                 await repo.record_failure(session, name=name, address=address, at=now)
             raise SignInRefused("invalid")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         async with self._db.transaction() as session:
-            await repo.prune(
-                session, now=now, idle_before=now - self._idle, failed_before=now - FAILURE_WINDOW
-            )
+            await self._prune(session, now)
             await repo.open_session(
                 session,
                 token_hash=_token_hash(token),
@@ -191,6 +191,10 @@ class Operators:
                 session, actor=f"operator:{name}", action="operator_signed_in", account_id=None, details={}
             )
         return NewSession(token, SignedIn(name, csrf))
+
+    async def _prune(self, session: AsyncSession, now: datetime) -> None:
+        """Sessions that ended and failures too old to count go, a little at every sign-in attempt."""
+        await repo.prune(session, now=now, idle_before=now - self._idle, failed_before=now - FAILURE_WINDOW)
 
     async def session(self, token: str) -> SignedIn | None:
         """The operator a browser's token signs in, or None (unknown, expired, idle, disabled)."""
