@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from bot import admin_cli, log_redaction, operator_cli, privacy_cli
 from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
+from bot.log_json import JsonFormatter
 from core.admin import accounts
 from core.db import migrate
 from core.db.session import Database
@@ -79,12 +80,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
-    """INFO by default; WARNING when a console chat shares the terminal, so logs do not drown it."""
+    """--log-level, else `[logging] level`, else INFO; WARNING when a console chat shares the terminal,
+    so logs do not drown it."""
     chatting = args.command == "console" or (
         args.command == "run" and Role(args.role).doors and console_door_enabled(settings)
     )
-    default = "WARNING" if chatting else "INFO"
-    configure_logging(args.log_level or default, log_redaction.configured_secrets(settings))
+    default = settings.logging.level or ("WARNING" if chatting else "INFO")
+    configure_logging(
+        args.log_level or default,
+        log_redaction.configured_secrets(settings),
+        json_lines=settings.logging.format == "json",
+    )
 
 
 # Libraries that log SQL with its parameters, request bodies or request URLs (prompts, keys, and the
@@ -107,15 +113,19 @@ PAYLOAD_LOGGERS = (
 )
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    """Logs to stderr at `level`, masking `secrets`, keys, tokens and e-mail addresses in every record
-    (bot.log_redaction); the payload-logging libraries never go below WARNING."""
+def configure_logging(level: str, secrets: Iterable[str] = (), *, json_lines: bool = False) -> None:
+    """Logs to stderr at `level`, as text or one JSON object a line, masking `secrets`, keys, tokens and
+    e-mail addresses in every record (bot.log_redaction); the payload-logging libraries never go below
+    WARNING."""
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    if json_lines:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     log_redaction.install(secrets)
     floor = max(logging.getLogger().level, logging.WARNING)
     for name in PAYLOAD_LOGGERS:

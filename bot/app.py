@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot import tls
+from bot import ops, tls
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.privacy import build_privacy, connect_doors
 from bot.web import STRIPE_EVENT_MAX_BYTES, TELEGRAM_UPDATE_MAX_BYTES, WECOM_CALLBACK_MAX_BYTES, WebServer
 from core.accounts import Accounts
@@ -29,7 +30,9 @@ from core.generation.providers.local import LocalProvider
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
+from core.heartbeat import Heartbeat
 from core.inbound import DatabaseInboundLog
+from core.live_figures import Figures
 from core.messages import ChatRef
 from core.notifier import Notifier
 from core.payments.catalogue import Catalogue
@@ -43,6 +46,7 @@ from core.policy import GenerationSettings
 from core.send_budget import Pace, send_budget, token_key
 from core.status_boards import SharedBoards
 from core.support import SupportDesk
+from core.telemetry import Telemetry
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
 
@@ -106,6 +110,9 @@ class App:
     console_foreground: bool = False
     stripe_events: StripeEvents | None = None
     role: Role = Role.ALL
+    metrics: Metrics | None = None
+    ops_web: WebServer | None = None  # health and metrics where no web server runs
+    heartbeat: Heartbeat | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def prepare(self) -> None:
@@ -126,6 +133,8 @@ class App:
         try:
             async with asyncio.TaskGroup() as group:
                 wake_on: dict[str, Callable[[], None]] = {}
+                if self.heartbeat is not None:
+                    tasks.append(group.create_task(self.heartbeat.run(), name="heartbeat"))
                 if self.role.renders:
                     tasks.append(group.create_task(self.worker.run(), name="worker"))
                     privacy = self.core.services.privacy
@@ -143,6 +152,8 @@ class App:
                 tasks.append(group.create_task(signals.listen(self.db, wake_on), name="wake-ups"))
                 if self.web is not None:
                     await self.web.start()
+                if self.ops_web is not None:
+                    await self.ops_web.start()
                 tasks.extend(group.create_task(self._serve(adapter)) for adapter in self.adapters)
                 await self._stop.wait()
                 await self._last_deliveries()
@@ -168,6 +179,8 @@ class App:
     async def close(self) -> None:
         if self.web is not None:
             await self.web.stop()
+        if self.ops_web is not None:
+            await self.ops_web.stop()
         await self.provider.close()
         if (stripe := self.core.services.payments.gateway) is not None:
             await stripe.close()
@@ -193,7 +206,12 @@ def build(
     provider = provider or build_provider(settings)
     notifier = Notifier(db, claim_s=settings.bot.delivery_claim_s)
     styles = StyleBook(settings.styles)
-    worker = WorkerPool(db, provider, storage, notifier, styles, worker_settings(settings, provider))
+    metrics = Metrics(
+        Figures(db), cache_s=settings.ops.metrics_cache_s, timeout_s=settings.ops.check_timeout_s
+    )
+    worker = WorkerPool(
+        db, provider, storage, notifier, styles, worker_settings(settings, provider), telemetry=metrics
+    )
     support = SupportDesk(
         db=db,
         notifier=notifier,
@@ -206,7 +224,7 @@ def build(
         contact=settings.privacy.contact,
         web_desk=True,
     )
-    payments, stripe_events = build_payments(settings, db, notifier)
+    payments, stripe_events = build_payments(settings, db, notifier, metrics)
     if not role.serves_web:
         stripe_events = None  # stored and handled by the web processes
     accounts = Accounts(db, trial_credits=settings.credits.trial, admins=settings.bot.admins)
@@ -229,7 +247,7 @@ def build(
         stars=stars,
         privacy=privacy,
     )
-    core = Core(services)
+    core = Core(services, metrics)
     adapters: list[Adapter] = []
     console_adapter = None
     if console is None and role.doors and console_door_enabled(settings):
@@ -240,7 +258,7 @@ def build(
         )
         adapters.append(console_adapter)
     serve_web = role is Role.WEB or (role.serves_web and settings.web_needed)
-    web = build_web(settings, db) if serve_web else None
+    web = build_web(settings) if serve_web else None
     telegram_by_webhook = settings.telegram.mode == "webhook"
     if settings.telegram.enabled and (role.doors or (web is not None and telegram_by_webhook)):
         adapters.append(build_telegram(settings, core, web, db, stars if settings.telegram.stars else None))
@@ -264,6 +282,14 @@ def build(
         notifier.register(adapter)
     if kf_sender is not None:
         notifier.register(kf_sender)  # customer-service chats: a sender, served by the WeCom adapter
+    ops_web = ops.listener(settings) if web is None and settings.ops.enabled else None
+    if (operators := web or ops_web) is not None:
+        ops.mount(operators, ops.readiness(settings, db, adapters), metrics)
+    heartbeat = None
+    if role.renders:
+        heartbeat = Heartbeat(
+            db, worker.owner, role.value, settings.ops.heartbeat_s, settings.ops.ready_worker_stale_s
+        )
     return App(
         settings=settings,
         db=db,
@@ -278,13 +304,15 @@ def build(
         console_foreground=console.foreground if console else False,
         stripe_events=stripe_events,
         role=role,
+        metrics=metrics,
+        ops_web=ops_web,
+        heartbeat=heartbeat,
     )
 
 
-def build_web(settings: Settings, db: Database) -> WebServer:
+def build_web(settings: Settings) -> WebServer:
     web = settings.web
     return WebServer(
-        db,
         host=web.host,
         port=web.port,
         max_connections=web.max_connections,
@@ -301,7 +329,7 @@ def console_door_enabled(settings: Settings) -> bool:
 
 
 def build_payments(
-    settings: Settings, db: Database, notifier: Notifier
+    settings: Settings, db: Database, notifier: Notifier, telemetry: Telemetry
 ) -> tuple[Payments, StripeEvents | None]:
     stripe_settings = settings.stripe
     catalogue = Catalogue(stripe_settings.packs, stripe_settings.plans)
@@ -327,7 +355,9 @@ def build_payments(
     )
     if gateway is None:
         return payments, None
-    events = StripeEvents(db, gateway, catalogue, notifier, settings.bot.default_language)
+    events = StripeEvents(
+        db, gateway, catalogue, notifier, settings.bot.default_language, telemetry=telemetry
+    )
     return payments, events
 
 

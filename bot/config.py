@@ -107,6 +107,38 @@ class AdminSettings(Section):
     idle_minutes: Annotated[float, Field(gt=0)] = 30.0
 
 
+class OpsSettings(Section):
+    """Health checks and metrics: /healthz, /readyz and /metrics are served on the web server where it
+    runs, else (when `enabled`) on a listener of their own at host:port."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    heartbeat_s: Annotated[float, Field(gt=0)] = 5.0
+    ready_worker_stale_s: Annotated[float, Field(gt=0)] = 30.0
+    ready_outbox_overdue_s: Annotated[float, Field(gt=0)] = 300.0
+    check_timeout_s: Annotated[float, Field(gt=0)] = 3.0
+    metrics_cache_s: Annotated[float, Field(ge=0)] = 5.0
+
+    @model_validator(mode="after")
+    def _stale_after_beats(self) -> OpsSettings:
+        if self.ready_worker_stale_s <= self.heartbeat_s:
+            raise ValueError("ready_worker_stale_s must be longer than heartbeat_s")
+        return self
+
+
+class LoggingSettings(Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        default=None, description="default: INFO; WARNING when a console chat shares the terminal"
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class TelegramSettings(Section):
     enabled: bool = False
     token: SecretStr | None = None
@@ -237,6 +269,8 @@ class Settings(BaseSettings):
     bot: BotSettings = Field(default_factory=BotSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

@@ -2,9 +2,10 @@
 
 Every record the process writes passes the root handlers, whichever library logged it and at whatever
 level, so the filter sits there (a filter on a logger would see only that logger's own records). It
-masks, in the message (after `%` formatting, so in its arguments too), in the exception text and in
-the stack: the configured secrets (every `SecretStr` of the settings and the database password), and
-whatever is shaped like a Telegram bot token, a Stripe or OpenAI key, or an e-mail address.
+masks, in the message (after `%` formatting, so in its arguments too), in the exception text, in the
+stack and in the text fields a record carries (`extra=`, which JSON logs show): the configured
+secrets (every `SecretStr` of the settings and the database password), and whatever is shaped like a
+Telegram bot token, a Stripe or OpenAI key, or an e-mail address.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import make_url
 
 MASK = "[redacted]"
+# What every record has; anything else was given with `extra=`.
+RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 MIN_SECRET_CHARS = 6  # shorter values would mask ordinary words; no real secret is that short
 SHAPES = (
     r"\d+:[A-Za-z0-9_-]{35}",  # a Telegram bot token (in every Bot API URL)
@@ -81,7 +84,15 @@ class Redactor(logging.Filter):
             record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
+        for name, value in extra_fields(record).items():
+            if isinstance(value, str):
+                setattr(record, name, self.redact(value))
         return True
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, object]:
+    """The fields a record was given with `extra=`."""
+    return {name: value for name, value in vars(record).items() if name not in RECORD_ATTRIBUTES}
 
 
 def _forms(secret: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""The bot's one aiohttp web app. Platforms and payments mount their webhooks on it; /healthz is ours.
+"""The bot's one aiohttp web app. Platforms and payments mount their webhooks on it, /healthz (alive)
+is its own; `bot.ops` adds /readyz and /metrics.
 
 Everything a stranger can send is bounded before a handler sees it:
 - each webhook has a body limit sized to what its sender really posts: a declared length over it is
@@ -15,8 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-
-from core.db.session import Database
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,6 @@ BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: cl
 class WebServer:
     def __init__(
         self,
-        db: Database,
         *,
         host: str,
         port: int,
@@ -56,14 +54,13 @@ class WebServer:
         header_timeout_s: float = HEADER_TIMEOUT_S,
         body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
-        self._db = db
         self._host = host
         self._port = port
         self._max_connections = max_connections
         self._header_timeout_s = header_timeout_s
         self._body_timeout_s = body_timeout_s
         self.app = web.Application()
-        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/healthz", _alive)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self._arriving = 0  # connections accepted whose handler has not registered with the server yet
@@ -75,7 +72,7 @@ class WebServer:
         self.app.router.add_post(path, self._bounded(handler, max_body))
 
     def add_get(self, path: str, handler: Handler) -> None:
-        """Mounts a page (a one-time download); only before `start`."""
+        """Mounts a page (a one-time download, a health check); only before `start`."""
         self.app.router.add_get(path, handler)
 
     async def start(self) -> None:
@@ -141,13 +138,10 @@ class WebServer:
 
         return bounded
 
-    async def _healthz(self, _request: web.Request) -> web.Response:
-        try:
-            await self._db.ping()
-        except Exception:
-            log.warning("health check: database unreachable", exc_info=True)
-            return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-        return web.json_response({"status": "ok", "database": "ok"})
+
+async def _alive(_request: web.Request) -> web.Response:
+    """Liveness: the process answers. Cheap and independent of the database (see /readyz)."""
+    return web.json_response({"status": "ok"})
 
 
 class _Busy(asyncio.Protocol):

@@ -28,6 +28,12 @@ class Adapter(Protocol):
 
     async def stop(self) -> None: ...
 
+    @property
+    def connected(self) -> bool:
+        """Whether the door can receive and send now (readiness): false while it connects, after it
+        lost its connection, and once stopped."""
+        ...
+
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """Delivers one reply to a chat; raises when it could not (the notifier retries)."""
         ...

@@ -27,6 +27,7 @@ from core.generation.styles import Style
 from core.i18n import Translator
 from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
 from core.privacy.consent import PrivacyState
+from core.telemetry import NO_TELEMETRY, Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +133,9 @@ NEEDS_CREDITS = frozenset({"insufficient_credits"})  # refusals that end with th
 
 
 class Core:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, telemetry: Telemetry = NO_TELEMETRY) -> None:
         self.services = services
+        self.telemetry = telemetry
         self._askers: Batcher[tuple[UserRef, bool], Asker | None] = Batcher(
             self._read_askers, max_size=ASKERS_READ_AT_ONCE
         )
@@ -149,6 +151,7 @@ class Core:
         # Parsed once, here: its name decides how the request is read.
         parsed = _typed(incoming.command) if incoming.command is not None else _parse(incoming.text)
         name = ALIASES.get(parsed.name, parsed.name) if isinstance(parsed, Command) else None
+        self.telemetry.command(incoming.user.platform, _command_label(name, parsed))
         return await self._guard(
             incoming.user,
             incoming.chat,
@@ -159,6 +162,8 @@ class Core:
         )
 
     async def on_action(self, press: ActionPress) -> list[Reply]:
+        self.telemetry.command(press.user.platform, "action")
+
         async def run(ctx: Context) -> list[Reply]:
             return await guarded(
                 ctx,
@@ -300,7 +305,9 @@ class Core:
             return [self._refusal(t, chat, error)]
         except Exception:
             reference = new_reference()
-            log.exception("request from a %s user failed [ref %s]", user.platform, reference)
+            log.exception(
+                "request from a %s user failed [ref %s]", user.platform, reference, extra={"ref": reference}
+            )
             return [text(t("error.internal", ref=reference))]
 
 
@@ -309,6 +316,14 @@ def _typed(command: Command) -> Command | UserError:
         return with_typed_options(command)
     except UserError as error:
         return error
+
+
+def _command_label(name: str | None, parsed: Command | UserError | None) -> str:
+    """The command as the metrics name it: a known command, `text` when the message is none, else
+    `other` (never what the user typed)."""
+    if name in HANDLERS:
+        return name
+    return "text" if parsed is None else "other"
 
 
 def _parse(message: str) -> Command | UserError | None:

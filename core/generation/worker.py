@@ -43,6 +43,7 @@ from core.instance import process_name
 from core.messages import ChatRef, Reply
 from core.notifier import Notifier
 from core.policy import GenerationSettings
+from core.telemetry import NO_TELEMETRY, Telemetry
 from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class WorkerPool:
     settings: GenerationSettings
     poll_interval_s: float = 1.0
     owner: str = field(default_factory=lambda: process_name("worker"))
+    telemetry: Telemetry = NO_TELEMETRY
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _aborted: set[int] = field(default_factory=set)
@@ -212,11 +214,13 @@ class WorkerPool:
                 raise
         except Exception:
             reference = new_reference()
-            log.exception("job %s crashed [ref %s]", job.id, reference)
+            log.exception("job %s crashed [ref %s]", job.id, reference, extra=_fields(job, reference))
             try:
                 await self._fail(job, "internal", reference)
             except Exception:  # still `running`: once its lease lapses, a pool re-queues or refunds it
-                log.exception("job %s could not be closed [ref %s]", job.id, reference)
+                log.exception(
+                    "job %s could not be closed [ref %s]", job.id, reference, extra=_fields(job, reference)
+                )
 
     async def _run(self, job: Job) -> None:
         """Calls the provider at once (the claim stamped the job's slot in the provider window as it
@@ -258,6 +262,9 @@ class WorkerPool:
                 outcome = await self.provider.render(request, on_partial)
         except (ContentBlocked, TransientProviderError, PermanentProviderError, TimeoutError) as exc:
             outcome = exc
+        self.telemetry.provider_call(
+            self.provider.name, None if isinstance(outcome, RenderResult) else _error_code(outcome)
+        )
         await asyncio.wait({announced})
         await self._conclude(job, outcome)
 
@@ -265,15 +272,27 @@ class WorkerPool:
         if isinstance(outcome, RenderResult):
             await self._succeed(job, outcome)
         elif isinstance(outcome, ContentBlocked):
-            log.info("job %s blocked by the provider's safety system", job.id)
+            log.info("job %s blocked by the provider's safety system", job.id, extra=_fields(job))
             await self._fail(job, "blocked", strike=True)
         elif isinstance(outcome, PermanentProviderError):
             reference = new_reference()
-            log.error("job %s failed at the provider [ref %s]: %s", job.id, reference, outcome)
+            log.error(
+                "job %s failed at the provider [ref %s]: %s",
+                job.id,
+                reference,
+                outcome,
+                extra=_fields(job, reference),
+            )
             await self._fail(job, "provider", reference)
         else:
             retry_after = outcome.retry_after if isinstance(outcome, TransientProviderError) else None
-            log.warning("job %s attempt %s failed: %s", job.id, job.attempts, type(outcome).__name__)
+            log.warning(
+                "job %s attempt %s failed: %s",
+                job.id,
+                job.attempts,
+                type(outcome).__name__,
+                extra=_fields(job),
+            )
             await self._retry_or_fail(job, retry_after)
 
     async def _succeed(self, job: Job, result: RenderResult) -> None:
@@ -294,7 +313,8 @@ class WorkerPool:
                 session, job, replies.result(Translator(job.language), job, paths, balance, self.styles)
             )
         self.notifier.wake()
-        log.info("job %s succeeded", job.id)
+        self._observe(job, JobStatus.SUCCEEDED)
+        log.info("job %s succeeded", job.id, extra=_fields(job))
 
     async def _retry_or_fail(self, job: Job, retry_after: float | None) -> None:
         too_long = retry_after is not None and retry_after > self.settings.timeout_s
@@ -336,6 +356,11 @@ class WorkerPool:
             )
             await self._report(session, job, [notice])
         self.notifier.wake()
+        self._observe(job, JobStatus.FAILED)
+
+    def _observe(self, job: Job, state: JobStatus) -> None:
+        """A job this pool brought to its final state: how long it took from its submission."""
+        self.telemetry.job_finished(state, (utcnow() - job.created_at).total_seconds())
 
     async def _report(self, session: AsyncSession, job: Job, messages: list[Reply]) -> None:
         """The job's outcome, queued in the transaction that settles or refunds it."""
@@ -344,6 +369,15 @@ class WorkerPool:
     async def _tell(self, job: Job, messages: list[Reply]) -> None:
         """Progress: best effort, worthless once late."""
         await self.notifier.send(ChatRef.parse(job.chat), messages)
+
+
+def _error_code(outcome: Exception) -> str:
+    return "timeout" if isinstance(outcome, TimeoutError) else getattr(outcome, "code", "provider_error")
+
+
+def _fields(job: Job, reference: str | None = None) -> dict[str, object]:
+    """What structured logs carry as fields of a job's records."""
+    return {"job_id": job.id} if reference is None else {"job_id": job.id, "ref": reference}
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:

@@ -20,6 +20,22 @@ from core.payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 
+HANDLED = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "charge.refunded",
+        "charge.dispute.created",
+        "charge.dispute.closed",
+        "radar.early_fraud_warning.created",
+    }
+)
+"""The event types `handle` acts on (the webhook endpoint should be sent these)."""
 NAMES_ONLY_A_CHARGE = frozenset(
     {"charge.dispute.created", "charge.dispute.closed", "radar.early_fraud_warning.created"}
 )

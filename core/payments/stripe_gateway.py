@@ -15,7 +15,12 @@ CHECKOUT_EXPIRES_S = 60 * 60
 
 
 class InvalidWebhook(Exception):
-    """The payload is not a Stripe event signed with our secret, or its signature is too old."""
+    """The payload is not a Stripe event signed with our secret, or its signature is too old.
+    `reason`: `invalid_signature`, or `malformed` (signed, but not an event)."""
+
+    def __init__(self, message: str, reason: str = "invalid_signature") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class StripeGateway:
@@ -46,7 +51,10 @@ class StripeGateway:
             data = bounded_json(payload)
         except (stripe.SignatureVerificationError, ValueError, TypeError) as error:
             # TypeError: a non-ASCII signature; ValueError: not JSON, or nested beyond reason
-            raise InvalidWebhook(type(error).__name__) from None
+            signed = not isinstance(error, stripe.SignatureVerificationError | TypeError)
+            raise InvalidWebhook(
+                type(error).__name__, "malformed" if signed else "invalid_signature"
+            ) from None
         if not (
             isinstance(data, dict)
             and isinstance(data.get("id"), str)
@@ -55,7 +63,7 @@ class StripeGateway:
             and isinstance(data.get("data"), dict)
             and isinstance(data["data"].get("object"), dict)
         ):
-            raise InvalidWebhook("not an event")
+            raise InvalidWebhook("not an event", "malformed")
         return data
 
     async def create_checkout(

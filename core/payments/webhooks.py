@@ -26,7 +26,8 @@ from core.notifier import Notifier
 from core.payments import events
 from core.payments.catalogue import Catalogue
 from core.payments.event_context import EventContext, Lookups, NotYet
-from core.payments.stripe_gateway import StripeGateway
+from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
+from core.telemetry import NO_TELEMETRY, Telemetry
 from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,21 @@ class StripeEvents:
     default_language: str
     poll_interval_s: float = 5.0
     owner: str = field(default_factory=lambda: process_name("stripe"))
+    telemetry: Telemetry = NO_TELEMETRY
     _wake: asyncio.Event | None = None
 
     async def receive(self, payload: bytes, signature: str) -> bool:
         """Verifies and stores one delivery; raises InvalidWebhook. True when the event is new."""
-        event = self.gateway.verify(payload, signature)
+        try:
+            event = self.gateway.verify(payload, signature)
+        except InvalidWebhook as refused:
+            self.telemetry.webhook_event("stripe", "unknown", refused.reason)
+            raise
         async with self.db.transaction() as session:
             stored = await repo.store_event(session, event)
+        kind = event.get("type")
+        label = kind if kind in events.HANDLED else "other"
+        self.telemetry.webhook_event("stripe", label, "accepted" if stored else "duplicate")
         if stored:
             self._wakeup().set()
         return stored

@@ -57,6 +57,10 @@ class ConsoleAdapter:
         self._stopped = asyncio.Event()
         self._prompt_shown = False
 
+    @property
+    def connected(self) -> bool:
+        return True  # the terminal is always there
+
     async def start(self) -> None:
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()

@@ -114,6 +114,11 @@ class DiscordAdapter:
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)  # also where discord.py reconnects to
         await self.client.connect(reconnect=True)
 
+    @property
+    def connected(self) -> bool:
+        """Once the gateway is ready (every shard of this process), until the connection is lost."""
+        return self.client.is_ready() and not self.client.is_closed()
+
     async def stop(self) -> None:
         self._delivery.close()
         await self.client.close()

@@ -152,6 +152,10 @@ class TelegramAdapter:
         await self._publish_menu()
         self._ready.set()
 
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set() and not self._stopped.is_set()
+
     async def start(self) -> None:
         await self.open()
         await self.application.start()

@@ -85,11 +85,17 @@ class WeComAdapter:
         self._intake = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        self._serving = False
         self.kf = (
             CustomerService(core, self._api, state, kf_open_kfid, self._references) if kf_open_kfid else None
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """While serving: WeCom calls in, so nothing else needs to be up."""
+        return self._serving
 
     async def start(self) -> None:
         """Messages arrive through `handle_callback`; this pulls what customers wrote while the bot was
@@ -97,9 +103,11 @@ class WeComAdapter:
         if self.kf is not None:
             self._spawn(self._catch_up(self.kf))
         log.info("wecom: receiving callbacks")
+        self._serving = True
         try:
             await self._stopped.wait()
         finally:
+            self._serving = False
             await self.close()
 
     async def stop(self) -> None:

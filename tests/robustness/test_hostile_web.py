@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 
 from bot.web import TELEGRAM_UPDATE_MAX_BYTES, WebServer
-from core.db.session import Database
 from platforms.telegram.adapter import SECRET_HEADER
 from tests.harness import harness_for, sqlite_target
 
@@ -29,21 +28,19 @@ HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n\r\n"
 @asynccontextmanager
 async def server(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[WebServer, list[bytes]]]:
     """A web server with one webhook (limit 1 KiB) that records the bodies it is handed."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}")
     received: list[bytes] = []
 
     async def hook(request: aiohttp.web.Request) -> aiohttp.web.Response:
         received.append(await request.read())
         return aiohttp.web.Response(text="taken")
 
-    web = WebServer(db, host="127.0.0.1", port=0, **options)
+    web = WebServer(host="127.0.0.1", port=0, **options)
     web.add_post(PATH, hook, max_body=LIMIT)
     await web.start()
     try:
         yield web, received
     finally:
         await web.stop()
-        await db.dispose()
 
 
 async def exchange(port: int, sent: bytes, *, until: bytes = b"") -> bytes:

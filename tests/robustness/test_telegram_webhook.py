@@ -82,7 +82,7 @@ async def webhook_bot(tmp_path: Path, api: TelegramBotAPIDouble) -> AsyncIterato
             errors.append(context.error)
 
         adapter.application.add_error_handler(collect)
-        web = WebServer(harness.app.db, host="127.0.0.1", port=0)
+        web = WebServer(host="127.0.0.1", port=0)
         web.add_post(PATH, adapter.handle_webhook)
         await web.start()
         serving = asyncio.create_task(adapter.start())

@@ -38,23 +38,37 @@ class RenderResult:
 
 
 class ProviderError(Exception):
-    """Base for provider failures; the worker maps each subclass to an outcome."""
+    """Base for provider failures; the worker maps each subclass to an outcome. `code` names the
+    failure for the operators' metrics, from a fixed set (never the provider's free text)."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 class ContentBlocked(ProviderError):
     """The provider's safety system refused the prompt or references: refund, strike, no retry."""
 
+    code = "moderation_blocked"
+
 
 class TransientProviderError(ProviderError):
     """Rate limit, 5xx, timeout, dropped stream: worth retrying with backoff, then refund."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    code = "transient"
+
+    def __init__(self, message: str, retry_after: float | None = None, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.retry_after = retry_after
 
 
 class PermanentProviderError(ProviderError):
     """Anything else (bad request, malformed response): refund at once with a reference id."""
+
+    code = "rejected"
 
 
 class ImageProvider(Protocol):

@@ -126,7 +126,7 @@ class OpenAIProvider:
         except json.JSONDecodeError as exc:  # the SDK parses bodies and stream events without wrapping this
             raise _garbled() from exc
         if isinstance(response, str):  # a 200 that is not JSON (a proxy's page): the SDK hands back its text
-            raise TransientProviderError("OpenAI answered with a body that is not JSON")
+            raise TransientProviderError("OpenAI answered with a body that is not JSON", code="garbled")
         data = response.data or []
         if len(data) != request.n:
             raise PermanentProviderError(f"OpenAI returned {len(data)} images, expected {request.n}")
@@ -148,9 +148,9 @@ class OpenAIProvider:
                 elif kind in _COMPLETED_EVENTS:
                     completed = event
                 elif kind == "error":  # an error event the SDK did not raise itself
-                    raise TransientProviderError("OpenAI stream reported an error")
+                    raise TransientProviderError("OpenAI stream reported an error", code="stream_error")
         if completed is None:
-            raise TransientProviderError("OpenAI stream ended without a completed image")
+            raise TransientProviderError("OpenAI stream ended without a completed image", code="stream_error")
         image = _decode_image(getattr(completed, "b64_json", None), request)
         return RenderResult(images=(image,), usage=_usage(getattr(completed, "usage", None)))
 
@@ -167,19 +167,19 @@ def _map_error(exc: openai.APIError) -> ProviderError:
         where = f"HTTP {exc.status_code} code={code or '-'} request_id={exc.request_id or '-'}"
         if isinstance(exc, openai.RateLimitError):
             return TransientProviderError(
-                f"OpenAI rate limit: {where}", retry_after=_retry_after(exc.response)
+                f"OpenAI rate limit: {where}", retry_after=_retry_after(exc.response), code="rate_limited"
             )
         if exc.status_code >= 500 or exc.status_code in (408, 409):
-            return TransientProviderError(f"OpenAI server error: {where}")
+            return TransientProviderError(f"OpenAI server error: {where}", code="server_error")
         return PermanentProviderError(f"OpenAI rejected the request: {where}")
     if isinstance(exc, openai.APITimeoutError):
-        return TransientProviderError("OpenAI request timed out")
+        return TransientProviderError("OpenAI request timed out", code="timeout")
     if isinstance(exc, openai.APIConnectionError):
-        return TransientProviderError("OpenAI connection failed")
+        return TransientProviderError("OpenAI connection failed", code="connection_error")
     if isinstance(exc, openai.APIResponseValidationError):
         return PermanentProviderError("OpenAI returned a response that does not match its schema")
     # A plain APIError is what the SDK raises for an `error` event in the middle of a stream.
-    return TransientProviderError(f"OpenAI stream failed: code={code or '-'}")
+    return TransientProviderError(f"OpenAI stream failed: code={code or '-'}", code="stream_error")
 
 
 def _flags(body: bytes, count: int) -> list[bool]:
@@ -196,7 +196,7 @@ def _flags(body: bytes, count: int) -> list[bool]:
 
 def _garbled() -> TransientProviderError:
     """A body or stream event cut or garbled on the way: like a dropped connection, worth a retry."""
-    return TransientProviderError("OpenAI returned a response that is not valid JSON")
+    return TransientProviderError("OpenAI returned a response that is not valid JSON", code="garbled")
 
 
 def _is_content_block(exc: openai.APIError) -> bool:

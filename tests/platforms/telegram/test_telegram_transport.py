@@ -78,7 +78,7 @@ async def test_the_webhook_accepts_telegrams_secret_and_nothing_else(
     async with harness_for(database, tmp_path) as harness:
         webhook = Webhook("https://bot.example.com/telegram/webhook", SECRET)
         adapter = adapter_for(harness, api, webhook)
-        web = WebServer(harness.app.db, host="127.0.0.1", port=0)
+        web = WebServer(host="127.0.0.1", port=0)
         web.add_post("/telegram/webhook", adapter.handle_webhook)
         await web.start()
         url = f"http://127.0.0.1:{web.port}/telegram/webhook"

@@ -130,7 +130,7 @@ async def _wecom_bot(
         harness.app.notifier.register(adapter)
         assert adapter.kf is not None
         harness.app.notifier.register(adapter.kf)
-        web = WebServer(harness.app.db, host="127.0.0.1", port=0)
+        web = WebServer(host="127.0.0.1", port=0)
         web.add_post(CALLBACK_PATH, adapter.handle_callback, max_body=WECOM_CALLBACK_MAX_BYTES)
         web.add_get(CALLBACK_PATH, adapter.handle_callback)
         await web.start()
