@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The web admin's pages photographed by the headless-browser test (needs /usr/bin/chromium): docs/admin/*.png
+screenshots: $(STAMP)
+	IMAGE2BOT_SCREENSHOTS=docs/admin $(BIN)/python -m pytest -q -p no:cacheprovider \
+		"tests/bot/admin_web/test_admin_in_browser.py::test_an_operator_works_the_desk_in_a_browser[sqlite]"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot import admin_cli, log_redaction, privacy_cli
+from bot import admin_cli, log_redaction, operator_cli, privacy_cli
 from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
 from bot.log_json import JsonFormatter
@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     admin_cli.add_admin_commands(admin_parser, _with_account_db)
     privacy_cli.add_commands(admin_parser, _with_account_db)
+    operator_cli.add_commands(admin_parser)
     refund = admin_parser.add_parser(
         "refund-stars", help="return a Telegram Stars payment to the buyer and take its credits back"
     )

@@ -274,6 +274,10 @@ def build(
             settings.stripe.webhook_path, stripe_webhook(stripe_events), max_body=STRIPE_EVENT_MAX_BYTES
         )
     connect_doors(privacy, settings, [*adapters, kf_sender] if kf_sender else adapters, web)
+    if web is not None and settings.admin.enabled:
+        from bot import admin_web  # templates and password hashing: only where the web server runs
+
+        admin_web.mount(web, services, settings)
     for adapter in adapters:
         notifier.register(adapter)
     if kf_sender is not None:

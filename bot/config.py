@@ -99,6 +99,14 @@ class WebSettings(Section):
     body_timeout_s: Annotated[float, Field(gt=0)] = BODY_TIMEOUT_S
 
 
+class AdminSettings(Section):
+    """The operators' web admin under /admin, served wherever the web server runs."""
+
+    enabled: bool = True
+    session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    idle_minutes: Annotated[float, Field(gt=0)] = 30.0
+
+
 class OpsSettings(Section):
     """Health checks and metrics: /healthz, /readyz and /metrics are served on the web server where it
     runs, else (when `enabled`) on a listener of their own at host:port."""
@@ -260,6 +268,7 @@ class Settings(BaseSettings):
     styles: list[Style] = Field(default_factory=lambda: list(DEFAULT_STYLES))
     bot: BotSettings = Field(default_factory=BotSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)

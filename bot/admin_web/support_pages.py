@@ -1,0 +1,96 @@
+"""The support inbox: tickets from every platform, answered, closed or credited from the web."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.admin_web.guard import Action, Form, Page, field, see_other
+from bot.admin_web.render import Renderer
+from core.errors import UserError
+from core.operators import SignedIn
+from core.support import MAX_CREDIT, SupportDesk
+
+STATUSES = ("open", "closed", "all")
+ANSWER_MAX_CHARS = 4000  # one chat message on every platform
+NOTICES = {
+    "answered": "Answer sent: it reaches the user's chat through the outbox.",
+    "closed": "Ticket closed.",
+    "credited": "Credits granted, and the user told.",
+}
+PROBLEMS = {
+    "answer": f"Write an answer of at most {ANSWER_MAX_CHARS:,} characters.",
+    "amount": f"Give a whole number of credits from 1 to {MAX_CREDIT:,}.",
+    "reason": "Give a reason: it is kept in the ledger and the audit log.",
+    "closed": "This ticket is closed already.",
+}
+
+
+def ticket_path(ticket_id: int, **query: str) -> str:
+    path = f"/admin/tickets/{ticket_id}"
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+class SupportPages:
+    def __init__(self, desk: SupportDesk, renderer: Renderer) -> None:
+        self._desk = desk
+        self._renderer = renderer
+
+    def pages(self) -> dict[str, Page]:
+        return {"/admin/tickets": self.inbox, "/admin/tickets/{ticket_id:[0-9]+}": self.ticket}
+
+    def actions(self) -> dict[str, Action]:
+        base = "/admin/tickets/{ticket_id:[0-9]+}"
+        return {f"{base}/answer": self.answer, f"{base}/close": self.close, f"{base}/credit": self.credit}
+
+    async def inbox(self, request: web.Request, signed_in: SignedIn) -> web.StreamResponse:
+        status = request.query.get("status", "open")
+        status = status if status in STATUSES else "open"
+        tickets = await self._desk.tickets(status=None if status == "all" else status)
+        return self._renderer.page(
+            "tickets.html", signed_in, section="tickets", tickets=tickets, showing=status, statuses=STATUSES
+        )
+
+    async def ticket(self, request: web.Request, signed_in: SignedIn) -> web.StreamResponse:
+        ticket = await self._existing(request)
+        return self._renderer.page(
+            "ticket.html",
+            signed_in,
+            section="tickets",
+            ticket=ticket,
+            answer_max=ANSWER_MAX_CHARS,
+            notice=NOTICES.get(request.query.get("done", "")),
+            problem=PROBLEMS.get(request.query.get("problem", "")),
+        )
+
+    async def answer(self, request: web.Request, signed_in: SignedIn, form: Form) -> web.StreamResponse:
+        ticket = await self._existing(request)
+        body = field(form, "body")
+        if not body or len(body) > ANSWER_MAX_CHARS:
+            return see_other(ticket_path(ticket["id"], problem="answer"))
+        await self._desk.reply(ticket["id"], body, actor=signed_in.actor)
+        return see_other(ticket_path(ticket["id"], done="answered"))
+
+    async def close(self, request: web.Request, signed_in: SignedIn, _form: Form) -> web.StreamResponse:
+        ticket = await self._existing(request)
+        closed = await self._desk.close(ticket["id"], actor=signed_in.actor)
+        return see_other(
+            ticket_path(ticket["id"], **({"done": "closed"} if closed else {"problem": "closed"}))
+        )
+
+    async def credit(self, request: web.Request, signed_in: SignedIn, form: Form) -> web.StreamResponse:
+        ticket = await self._existing(request)
+        amount, reason = field(form, "amount"), field(form, "reason")
+        if not amount.isdigit() or not 0 < int(amount) <= MAX_CREDIT:
+            return see_other(ticket_path(ticket["id"], problem="amount"))
+        if not reason:
+            return see_other(ticket_path(ticket["id"], problem="reason"))
+        await self._desk.credit(ticket["id"], int(amount), reason, actor=signed_in.actor)
+        return see_other(ticket_path(ticket["id"], done="credited"))
+
+    async def _existing(self, request: web.Request) -> dict:
+        try:
+            return await self._desk.ticket(int(request.match_info["ticket_id"]))
+        except UserError:
+            raise web.HTTPNotFound(text="No such ticket.") from None
