@@ -222,7 +222,7 @@ def build(
         contact_qr_path=settings.support.contact_qr_path,
         hours=settings.support.hours,
         contact=settings.privacy.contact,
-        web_desk=True,
+        web_desk=settings.admin.enabled,
     )
     payments, stripe_events = build_payments(settings, db, notifier, metrics)
     if not role.serves_web:
