@@ -69,8 +69,9 @@ class UnknownAccount(Exception):
 async def lock(session: AsyncSession, account_id: int) -> Balance:
     """Holds the account's row until the transaction ends, so its credit operations run one at a time.
 
-    Take it before inserting rows that reference the account: their foreign-key locks would
-    otherwise deadlock against a later FOR UPDATE on PostgreSQL.
+    Take it first: a transaction that changes both the account and its queue row (a job failing
+    or cancelled, the intake) locks the account before the queue row, so none deadlocks on
+    PostgreSQL. Rows that only reference the account (ledger entries) may be inserted meanwhile.
     """
     values = await repo.lock_balances(session, account_id)
     if values is None:

@@ -186,6 +186,7 @@ class JobService:
     async def cancel(self, account_id: int, job_id: int | None) -> Cancelled:
         """Cancels a queued or running job of this account and refunds it."""
         async with self.db.transaction() as session:
+            await credits.lock(session, account_id)  # before the queue's row, as the intake: no deadlock
             job = await (
                 repo.latest_active(session, account_id) if job_id is None else repo.get(session, job_id)
             )

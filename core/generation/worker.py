@@ -163,7 +163,14 @@ class WorkerPool:
         attempts. Slots long gone from the provider window are forgotten on the way."""
         async with self.db.transaction() as session:
             await repo.forget_provider_calls(session, utcnow())
-            for job in await repo.expired_leases(session, utcnow()):
+            expired = await repo.expired_leases(session, utcnow())
+            # Accounts first, in id order, as the intake locks them: a refund after the queue's row
+            # would otherwise deadlock against an intake batch on PostgreSQL.
+            for account_id in sorted(
+                {job.account_id for job in expired if self.backoff.exhausted(job.attempts)}
+            ):
+                await credits.lock(session, account_id)
+            for job in expired:
                 if not self.backoff.exhausted(job.attempts):
                     await repo.transition(
                         session, job.id, from_statuses=[JobStatus.RUNNING], to=JobStatus.QUEUED
@@ -336,6 +343,8 @@ class WorkerPool:
 
     async def _fail(self, job: Job, code: str, reference: str | None = None, *, strike: bool = False) -> None:
         async with self.db.transaction() as session:
+            # The account before the queue's row, as the intake locks them: else a deadlock (PostgreSQL).
+            await credits.lock(session, job.account_id)
             if not await repo.transition(
                 session,
                 job.id,

@@ -36,13 +36,16 @@ BALANCE_COLUMNS = {"subscription": Account.balance_subscription, "one_time": Acc
 async def lock_balances(session: AsyncSession, account_id: int) -> tuple[int, int] | None:
     """(subscription, one_time), holding the account row until the transaction ends (PostgreSQL).
 
+    The lock is FOR NO KEY UPDATE: it orders the account's credit operations, yet lets other
+    transactions insert rows that reference the account (a ledger entry's foreign key only shares the
+    key), so a worker recording a job never waits on it while holding the queue's row.
     On SQLite the whole write transaction is already exclusive (BEGIN IMMEDIATE).
     """
     row = (
         await session.execute(
             select(Account.balance_subscription, Account.balance_one_time)
             .where(Account.id == account_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     ).one_or_none()
     return None if row is None else (row[0], row[1])

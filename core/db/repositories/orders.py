@@ -41,7 +41,7 @@ _PAYERS = (
     )
     .where(ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(ACCOUNTS.c.id)  # PostgreSQL: locked in one order by every batch, so none deadlock
-    .with_for_update(of=ACCOUNTS)
+    .with_for_update(of=ACCOUNTS, key_share=True)  # as credits.lock: rows referencing the account may go on
 )
 
 
