@@ -11,6 +11,7 @@ request, or `lifetime` after sign-in, whichever comes first.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import secrets
@@ -36,8 +37,12 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ISSUER = "image2bot"
 
 _hasher = PasswordHasher()
-# Checked when the name is unknown, so that a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the name is unknown, so that a wrong name takes as long as a wrong password."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class SignInRefused(Exception):
@@ -167,7 +172,7 @@ class Operators:
         if by_name >= MAX_FAILURES or by_address >= MAX_FAILURES:
             raise SignInRefused("throttled")
         usable = operator is not None and operator.disabled_at is None
-        stored = operator.password_hash if usable and operator is not None else _DUMMY_HASH
+        stored = operator.password_hash if usable and operator is not None else _dummy_hash()
         right = await asyncio.to_thread(_verify, stored, password) and usable
         if right and operator is not None and operator.totp_secret is not None:
             right = pyotp.TOTP(operator.totp_secret).verify(code.strip(), valid_window=1)
