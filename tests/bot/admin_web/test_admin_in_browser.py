@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from core.admin import accounts, audit
 from core.db.repositories import payments as payments_repo
+from core.db.session import Database
 from core.generation.providers.base import (
     ContentBlocked,
     OnPartial,
@@ -43,11 +45,11 @@ class TroubledProvider(LocalProvider):
         return await super().render(request, on_partial)
 
 
-async def settled(bot_db: object, account_id: int) -> dict:
+async def settled(db: Database, account_id: int) -> dict[str, Any]:
     """The account's report once its jobs have finished (so the ledger no longer moves)."""
     async with asyncio.timeout(30):
         while True:
-            report = await accounts.report(bot_db, account_id)  # type: ignore[arg-type]
+            report = await accounts.report(db, account_id)
             if report["jobs"] and all(job["status"] in FINISHED for job in report["jobs"]):
                 return report
             await asyncio.sleep(0.05)
@@ -60,13 +62,9 @@ async def test_an_operator_works_the_desk_in_a_browser(
     provider = TroubledProvider()
     async with open_telegram_bot(database, tmp_path / "bot", api, web=WEB, provider=provider) as bot:
         app = bot.harness.app
-        account_id = 0
         for prompt in ("a lighthouse in a storm", "a kraken in the harbour", "a gory shipwreck"):
-            # one after the other: a job failing while the next is queued can deadlock on PostgreSQL
-            # (the worker's refund and the intake take the account's rows in opposite orders)
             await bot.say(f"/imagine {prompt}", user=USER)
-            account_id = await accounts.find_account(app.db, f"telegram:{USER}")
-            await settled(app.db, account_id)
+        account_id = await accounts.find_account(app.db, f"telegram:{USER}")
         await bot.say("/support the lighthouse came out too dark", user=USER)  # ticket #1
         async with app.db.transaction() as session:  # as the Stripe handler does on a lost dispute
             await payments_repo.set_frozen(session, account_id, FreezeReason.DISPUTE_LOST)
