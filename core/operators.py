@@ -1,6 +1,7 @@
 """The people who run the service from the web admin: who they are, how they sign in, how long it lasts.
 
-Passwords are kept as argon2 hashes; a second factor (TOTP) is asked for when the operator has one.
+Passwords are kept as argon2 hashes; a second factor (TOTP) is asked for when the operator has one,
+and each of its codes signs in once (a code seen over a shoulder or in a proxy's log is spent).
 Sign-in failures are counted in the database, per name and per client address, so every web process
 refuses the same guesser: after `MAX_FAILURES` failures within `FAILURE_WINDOW` the next attempt is
 refused without its password being checked. A session is a random token held by the browser; only its
@@ -13,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import pyotp
 from argon2 import PasswordHasher
@@ -174,28 +177,44 @@ class Operators:
         usable = operator is not None and operator.disabled_at is None
         stored = operator.password_hash if usable and operator is not None else _dummy_hash()
         right = await asyncio.to_thread(_verify, stored, password) and usable
+        step = None
         if right and operator is not None and operator.totp_secret is not None:
-            right = pyotp.TOTP(operator.totp_secret).verify(code.strip(), valid_window=1)
+            step = _totp_step(operator.totp_secret, code, now)
+            right = step is not None
         if not right or operator is None:
-            async with self._db.transaction() as session:
-                await self._prune(session, now)
-                await repo.record_failure(session, name=name, address=address, at=now)
-            raise SignInRefused("invalid")
+            await self._failed(name, address, now)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         async with self._db.transaction() as session:
             await self._prune(session, now)
-            await repo.open_session(
-                session,
-                token_hash=_token_hash(token),
-                operator_id=operator.id,
-                csrf_token=csrf,
-                now=now,
-                expires_at=now + self._lifetime,
-            )
-            await audit_repo.audit(
-                session, actor=f"operator:{name}", action="operator_signed_in", account_id=None, details={}
-            )
+            if step is not None and not await repo.use_totp_step(session, operator.id, step):
+                replayed = True  # the code signed someone in already: a copy of it signs no one in
+            else:
+                replayed = False
+                await self._open(session, operator.id, name, token, csrf, now)
+        if replayed:
+            await self._failed(name, address, now)
         return NewSession(token, SignedIn(name, csrf))
+
+    async def _failed(self, name: str, address: str, now: datetime) -> NoReturn:
+        async with self._db.transaction() as session:
+            await self._prune(session, now)
+            await repo.record_failure(session, name=name, address=address, at=now)
+        raise SignInRefused("invalid")
+
+    async def _open(
+        self, session: AsyncSession, operator_id: int, name: str, token: str, csrf: str, now: datetime
+    ) -> None:
+        await repo.open_session(
+            session,
+            token_hash=_token_hash(token),
+            operator_id=operator_id,
+            csrf_token=csrf,
+            now=now,
+            expires_at=now + self._lifetime,
+        )
+        await audit_repo.audit(
+            session, actor=f"operator:{name}", action="operator_signed_in", account_id=None, details={}
+        )
 
     async def _prune(self, session: AsyncSession, now: datetime) -> None:
         """Sessions that ended and failures too old to count go, a little at every sign-in attempt."""
@@ -234,6 +253,17 @@ class Operators:
                 account_id=None,
                 details={},
             )
+
+
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The 30-second step whose code `code` is (the current one or a neighbour, for clocks that
+    differ a little), or None."""
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code.strip()):
+            return step
+    return None
 
 
 def _verify(stored: str, password: str) -> bool:

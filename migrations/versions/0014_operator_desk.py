@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("totp_secret", sa.String(length=64), nullable=True),
+        sa.Column("totp_last_step", sa.Integer(), nullable=True),
         sa.Column("created_at", When(timezone=True), nullable=False),
         sa.Column("disabled_at", When(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operators")),

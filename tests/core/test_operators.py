@@ -87,6 +87,26 @@ async def test_a_second_factor_is_required_when_the_operator_has_one(db: Databas
         await operators.sign_in("ana", PASSWORD, "", address="10.0.0.1")
     code = pyotp.TOTP(new.totp_secret).now()
     assert (await operators.sign_in("ana", PASSWORD, code, address="10.0.0.1")).signed_in.operator == "ana"
+    with pytest.raises(SignInRefused, match="invalid"):  # each code signs in once
+        await operators.sign_in("ana", PASSWORD, code, address="10.0.0.2")
+
+
+async def test_a_code_from_a_step_before_the_last_used_one_is_refused_and_the_next_accepted(
+    db: Database,
+) -> None:
+    clock = Clock()
+    operators = Operators(db, clock=clock)
+    totp = pyotp.TOTP((await operators.add("ana", PASSWORD, totp=True, actor="cli:root")).totp_secret or "")
+    now = clock()
+    earlier, current = totp.at(now - timedelta(seconds=30)), totp.at(now)
+    assert (await operators.sign_in("ana", PASSWORD, current, address="10.0.0.1")).signed_in.operator == "ana"
+    with pytest.raises(SignInRefused, match="invalid"):  # still in the window, but older than the one used
+        await operators.sign_in("ana", PASSWORD, earlier, address="10.0.0.1")
+    clock.advance(seconds=30)
+    following = totp.at(clock())
+    assert (
+        await operators.sign_in("ana", PASSWORD, following, address="10.0.0.1")
+    ).signed_in.operator == "ana"
 
 
 async def test_sessions_end_when_idle_too_long_or_too_old_or_signed_out(db: Database) -> None:

@@ -31,6 +31,19 @@ async def disable(session: AsyncSession, operator_id: int, now: datetime) -> Non
     await session.execute(delete(OperatorSession).where(OperatorSession.operator_id == operator_id))
 
 
+async def use_totp_step(session: AsyncSession, operator_id: int, step: int) -> bool:
+    """Records `step` as the operator's last code; False when it (or a later one) was used already."""
+    result = await session.execute(
+        update(Operator)
+        .where(
+            Operator.id == operator_id,
+            or_(Operator.totp_last_step.is_(None), Operator.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def failures_since(
     session: AsyncSession, *, name: str, address: str, since: datetime
 ) -> tuple[int, int]:
