@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from bot.__main__ import PAYLOAD_LOGGERS
+from core.db.session import Database
 from tests.fakes.openai_images import openai_double  # noqa: F401  (a fixture other modules use)
 from tests.harness import (
     DatabaseTarget,
@@ -125,6 +126,16 @@ async def empty_database(
         yield _postgres_target(schema)
     finally:
         await drop_schema(postgres_admin, schema)
+
+
+@pytest_asyncio.fixture
+async def db(database: DatabaseTarget) -> AsyncIterator[Database]:
+    """The migrated test database, opened directly (below the application)."""
+    opened = database.open()
+    try:
+        yield opened
+    finally:
+        await opened.dispose()
 
 
 @pytest_asyncio.fixture

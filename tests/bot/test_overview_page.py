@@ -4,13 +4,11 @@ falls back to the last 24 hours for a period it does not know."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
 
 import bot.admin_web.overview_page as page
@@ -18,7 +16,6 @@ from core.credits import EntryKind
 from core.db.session import Database
 from core.db.statuses import JobStatus
 from tests.core.figure_rows import accounts, add_entry, add_job, add_payment
-from tests.harness import DatabaseTarget
 
 NOW = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
 TEMPLATES = Path(page.__file__).parent / "templates"
@@ -27,15 +24,6 @@ LAYOUT = (
     "<!doctype html><html><head>{% block head %}{% endblock %}<title>{% block title %}{% endblock %}</title>"
 )
 LAYOUT += "</head><body><main>{% block content %}{% endblock %}</main></body></html>"
-
-
-@pytest_asyncio.fixture
-async def db(database: DatabaseTarget) -> AsyncIterator[Database]:
-    opened = database.open()
-    try:
-        yield opened
-    finally:
-        await opened.dispose()
 
 
 def render(context: dict[str, Any]) -> str:

@@ -3,18 +3,15 @@ buckets' edges where they belong and empty buckets present as zeros."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-import pytest_asyncio
 
 from core.credits import EntryKind
 from core.db.session import Database
 from core.db.statuses import JobStatus
 from core.figures import Overview, Period, Revenue, bounds, overview
 from tests.core.figure_rows import accounts, add_entry, add_job, add_payment
-from tests.harness import DatabaseTarget
 
 NOW = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
 DAY_START = datetime(2026, 3, 9, 15, tzinfo=UTC)  # the first of the 24 hourly buckets ending with NOW's
@@ -23,15 +20,6 @@ END = datetime(2026, 3, 10, 15, tzinfo=UTC)
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-@pytest_asyncio.fixture
-async def db(database: DatabaseTarget) -> AsyncIterator[Database]:
-    opened = database.open()
-    try:
-        yield opened
-    finally:
-        await opened.dispose()
 
 
 def values(series_points: tuple[tuple[datetime, int], ...]) -> dict[datetime, int]:

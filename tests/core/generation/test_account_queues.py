@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import bindparam, case, func, select, text
 
 from core.db import migrate
@@ -29,15 +27,6 @@ LEASE = timedelta(seconds=30)
 MAX_RUNNING = 2
 PER_MINUTE = 3
 WORDS = {**JOB_COLUMNS, "cost": 10, "hold_id": None, "references": [], "request_key": None}
-
-
-@pytest_asyncio.fixture
-async def db(database: DatabaseTarget) -> AsyncIterator[Database]:
-    opened = database.open()
-    try:
-        yield opened
-    finally:
-        await opened.dispose()
 
 
 async def new_accounts(db: Database, count: int) -> list[int]:
