@@ -6,19 +6,18 @@ import asyncio
 import getpass
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-from aiohttp import web
 
 from bot import ops, tls
 from bot.config import Settings
+from bot.doors import build_discord, build_telegram, build_wecom
 from bot.metrics import Metrics
+from bot.payments import build_payments, stripe_webhook
 from bot.privacy import build_privacy, connect_doors
-from bot.web import STRIPE_EVENT_MAX_BYTES, TELEGRAM_UPDATE_MAX_BYTES, WECOM_CALLBACK_MAX_BYTES, WebServer
+from bot.web import STRIPE_EVENT_MAX_BYTES, WebServer
 from core.accounts import Accounts
 from core.commands.context import Services
 from core.commands.router import Core
@@ -31,29 +30,15 @@ from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
 from core.heartbeat import Heartbeat
-from core.inbound import DatabaseInboundLog
 from core.live_figures import Figures
 from core.messages import ChatRef
 from core.notifier import Notifier
-from core.payments.catalogue import Catalogue
-from core.payments.prices import PriceBook
-from core.payments.service import Payments
 from core.payments.stars import StarsPurchases
-from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
 from core.payments.webhooks import StripeEvents
-from core.platform_state import DatabaseStateStore
 from core.policy import GenerationSettings
-from core.send_budget import Pace, send_budget, token_key
-from core.status_boards import SharedBoards
 from core.support import SupportDesk
-from core.telemetry import Telemetry
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
-
-if TYPE_CHECKING:  # each platform's SDK is imported only when that platform is on: starts stay fast
-    from platforms.discord.adapter import DiscordAdapter
-    from platforms.telegram.adapter import TelegramAdapter
-    from platforms.wecom.adapter import WeComAdapter
 
 log = logging.getLogger(__name__)
 
@@ -328,53 +313,6 @@ def console_door_enabled(settings: Settings) -> bool:
     return not (settings.telegram.enabled or settings.discord.enabled or settings.wecom.enabled)
 
 
-def build_payments(
-    settings: Settings, db: Database, notifier: Notifier, telemetry: Telemetry
-) -> tuple[Payments, StripeEvents | None]:
-    stripe_settings = settings.stripe
-    catalogue = Catalogue(stripe_settings.packs, stripe_settings.plans)
-    gateway = None
-    if stripe_settings.enabled:
-        assert stripe_settings.api_key is not None
-        assert stripe_settings.webhook_secret is not None
-        gateway = StripeGateway(
-            api_key=stripe_settings.api_key.get_secret_value(),
-            webhook_secret=stripe_settings.webhook_secret.get_secret_value(),
-            api_base=stripe_settings.api_base,
-        )
-    payments = Payments(
-        db=db,
-        catalogue=catalogue,
-        gateway=gateway,
-        prices=PriceBook(catalogue, gateway),
-        checkout_mode=stripe_settings.checkout,
-        success_url=stripe_settings.success_url,
-        cancel_url=stripe_settings.cancel_url,
-        free_max_res=settings.credits.free_max_res,
-        sold_in_chat_on=frozenset({"telegram"}) if settings.telegram.stars else frozenset(),
-    )
-    if gateway is None:
-        return payments, None
-    events = StripeEvents(
-        db, gateway, catalogue, notifier, settings.bot.default_language, telemetry=telemetry
-    )
-    return payments, events
-
-
-def stripe_webhook(events: StripeEvents) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Stripe's POST: 400 unless signed with our secret (nothing stored), else stored and 200 at once."""
-
-    async def receive(request: web.Request) -> web.Response:
-        payload = await request.read()
-        try:
-            await events.receive(payload, request.headers.get("Stripe-Signature", ""))
-        except InvalidWebhook:
-            return web.Response(status=400)
-        return web.Response(status=200)
-
-    return receive
-
-
 def support_chats(settings: Settings) -> tuple[ChatRef, ...]:
     """Where tickets go: the WeCom agents' app chats, or one WeCom group chat."""
     if not settings.wecom.enabled:
@@ -387,89 +325,6 @@ def support_chats(settings: Settings) -> tuple[ChatRef, ...]:
     if settings.support.wecom_chat_id:
         chats.append(ChatRef("wecom", "group", settings.support.wecom_chat_id))
     return tuple(chats)
-
-
-def build_discord(settings: Settings, core: Core) -> DiscordAdapter:
-    from platforms.discord.adapter import DiscordAdapter
-
-    discord = settings.discord
-    assert discord.token is not None  # checked by the settings
-    return DiscordAdapter(
-        core,
-        token=discord.token.get_secret_value(),
-        api_base_url=discord.api_base_url,
-        guild_ids=discord.guild_ids,
-        sync_commands=discord.sync_commands,
-        shard_count=discord.shard_count,
-        shard_ids=discord.shard_ids,
-    )
-
-
-def build_wecom(settings: Settings, core: Core, web: WebServer | None, db: Database) -> WeComAdapter:
-    from platforms.wecom.adapter import WeComAdapter
-
-    wecom = settings.wecom
-    assert wecom.corp_id is not None
-    assert wecom.agent_id is not None
-    assert wecom.secret is not None
-    assert wecom.token is not None
-    assert wecom.encoding_aes_key is not None  # all checked by the settings
-    adapter = WeComAdapter(
-        core,
-        corp_id=wecom.corp_id,
-        agent_id=wecom.agent_id,
-        secret=wecom.secret.get_secret_value(),
-        token=wecom.token.get_secret_value(),
-        encoding_aes_key=wecom.encoding_aes_key.get_secret_value(),
-        api_base_url=wecom.api_base_url,
-        request_timeout_s=wecom.request_timeout_s,
-        state=DatabaseStateStore(db),
-        inbound=DatabaseInboundLog(db),
-        kf_open_kfid=wecom.kf.open_kfid if wecom.kf.enabled else None,
-    )
-    if web is not None:
-        web.add_post(wecom.callback_path, adapter.handle_callback, max_body=WECOM_CALLBACK_MAX_BYTES)
-        web.add_get(wecom.callback_path, adapter.handle_callback)
-    return adapter
-
-
-def build_telegram(
-    settings: Settings, core: Core, web: WebServer | None, db: Database, stars: StarsPurchases | None
-) -> TelegramAdapter:
-    from platforms.telegram.adapter import TelegramAdapter, Webhook
-
-    telegram = settings.telegram
-    assert telegram.token is not None  # checked by the settings
-    webhook = None
-    if telegram.mode == "webhook":
-        assert web is not None
-        assert settings.web.public_url
-        assert telegram.webhook_secret is not None
-        url = settings.web.public_url.rstrip("/") + telegram.webhook_path
-        webhook = Webhook(url=url, secret=telegram.webhook_secret.get_secret_value())
-    token = telegram.token.get_secret_value()
-    pace = Pace(telegram.messages_per_second, telegram.chat_interval_s, telegram.group_interval_s)
-    adapter = TelegramAdapter(
-        core,
-        token=token,
-        budget=send_budget(db, token_key("telegram", token), pace),
-        base_url=telegram.base_url,
-        base_file_url=telegram.file_url,
-        webhook=webhook,
-        default_language=settings.bot.default_language,
-        stars=stars,
-        ssl_context=tls.httpx_context(),
-        shared_boards=SharedBoards(db) if _shares_status(telegram.shared_status, db) else None,
-    )
-    if web is not None and webhook is not None:
-        web.add_post(telegram.webhook_path, adapter.handle_webhook, max_body=TELEGRAM_UPDATE_MAX_BYTES)
-    return adapter
-
-
-def _shares_status(setting: str, db: Database) -> bool:
-    """Whether the chats' status messages are kept in the database, for every process on the token
-    (on PostgreSQL, where several may run), or in this process alone (SQLite: one process)."""
-    return setting == "on" or (setting == "auto" and not db.is_sqlite)
 
 
 def build_provider(settings: Settings) -> ImageProvider:
