@@ -4,7 +4,8 @@ Passwords are kept as argon2 hashes; a second factor (TOTP) is asked for when th
 and each of its codes signs in once (a code seen over a shoulder or in a proxy's log is spent).
 Sign-in failures are counted in the database, per name and per client address, so every web process
 refuses the same guesser: after `MAX_FAILURES` failures within `FAILURE_WINDOW` the next attempt is
-refused without its password being checked. A session is a random token held by the browser; only its
+refused without its password being checked. An attempt counts as a failure from the moment it begins
+(until it proves right), so guesses sent all at once are held to the same limit. A session is a random token held by the browser; only its
 SHA-256 is stored, with the CSRF token its forms carry. It ends on sign-out, after `idle` without a
 request, or `lifetime` after sign-in, whichever comes first.
 """
@@ -20,13 +21,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import locks
 from core.db.repositories import operators as repo
 from core.db.repositories import support as audit_repo
 from core.db.session import Database
@@ -34,6 +35,7 @@ from core.db.types import utcnow
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=1)
+SIGN_IN_LOCK = "operator-sign-in"
 TOUCH_EVERY = timedelta(minutes=1)  # a session's last request is written at most this often
 MIN_PASSWORD_LENGTH = 10
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -165,15 +167,18 @@ class Operators:
     async def sign_in(self, name: str, password: str, code: str, *, address: str) -> NewSession:
         name, address = name[:64], address[:64]
         now = self._clock()
-        async with self._db.read() as session:
+        async with self._db.transaction() as session:
+            # Attempts are counted before they are checked, one at a time: a burst of guesses sent at
+            # once gets no more than MAX_FAILURES checks. The slow password check runs after.
+            await locks.serialize(session, SIGN_IN_LOCK)
             by_name, by_address = await repo.failures_since(
                 session, name=name, address=address, since=now - FAILURE_WINDOW
             )
-            operator = None
-            if by_name < MAX_FAILURES and by_address < MAX_FAILURES:
-                operator = await repo.by_name(session, name)
-        if by_name >= MAX_FAILURES or by_address >= MAX_FAILURES:
-            raise SignInRefused("throttled")
+            if by_name >= MAX_FAILURES or by_address >= MAX_FAILURES:
+                raise SignInRefused("throttled")
+            await self._prune(session, now)
+            attempt = await repo.record_failure(session, name=name, address=address, at=now)
+            operator = await repo.by_name(session, name)
         usable = operator is not None and operator.disabled_at is None
         stored = operator.password_hash if usable and operator is not None else _dummy_hash()
         right = await asyncio.to_thread(_verify, stored, password) and usable
@@ -182,24 +187,18 @@ class Operators:
             step = _totp_step(operator.totp_secret, code, now)
             right = step is not None
         if not right or operator is None:
-            await self._failed(name, address, now)
+            raise SignInRefused("invalid")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         async with self._db.transaction() as session:
-            await self._prune(session, now)
             if step is not None and not await repo.use_totp_step(session, operator.id, step):
                 replayed = True  # the code signed someone in already: a copy of it signs no one in
             else:
                 replayed = False
+                await repo.forget_failure(session, attempt)
                 await self._open(session, operator.id, name, token, csrf, now)
         if replayed:
-            await self._failed(name, address, now)
+            raise SignInRefused("invalid")
         return NewSession(token, SignedIn(name, csrf))
-
-    async def _failed(self, name: str, address: str, now: datetime) -> NoReturn:
-        async with self._db.transaction() as session:
-            await self._prune(session, now)
-            await repo.record_failure(session, name=name, address=address, at=now)
-        raise SignInRefused("invalid")
 
     async def _open(
         self, session: AsyncSession, operator_id: int, name: str, token: str, csrf: str, now: datetime

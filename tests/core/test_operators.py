@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,17 @@ async def test_the_sixth_attempt_in_a_minute_is_refused_even_with_the_right_pass
         await operators.sign_in("bea", PASSWORD, "", address="10.0.0.1")  # per address
     clock.advance(seconds=61)
     assert (await operators.sign_in("ana", PASSWORD, "", address="10.0.0.1")).signed_in.operator == "ana"
+
+
+async def test_a_burst_of_guesses_sent_at_once_gets_no_more_checks_than_the_limit(db: Database) -> None:
+    operators = Operators(db)
+    await operators.add("ana", PASSWORD, totp=False, actor="cli:root")
+    guesses = [operators.sign_in("ana", f"guess number {n}", "", address=f"10.0.1.{n}") for n in range(12)]
+
+    outcomes = await asyncio.gather(*guesses, return_exceptions=True)
+
+    reasons = [outcome.reason for outcome in outcomes if isinstance(outcome, SignInRefused)]
+    assert sorted(reasons) == ["invalid"] * MAX_FAILURES + ["throttled"] * (12 - MAX_FAILURES)
 
 
 async def test_a_second_factor_is_required_when_the_operator_has_one(db: Database) -> None:

@@ -57,9 +57,16 @@ async def failures_since(
     return int(by_name or 0), int(by_address or 0)
 
 
-async def record_failure(session: AsyncSession, *, name: str, address: str, at: datetime) -> None:
-    session.add(SignInFailure(name=name, address=address, at=at))
+async def record_failure(session: AsyncSession, *, name: str, address: str, at: datetime) -> int:
+    failure = SignInFailure(name=name, address=address, at=at)
+    session.add(failure)
     await session.flush()
+    return failure.id
+
+
+async def forget_failure(session: AsyncSession, failure_id: int) -> None:
+    """An attempt counted as failed while it was checked turned out right."""
+    await session.execute(delete(SignInFailure).where(SignInFailure.id == failure_id))
 
 
 async def open_session(
