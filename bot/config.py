@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -94,6 +95,8 @@ class WebSettings(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     public_url: str | None = None
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are believed
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     max_connections: Annotated[int, Field(ge=1)] = MAX_CONNECTIONS
     header_timeout_s: Annotated[float, Field(gt=0)] = HEADER_TIMEOUT_S
     body_timeout_s: Annotated[float, Field(gt=0)] = BODY_TIMEOUT_S

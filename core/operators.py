@@ -5,9 +5,11 @@ and each of its codes signs in once (a code seen over a shoulder or in a proxy's
 Sign-in failures are counted in the database, per name and per client address, so every web process
 refuses the same guesser: after `MAX_FAILURES` failures within `FAILURE_WINDOW` the next attempt is
 refused without its password being checked. An attempt counts as a failure from the moment it begins
-(until it proves right), so guesses sent all at once are held to the same limit. A session is a random token held by the browser; only its
-SHA-256 is stored, with the CSRF token its forms carry. It ends on sign-out, after `idle` without a
-request, or `lifetime` after sign-in, whichever comes first.
+(until it proves right), so guesses sent all at once are held to the same limit.
+
+A session is a random token held by the browser; only its SHA-256 is stored, with the CSRF token its
+forms carry. It ends on sign-out, after `idle` without a request, or `lifetime` after sign-in,
+whichever comes first.
 """
 
 from __future__ import annotations

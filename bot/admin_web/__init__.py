@@ -14,6 +14,7 @@ from bot.admin_web.render import Renderer
 from bot.admin_web.sign_in import SignIn
 from bot.admin_web.support_pages import SupportPages
 from bot.config import Settings
+from bot.forwarded import TrustedProxies
 from bot.web import KIB, WebServer
 from core.commands.context import Services
 from core.operators import Operators
@@ -32,7 +33,8 @@ def mount(web_server: WebServer, services: Services, settings: Settings) -> None
         idle=timedelta(minutes=admin.idle_minutes),
     )
     public = settings.web.public_url or ""
-    guard = Guard(operators, always_secure=public.startswith("https://"))
+    proxies = TrustedProxies(str(network) for network in settings.web.trusted_proxies)
+    guard = Guard(operators, proxies, always_secure=public.startswith("https://"))
     renderer = Renderer()
     sign_in = SignIn(guard, renderer, lifetime_s=int(admin.session_hours * 3600))
     accounts = AccountPages(services, renderer)

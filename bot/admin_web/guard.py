@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from bot.forwarded import TrustedProxies
 from core.operators import Operators, SignedIn
 
 SESSION_COOKIE = "image2bot_admin"
@@ -60,13 +61,15 @@ def field(form: Form, name: str) -> str:
 
 
 class Guard:
-    def __init__(self, operators: Operators, *, always_secure: bool) -> None:
+    def __init__(self, operators: Operators, proxies: TrustedProxies, *, always_secure: bool) -> None:
         self.operators = operators
+        self.proxies = proxies
         self._always_secure = always_secure
 
     def secure(self, request: web.Request) -> bool:
-        """Cookies are marked Secure when the browser came over https (or the public address is https)."""
-        return self._always_secure or request.secure
+        """Cookies are marked Secure when the browser came over https (itself or to a trusted proxy), or
+        the public address is https."""
+        return self._always_secure or self.proxies.https(request)
 
     async def signed_in(self, request: web.Request) -> SignedIn | None:
         token = request.cookies.get(SESSION_COOKIE)

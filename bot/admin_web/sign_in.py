@@ -41,7 +41,7 @@ class SignIn:
         name = field(form, "name")
         try:
             new = await self._guard.operators.sign_in(
-                name, _raw(form, "password"), field(form, "code"), address=request.remote or "unknown"
+                name, _raw(form, "password"), field(form, "code"), address=self._guard.proxies.client(request)
             )
         except SignInRefused as refused:
             status, problem = REFUSALS[refused.reason]

@@ -50,15 +50,26 @@ class Browser:
             self.csrf = found.group(1)
         return answer
 
-    async def post(self, path: str, form: dict[str, str], *, csrf: bool = True) -> Answer:
+    async def post(
+        self, path: str, form: dict[str, str], *, csrf: bool = True, headers: dict[str, str] | None = None
+    ) -> Answer:
         data = {**form, "csrf": self.csrf} if csrf else form
-        async with self.client.post(self.base + path, data=data, allow_redirects=False) as response:
+        async with self.client.post(
+            self.base + path, data=data, headers=headers, allow_redirects=False
+        ) as response:
             body = await response.read()  # a page, or a download
             return Answer(response.status, body.decode("utf-8", "replace"), response.headers)
 
-    async def sign_in(self, name: str = OPERATOR, password: str = PASSWORD, next_: str = "/admin") -> Answer:
+    async def sign_in(
+        self,
+        name: str = OPERATOR,
+        password: str = PASSWORD,
+        next_: str = "/admin",
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         await self.get(f"/admin/sign-in?next={next_}")
-        return await self.post("/admin/sign-in", {"name": name, "password": password, "next": next_})
+        form = {"name": name, "password": password, "next": next_}
+        return await self.post("/admin/sign-in", form, headers=headers)
 
 
 async def add_operator(app: App, name: str = OPERATOR, password: str = PASSWORD) -> None:
