@@ -11,6 +11,7 @@ from bot.admin_web.render import Renderer
 from core.admin import accounts
 from core.admin.accounts import MAX_OPERATOR_CREDITS as MAX_CREDITS
 from core.commands.context import Services
+from core.commands.parser import whole_number
 from core.credits import Bucket, EntryKind
 from core.operators import SignedIn
 from core.privacy.erase import OnLegalHold
@@ -171,17 +172,18 @@ class AccountPages:
     ) -> web.Response:
         account_id = await self._existing(request)
         amount, reason = field(form, "amount"), field(form, "reason")
-        if not amount.isdigit() or not 0 < int(amount) <= MAX_CREDITS:
+        credits = whole_number(amount, digits=7)
+        if credits is None or not 0 < credits <= MAX_CREDITS:
             return see_other(account_path(account_id, problem="amount"))
         if not reason:
             return see_other(account_path(account_id, problem="reason"))
         if deduct:
             try:
-                await accounts.deduct(self._db, account_id, int(amount), reason=reason, actor=signed_in.actor)
+                await accounts.deduct(self._db, account_id, credits, reason=reason, actor=signed_in.actor)
             except accounts.InsufficientCredits:
                 return see_other(account_path(account_id, problem="insufficient"))
             return see_other(account_path(account_id, done="deducted"))
-        await accounts.grant(self._db, account_id, int(amount), reason=reason, actor=signed_in.actor)
+        await accounts.grant(self._db, account_id, credits, reason=reason, actor=signed_in.actor)
         return see_other(account_path(account_id, done="granted"))
 
     async def _existing(self, request: web.Request) -> int:

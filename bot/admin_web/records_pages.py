@@ -12,6 +12,7 @@ from bot.admin_web.overview_page import overview_context
 from bot.admin_web.render import Renderer
 from core.admin import audit
 from core.admin import jobs as admin_jobs
+from core.commands.parser import whole_number
 from core.db.session import Database
 from core.db.types import utcnow
 from core.operators import SignedIn
@@ -64,8 +65,8 @@ class RecordPages:
             self._db,
             actor=actor or None,
             action=action or None,
-            account_id=int(account) if account.isdigit() else None,
-            before_id=int(before) if before.isdigit() else None,
+            account_id=whole_number(account),
+            before_id=whole_number(before),
             limit=AUDIT_ROWS,
         )
         older = None

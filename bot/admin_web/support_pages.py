@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from bot.admin_web.guard import Action, Form, Page, field, see_other
 from bot.admin_web.render import Renderer
+from core.commands.parser import whole_number
 from core.errors import UserError
 from core.operators import SignedIn
 from core.support import MAX_CREDIT, SupportDesk
@@ -82,15 +84,19 @@ class SupportPages:
     async def credit(self, request: web.Request, signed_in: SignedIn, form: Form) -> web.StreamResponse:
         ticket = await self._existing(request)
         amount, reason = field(form, "amount"), field(form, "reason")
-        if not amount.isdigit() or not 0 < int(amount) <= MAX_CREDIT:
+        credits = whole_number(amount, digits=7)
+        if credits is None or not 0 < credits <= MAX_CREDIT:
             return see_other(ticket_path(ticket["id"], problem="amount"))
         if not reason:
             return see_other(ticket_path(ticket["id"], problem="reason"))
-        await self._desk.credit(ticket["id"], int(amount), reason, actor=signed_in.actor)
+        await self._desk.credit(ticket["id"], credits, reason, actor=signed_in.actor)
         return see_other(ticket_path(ticket["id"], done="credited"))
 
-    async def _existing(self, request: web.Request) -> dict:
+    async def _existing(self, request: web.Request) -> dict[str, Any]:
+        ticket_id = whole_number(request.match_info["ticket_id"])
         try:
-            return await self._desk.ticket(int(request.match_info["ticket_id"]))
+            if ticket_id is None:
+                raise UserError("support_ticket_not_found")
+            return await self._desk.ticket(ticket_id)
         except UserError:
             raise web.HTTPNotFound(text="No such ticket.") from None

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core import credits, notifier
+from core.commands.parser import whole_number
 from core.credits import Balance, InsufficientCredits
 from core.db.models import AuditEvent, Job, Payment
 from core.db.repositories import accounts as accounts_repo
@@ -42,7 +43,8 @@ async def find_account(db: Database, who: str) -> int:
     """An account id from `platform:user_id`, or from a bare account number."""
     async with db.transaction() as session:
         if who.isdigit():
-            account = await accounts_repo.get(session, int(who))
+            number = whole_number(who)
+            account = await accounts_repo.get(session, number) if number is not None else None
         else:
             platform, _, user_id = who.partition(":")
             account = await accounts_repo.find_by_identity(session, platform, user_id) if user_id else None

@@ -23,6 +23,8 @@ from core.db.models import (
 )
 from core.db.statuses import JobStatus
 
+ACCOUNT_ID_DIGITS = 9
+
 
 def _like(text: str) -> str:
     """`text` as a LIKE pattern matching it anywhere, its own wildcards taken literally."""
@@ -41,8 +43,10 @@ async def search_accounts(session: AsyncSession, query: str, limit: int) -> list
             )
         )
     elif query.isdigit():
-        by_identity = select(Identity.account_id).where(Identity.platform_user_id == query)
-        condition = or_(Account.id == int(query), Account.id.in_(by_identity))
+        by_identity = Account.id.in_(select(Identity.account_id).where(Identity.platform_user_id == query))
+        # an account id too, when it is one (ASCII, and within the column's range)
+        is_id = query.isascii() and len(query) <= ACCOUNT_ID_DIGITS
+        condition = or_(Account.id == int(query), by_identity) if is_id else by_identity
     elif "@" in query:
         by_email = select(PrivacyProfile.account_id).where(func.lower(PrivacyProfile.email) == query.lower())
         condition = Account.id.in_(by_email)

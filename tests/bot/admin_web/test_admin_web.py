@@ -231,3 +231,20 @@ async def test_an_answer_from_the_web_reaches_the_users_telegram_chat(
             page = await browser.get("/admin/tickets/1")
             assert "operator:ana" in page.text
             assert "sent it again" in page.text
+
+
+async def test_numbers_no_form_or_address_can_hold_are_refused_plainly(desk: Desk) -> None:
+    """Huge or non-ASCII digits, in forms and addresses, get the page's own answer, never a 500."""
+    account_id = await account_of(desk)
+    browser = desk.browser
+    await browser.sign_in()
+    await browser.get(f"/admin/accounts/{account_id}")
+    for amount in ("9" * 5000, "²", "１０", "12345678"):
+        answer = await browser.post(f"/admin/accounts/{account_id}/grant", {"amount": amount, "reason": "x"})
+        assert (answer.status, answer.location) == (303, f"/admin/accounts/{account_id}?problem=amount")
+    assert (await desk.harness.balance()).total == TRIAL
+    for path in ("/admin/accounts/" + "9" * 30, "/admin/tickets/" + "9" * 30):
+        assert (await browser.get(path)).status == 404
+    for query in ("9" * 30, "²", "99999999999"):
+        assert (await browser.get(f"/admin/accounts?q={query}")).status == 200
+    assert (await browser.get("/admin/audit?account=" + "9" * 30 + "&before=²")).status == 200
