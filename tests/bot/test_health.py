@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from bot.app import Role
 from core.db.models import Delivery, Heartbeat
-from core.db.repositories import deliveries, heartbeats
+from core.db.repositories import deliveries, heartbeats, reachability
 from core.db.statuses import DeliveryStatus
 from core.db.types import utcnow
 from tests.bot.ops_apps import get, role_app, running, until
@@ -84,6 +84,12 @@ async def test_readyz_fails_while_the_outbox_is_overdue(database: DatabaseTarget
 
         async with app.db.transaction() as session:
             await session.execute(update(Delivery).values(status=DeliveryStatus.SENT))
+        assert (await readiness(base))[0] == 200
+
+        async with app.db.transaction() as session:  # kept for a user who blocked the bot: held on purpose
+            await deliveries.add(session, key="notice:2", chat="nowhere:private:2", payload={"text": "paid"})
+            await session.execute(update(Delivery).values(next_attempt_at=utcnow() - timedelta(minutes=2)))
+            await reachability.mark_unreachable(session, "nowhere:private:2", keep_pending=True)
         assert (await readiness(base))[0] == 200
 
 

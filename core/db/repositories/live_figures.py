@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Delivery, Job, LedgerEntry
+from core.db.models import Delivery, Job, LedgerEntry, UnreachableChat
 from core.db.statuses import DeliveryStatus, JobStatus
 
 
@@ -24,12 +24,16 @@ async def oldest_queued(session: AsyncSession) -> datetime | None:
 
 
 async def outbox(session: AsyncSession) -> tuple[int, datetime | None, datetime | None]:
-    """Pending deliveries: how many, when the oldest was written, and the earliest moment one is due."""
+    """Pending deliveries: how many, when the oldest was written, and the earliest moment one is due
+    among those that can go (what waits for a chat that blocked the bot is held on purpose)."""
+    can_go = Delivery.chat.not_in(select(UnreachableChat.chat))
     row = (
         await session.execute(
-            select(func.count(), func.min(Delivery.created_at), func.min(Delivery.next_attempt_at)).where(
-                Delivery.status == DeliveryStatus.PENDING
-            )
+            select(
+                func.count(),
+                func.min(Delivery.created_at),
+                func.min(Delivery.next_attempt_at).filter(can_go),
+            ).where(Delivery.status == DeliveryStatus.PENDING)
         )
     ).one()
     return int(row[0]), row[1], row[2]
