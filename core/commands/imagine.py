@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from core.commands.account import parse_job_id
 from core.commands.context import Context
-from core.commands.parser import Command, shows_something, whole_number
+from core.commands.parser import Command, shows_something, unknown_flag, whole_number
+from core.commands.suggest import closest
 from core.db.repositories import asker
 from core.db.repositories.asker import Standing
 from core.db.statuses import JobStatus
@@ -14,6 +16,8 @@ from core.errors import UserError
 from core.generation import admission, replies
 from core.generation.jobs import ImagineSpec
 from core.generation.sizes import AspectRatio, Tier, parse_tier
+from core.generation.styles import StyleBook
+from core.i18n import LANGUAGES, translate
 from core.messages import ActionKind, Attachment, Reply
 
 OPTION_ALIASES = {
@@ -26,7 +30,6 @@ OPTION_ALIASES = {
     "n": "n",
     "count": "n",
 }
-KNOWN_FLAGS = "--ar --style --res --model --n"
 LARGEST_JOB_ID = 2**31 - 1  # a PostgreSQL integer: a button may name any number, the database may not
 UPSCALE_TARGETS = {ActionKind.UPSCALE_2K: Tier.K2, ActionKind.UPSCALE_4K: Tier.K4}
 UPSCALE_INSTRUCTION = (
@@ -56,7 +59,9 @@ async def imagine(ctx: Context, command: Command) -> list[Reply]:
         prompt=command.text,
         ratio=AspectRatio.parse(options.get("ar") or defaults.get("ar") or "1:1"),
         tier=parse_tier(options.get("res") or defaults.get("res") or Tier.K1.value),
-        style=(options.get("style") or defaults.get("style") or "none").lower(),
+        style=style_name(ctx.services.styles, options["style"])
+        if "style" in options
+        else defaults.get("style") or "none",
         model=options.get("model") or defaults.get("model") or generation.model,
         n=n,
     )
@@ -65,6 +70,19 @@ async def imagine(ctx: Context, command: Command) -> list[Reply]:
     _check_declared(ctx, ctx.attachments)
     request_key = f"{ctx.chat.serialize()}:{ctx.message_id}" if ctx.message_id else None
     return await _submit(ctx, spec, request_key, ctx.attachments)
+
+
+async def typed_action(ctx: Context, command: Command) -> list[Reply]:
+    """`/action <job> <action> [image]`: buttons for doors without buttons. The action is its value
+    (`upscale-2k`) or its button's label in any language (`重绘`, `放大 2K`)."""
+    words = command.words
+    kind = _action_named(" ".join(words[1:3])) if len(words) > 2 else None  # a label of two words
+    rest = words[3:] if kind is not None else words[2:]
+    kind = kind or (_action_named(words[1]) if len(words) > 1 else None)
+    index = whole_number(rest[0], digits=3) if len(rest) == 1 else 1
+    if kind is None or len(rest) > 1 or index is None:
+        raise UserError("action_usage")
+    return await run_action(ctx, parse_job_id(words[0]), kind, index)
 
 
 async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) -> list[Reply]:
@@ -154,14 +172,42 @@ async def _standing(ctx: Context) -> Standing:
     return standing
 
 
+def style_name(styles: StyleBook, word: str) -> str:
+    """The name of the style `word` means (by name or label, in any language), else the refusal with
+    the name or label it most likely meant."""
+    style = styles.find(word)
+    if style is not None:
+        return style.name
+    listed = ", ".join(styles.names())
+    meant = closest(word, styles.words())
+    if meant is None:
+        raise UserError("unknown_style", value=word, styles=listed)
+    raise UserError("unknown_style_suggest", value=word, suggestion=meant, styles=listed)
+
+
 def _options(flags: dict[str, str]) -> dict[str, str]:
     options: dict[str, str] = {}
     for name, value in flags.items():
         canonical = OPTION_ALIASES.get(name)
         if canonical is None:
-            raise UserError("unknown_flag", flag=f"--{name}", known=KNOWN_FLAGS)
+            raise unknown_flag(name, OPTION_ALIASES)
         options[canonical] = value
     return options
+
+
+def _action_named(word: str) -> ActionKind | None:
+    wanted = _folded(word)
+    for kind in ActionKind:
+        key = f"action.{kind.value.replace('-', '_')}"  # the label of its button
+        labels = (translate(language, key) for language in LANGUAGES)
+        if wanted and (wanted == _folded(kind.value) or any(wanted == _folded(label) for label in labels)):
+            return kind
+    return None
+
+
+def _folded(word: str) -> str:
+    """The word without case, spaces, dashes or emoji: `⬆️ Upscale 2K` is `upscale2k`."""
+    return "".join(char for char in word.casefold() if char.isalnum())
 
 
 def _check_declared(ctx: Context, attachments: tuple[Attachment, ...]) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from core.commands.context import Context
-from core.commands.imagine import OPTION_ALIASES
+from core.commands.imagine import OPTION_ALIASES, style_name
 from core.commands.parser import Command
+from core.commands.suggest import closest
 from core.errors import UserError
 from core.generation.sizes import AspectRatio, parse_tier
 from core.i18n import LANGUAGES, Translator, normalize_language
 from core.messages import Choice, Menu, Reply, text
 
 SETTINGS = ("ar", "style", "res", "model")
+SETTING_FLAGS = {name: setting for name, setting in OPTION_ALIASES.items() if setting in SETTINGS}
 LANGUAGE_NAMES = {"en": "English", "zh-CN": "简体中文"}
 LANGUAGE_WORDS = {"english": "en", "中文": "zh-CN", "chinese": "zh-CN", "简体中文": "zh-CN"}
 
@@ -35,7 +37,10 @@ async def settings(ctx: Context, command: Command) -> list[Reply]:
     for name, value in changes.items():
         key = setting_name(name)
         if key is None:
-            raise UserError("unknown_setting", name=name)
+            meant = closest(name, SETTING_FLAGS)
+            if meant is None:
+                raise UserError("unknown_setting", name=name)
+            raise UserError("unknown_setting_suggest", name=name, suggestion=meant)
         preferences[key] = _validated(ctx, key, value)
     await ctx.services.accounts.set_preferences(ctx.account.id, preferences)
     return [
@@ -84,9 +89,7 @@ def _validated(ctx: Context, key: str, value: str) -> str:
     if key == "res":
         return parse_tier(value).value
     if key == "style":
-        if ctx.services.styles.get(value) is None:
-            raise UserError("unknown_style", value=value, styles=", ".join(ctx.services.styles.names()))
-        return value.lower()
+        return style_name(ctx.services.styles, value)
     if value not in ctx.services.generation.models:
         raise UserError("unknown_model", value=value, models=", ".join(ctx.services.generation.models))
     return value

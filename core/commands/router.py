@@ -16,8 +16,9 @@ from core.accounts import AccountView
 from core.batching import Batcher
 from core.commands import account, admin, imagine, info, payments, preferences, privacy, rights, support
 from core.commands.context import Context, Services
-from core.commands.parser import Command, parse, whole_number, with_typed_options
+from core.commands.parser import Command, parse, with_typed_options
 from core.commands.privacy_gate import guarded, writes_nothing
+from core.commands.suggest import closest
 from core.db.repositories import asker
 from core.db.repositories.asker import Standing
 from core.db.types import utcnow
@@ -25,7 +26,7 @@ from core.errors import UserError, new_reference
 from core.generation import admission
 from core.generation.styles import Style
 from core.i18n import Translator
-from core.messages import ActionKind, ActionPress, ChatRef, Incoming, Reply, UserRef, text
+from core.messages import ActionPress, ChatRef, Incoming, Reply, UserRef, text
 from core.privacy.consent import PrivacyState
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -112,6 +113,9 @@ ALIASES: dict[str, str] = {
     "关联": "link",
 }
 
+
+FLAGS: dict[str, dict[str, str]] = {"imagine": imagine.OPTION_ALIASES, "settings": preferences.SETTING_FLAGS}
+"""The flags of the commands that take some: any other flag given to them is refused as mistyped."""
 
 MENU = (
     "imagine",
@@ -259,21 +263,11 @@ class Core:
         command = parsed
         name = ALIASES.get(command.name, command.name)
         if name == "action":
-            return await guarded(ctx, name, lambda: self._typed_action(ctx, command), command=command)
+            return await guarded(ctx, name, lambda: imagine.typed_action(ctx, command), command=command)
         handler = HANDLERS.get(name)
         if handler is None:
-            raise UserError("unknown_command", command=f"/{command.name}")
+            raise _unknown_command(ctx, command.name)
         return await guarded(ctx, name, lambda: handler(ctx, command), command=command)
-
-    async def _typed_action(self, ctx: Context, command: Command) -> list[Reply]:
-        """`/action <job> reroll|upscale-2k|upscale-4k|vary [image]`: buttons for doors without buttons."""
-        words = command.words
-        kinds = {kind.value: kind for kind in ActionKind}
-        index = whole_number(words[2], digits=3) if len(words) == 3 else 1
-        if len(words) not in (2, 3) or words[1].lower() not in kinds or index is None:
-            raise UserError("action_usage")
-        job_id = account.parse_job_id(words[0])
-        return await imagine.run_action(ctx, job_id, kinds[words[1].lower()], index)
 
     async def _guard(
         self,
@@ -311,9 +305,24 @@ class Core:
             return [text(t("error.internal", ref=reference))]
 
 
+def _unknown_command(ctx: Context, name: str) -> UserError:
+    """The refusal of `/name`, with the command it most likely meant (by name or alias) when one is near."""
+    known = [*HANDLERS, "action", *ALIASES]
+    if not ctx.services.accounts.is_admin(ctx.user):  # to everyone else, admin commands do not exist
+        known.remove("grant")
+    meant = closest(name, known)
+    if meant is None:
+        return UserError("unknown_command", command=f"/{name}")
+    return UserError("unknown_command_suggest", command=f"/{name}", suggestion=f"/{meant}")
+
+
+def _flags_of(name: str) -> dict[str, str] | None:
+    return FLAGS.get(ALIASES.get(name, name))
+
+
 def _typed(command: Command) -> Command | UserError:
     try:
-        return with_typed_options(command)
+        return with_typed_options(command, flags_of=_flags_of)
     except UserError as error:
         return error
 
@@ -329,6 +338,6 @@ def _command_label(name: str | None, parsed: Command | UserError | None) -> str:
 def _parse(message: str) -> Command | UserError | None:
     """The message as a command, the refusal of a malformed one, or None when it is no command."""
     try:
-        return parse(message, free_text=FREE_TEXT)
+        return parse(message, free_text=FREE_TEXT, flags_of=_flags_of)
     except UserError as error:
         return error

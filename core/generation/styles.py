@@ -84,8 +84,29 @@ class StyleBook:
     def get(self, name: str) -> Style | None:
         return self._by_name.get(name.lower())
 
+    def find(self, word: str) -> Style | None:
+        """The style a user means by `word`: its name or its label in any language, whatever the case
+        or spacing (`动漫`, `Pixel Art`, `3d渲染`)."""
+        wanted = _folded(word)
+        by_name = next((style for style in self._by_name.values() if wanted == _folded(style.name)), None)
+        by_label = (
+            style
+            for style in self._by_name.values()
+            if any(wanted == _folded(label) for label in style.labels.values())
+        )
+        return by_name or next(by_label, None)
+
+    def words(self) -> list[str]:
+        """Every name and label a style may be asked for by, names first."""
+        labels = [label for style in self._by_name.values() for label in style.labels.values()]
+        return list(dict.fromkeys([*self._by_name, *labels]))
+
     def names(self) -> list[str]:
         return list(self._by_name)
 
     def all(self) -> list[Style]:
         return list(self._by_name.values())
+
+
+def _folded(word: str) -> str:
+    return "".join(word.casefold().split())

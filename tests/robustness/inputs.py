@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.commands.imagine import KNOWN_FLAGS
 from core.i18n import translate
 from core.policy import GenerationSettings
+from tests.core.commands.chat import KNOWN_FLAGS
 
 LIMITS = GenerationSettings()
 CONTROL = "".join(chr(code) for code in (*range(0x00, 0x20), 0x7F) if chr(code) not in "\n\r")
