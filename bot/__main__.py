@@ -8,6 +8,8 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 from bot import admin_cli, log_redaction, operator_cli, privacy_cli
 from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
@@ -20,6 +22,10 @@ from core.payments.stars import UnknownCharge
 
 log = logging.getLogger("image2bot")
 
+LOG_FILE = Path("logs") / "image2bot.log"  # under data_dir
+LOG_FILE_MAX_BYTES = 5 * 1024 * 1024
+LOG_FILE_BACKUPS = 3  # image2bot.log.1 .. .3: at most 20 MB in all
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -28,11 +34,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    _configure_logging(args, settings)
+    log_file = _configure_logging(args, settings)
     try:
         return asyncio.run(args.handler(settings, args))
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        if log_file is None:
+            raise
+        log.exception("image2bot stopped on an error")  # in the file: never a traceback in the chat
+        print(f"image2bot stopped on an error; see {log_file}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         "--config", help="config file (default: $IMAGE2BOT_CONFIG, else ./config.toml if present)"
     )
     parser.add_argument(
-        "--log-level", default=None, help="DEBUG, INFO, WARNING (default: INFO; console: WARNING)"
+        "--log-level",
+        default=None,
+        help="DEBUG, INFO, WARNING (default: INFO; WARNING for a console chat on a pipe)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -79,18 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
-    """--log-level, else `[logging] level`, else INFO; WARNING when a console chat shares the terminal,
-    so logs do not drown it."""
+def _configure_logging(args: argparse.Namespace, settings: Settings) -> Path | None:
+    """--log-level, else `[logging] level`, else INFO. While a console chat is in the foreground of a
+    terminal, logs go to a file under data_dir (its path printed once), so that no warning or traceback
+    lands between the replies; a console chat reading a pipe keeps stderr, at WARNING by default.
+    Returns the log file, if any."""
     chatting = args.command == "console" or (
         args.command == "run" and Role(args.role).doors and console_door_enabled(settings)
     )
-    default = settings.logging.level or ("WARNING" if chatting else "INFO")
+    log_file = settings.storage.data_dir / LOG_FILE if chatting and sys.stdin.isatty() else None
+    default = settings.logging.level or ("WARNING" if chatting and log_file is None else "INFO")
     configure_logging(
         args.log_level or default,
         log_redaction.configured_secrets(settings),
         json_lines=settings.logging.format == "json",
+        file=log_file,
     )
+    if log_file is not None:
+        print(f"logs: {log_file}", file=sys.stderr)
+    return log_file
 
 
 # Libraries that log SQL with its parameters, request bodies or request URLs (prompts, keys, and the
@@ -113,19 +134,29 @@ PAYLOAD_LOGGERS = (
 )
 
 
-def configure_logging(level: str, secrets: Iterable[str] = (), *, json_lines: bool = False) -> None:
-    """Logs to stderr at `level`, as text or one JSON object a line, masking `secrets`, keys, tokens and
-    e-mail addresses in every record (bot.log_redaction); the payload-logging libraries never go below
-    WARNING."""
+def configure_logging(
+    level: str, secrets: Iterable[str] = (), *, json_lines: bool = False, file: Path | None = None
+) -> None:
+    """Logs to stderr, or to `file` (rotated by size), at `level`, as text or one JSON object a line,
+    masking `secrets`, keys, tokens and e-mail addresses in every record (bot.log_redaction); the
+    payload-logging libraries never go below WARNING. With a file, Python's warnings go there too."""
+    handler: logging.Handler
+    if file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(
+            file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+        )
     logging.basicConfig(
         level=level.upper(),
-        stream=sys.stderr,
+        handlers=[handler],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
     if json_lines:
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter())
+    logging.captureWarnings(file is not None)
     log_redaction.install(secrets)
     floor = max(logging.getLogger().level, logging.WARNING)
     for name in PAYLOAD_LOGGERS:

@@ -133,7 +133,7 @@ class OpsSettings(Section):
 class LoggingSettings(Section):
     format: Literal["text", "json"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
-        default=None, description="default: INFO; WARNING when a console chat shares the terminal"
+        default=None, description="default: INFO; WARNING for a console chat whose logs go to stderr"
     )
 
     @field_validator("level", mode="before")

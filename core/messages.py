@@ -70,6 +70,8 @@ class Incoming:
     # What a door built from typed input instead of text (a Discord slash command): never turned
     # back into text for the core to parse again.
     command: Command | None = None
+    # Whether the door shows choices as buttons (its capabilities); without them, texts say what to type.
+    shows_buttons: bool = True
 
 
 class Event(StrEnum):

@@ -152,6 +152,9 @@ def restored_logging() -> Iterator[None]:
     saved = root.level, list(root.handlers), {n: logging.getLogger(n).level for n in PAYLOAD_LOGGERS}
     root.handlers.clear()
     yield
+    for handler in root.handlers:  # a log file the CLI opened
+        handler.close()
+    logging.captureWarnings(False)
     root.setLevel(saved[0])
     root.handlers[:] = saved[1]
     for name, level in saved[2].items():

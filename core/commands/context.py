@@ -58,6 +58,7 @@ class Context:
     message_id: str | None = None  # the platform's id of the message being answered
     reading: AsyncSession | None = None  # the request's read-only unit of work, for commands that only read
     standing: Standing | None = None  # read with who is asking, for a request that may charge
+    shows_buttons: bool = True  # whether the door shows choices as buttons, else texts say what to type
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

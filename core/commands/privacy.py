@@ -7,7 +7,7 @@ import re
 from core.commands.context import Context
 from core.commands.parser import Command
 from core.commands.preferences import LANGUAGE_NAMES, LANGUAGE_WORDS
-from core.commands.privacy_gate import terms_prompt
+from core.commands.privacy_gate import accept_prompt
 from core.db.repositories import accounts as accounts_repo
 from core.errors import UserError
 from core.i18n import LANGUAGES, Translator, normalize_language
@@ -71,7 +71,7 @@ async def terms(ctx: Context, _command: Command) -> list[Reply]:
         policy_url=settings.policy_url,
     )
     if not state.accepted(settings):
-        return [text(summary), terms_prompt(ctx, renewed=state.ever_accepted)]
+        return [text(summary), accept_prompt(ctx)]  # the summary has the links
     profile = await ctx.services.privacy.consents.profile(ctx.account.id)
     when = profile.accepted_at if profile and profile.accepted_at else None
     status = ctx.t("privacy.accepted_on", date=f"{when:%Y-%m-%d %H:%M}") if when else ""

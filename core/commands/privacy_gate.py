@@ -56,7 +56,7 @@ async def guarded(
                 ctx.account.id, ctx.user.platform, direct_chat=direct, source=Source.IMPLIED
             )
         elif name == "start" or name not in OPEN_BEFORE_ACCEPTANCE:
-            return [terms_prompt(ctx, renewed=state.ever_accepted)]
+            return [terms_prompt(ctx, renewed=state.ever_accepted, first=name == "start")]
     elif direct is not None and direct != state.direct_chat:
         await privacy.consents.note_direct_chat(ctx.account.id, direct)
     if not state.analytics:
@@ -76,17 +76,40 @@ async def guarded(
     return replies
 
 
-def terms_prompt(ctx: Context, *, renewed: bool) -> Reply:
+def terms_prompt(ctx: Context, *, renewed: bool, first: bool) -> Reply:
+    """What a command gets before the terms are accepted: the welcome with the links on first contact
+    (or `/start`), what changed when they are new versions, else a one-line reminder."""
     settings = ctx.services.privacy.settings
-    message = ctx.t(
-        "privacy.prompt_changed" if renewed else "privacy.prompt",
-        terms_version=settings.terms_version,
-        terms_url=settings.terms_url,
-        policy_version=settings.policy_version,
-        policy_url=settings.policy_url,
-        min_age=settings.min_age,
+    if renewed or first or ctx.account.created:
+        message = ctx.t(
+            "privacy.prompt_changed" if renewed else "privacy.prompt",
+            terms_version=settings.terms_version,
+            terms_url=settings.terms_url,
+            policy_version=settings.policy_version,
+            policy_url=settings.policy_url,
+            min_age=settings.min_age,
+            how=how_to_accept(ctx),
+        )
+    else:
+        message = ctx.t("privacy.reminder", how=how_to_accept(ctx))
+    return accept_choice(ctx, message)
+
+
+def accept_prompt(ctx: Context) -> Reply:
+    """How to accept, for a text that has just shown the terms."""
+    return accept_choice(
+        ctx,
+        ctx.t("privacy.terms_accept", min_age=ctx.services.privacy.settings.min_age, how=how_to_accept(ctx)),
     )
-    button = Choice(ctx.t("privacy.accept_button", min_age=settings.min_age), "/accept")
+
+
+def how_to_accept(ctx: Context) -> str:
+    """Press the button, or type: doors without buttons are only told to type."""
+    return ctx.t("privacy.how_button" if ctx.shows_buttons else "privacy.how_typed")
+
+
+def accept_choice(ctx: Context, message: str) -> Reply:
+    button = Choice(ctx.t("privacy.accept_button", min_age=ctx.services.privacy.settings.min_age), "/accept")
     return text(message, choices=((button,),))
 
 

@@ -240,6 +240,7 @@ class Core:
             incoming.message_id if incoming else None,
             reading,
             found.standing,
+            incoming.shows_buttons if incoming else True,
         )
 
     def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:

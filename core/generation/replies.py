@@ -59,7 +59,8 @@ def original_choice(t: Translator, job_id: int, index: int) -> Menu:
 def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles: StyleBook) -> list[Reply]:
     style = styles.get(job.style)
     caption = t(
-        "job.caption",
+        "job.caption" if len(paths) == 1 else "job.caption_set",  # the cost is the set's, not each image's
+        n=len(paths),
         prompt=_shorten(job.prompt),
         width=job.width,
         height=job.height,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import stripe
+
 from core.db.leases import Backoff
 from core.db.repositories import payments as repo
 from core.db.session import Database
@@ -80,6 +82,9 @@ class StripeEvents:
                     await self.process_due()
                 except asyncio.CancelledError:
                     raise
+                except stripe.APIConnectionError as error:  # an outage, not a bug: one line, no traceback
+                    log.warning("stripe: not reachable (%s); trying again shortly", type(error).__name__)
+                    stop_if_cancelled()
                 except Exception:  # Stripe or the database is away for a moment: the next round retries
                     log.exception("stripe: handling events failed; trying again shortly")
                     stop_if_cancelled()

@@ -94,7 +94,13 @@ class ConsoleAdapter:
 
     def _incoming(self, line: str) -> Incoming:
         attachments = tuple(_file_attachment(_unquote(match)) for match in _REF.findall(line))
-        return Incoming(self.user, self.chat, _REF.sub("", line).strip(), attachments)
+        return Incoming(
+            self.user,
+            self.chat,
+            _REF.sub("", line).strip(),
+            attachments,
+            shows_buttons=self.capabilities.buttons,
+        )
 
     def _track(self, reply: Reply) -> None:
         if reply.job is None:

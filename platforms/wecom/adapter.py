@@ -174,7 +174,14 @@ class WeComAdapter:
             self._references.remember(user.identity, image)
             return
         said, images = incoming.for_core(str(message.content or ""), user.identity, self._references)
-        request = Incoming(user, render.member_chat(user.user_id), said, images, str(message.id))
+        request = Incoming(
+            user,
+            render.member_chat(user.user_id),
+            said,
+            images,
+            str(message.id),
+            shows_buttons=self.capabilities.buttons,
+        )
         self._spawn(self._answer(request))
 
     async def _answer(self, request: Incoming) -> None:

@@ -164,7 +164,8 @@ class CustomerService:
         if SUPPORT.match(said.strip()) and await self._hand_over(chat):
             return
         text, images = incoming.for_core(said, user.identity, self._references)
-        for reply in await self._core.dispatch(Incoming(user, chat, text, images, msgid)):
+        request = Incoming(user, chat, text, images, msgid, shows_buttons=self.capabilities.buttons)
+        for reply in await self._core.dispatch(request):
             try:
                 await self.send(chat, reply)
             except Exception as error:  # the customer's next message is still handled

@@ -79,7 +79,7 @@ def test_the_console_acceptance_scenario(
     refused, accepted, queued, *drawn = console(
         capsys, monkeypatch, f"/imagine {PROMPT}", "/accept", f"/imagine {PROMPT}"
     )
-    assert refused["text"] == en("privacy.prompt", **terms)
+    assert refused["text"] == en("privacy.prompt", **terms, how=en("privacy.how_typed"))  # no buttons here
     assert accepted["text"].startswith(en("privacy.accept.done", **terms))
     assert queued["type"] == "progress"
     [image] = [reply for reply in drawn if reply["type"] == "image"]

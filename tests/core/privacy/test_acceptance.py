@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.db.models import ConsentRecord, SupportTicket
@@ -15,26 +16,64 @@ from tests.core.privacy.helpers import account_id, en
 from tests.harness import DatabaseTarget, Harness, harness_for
 
 
-def prompt(renewed: bool = False, terms: str = "t1", policy: str = "p1") -> str:
-    return en(
+def prompt(renewed: bool = False, terms: str = "t1", policy: str = "p1", language: str = "en") -> str:
+    return translate(
+        language,
         "privacy.prompt_changed" if renewed else "privacy.prompt",
         terms_version=terms,
-        terms_url="https://getimage2.com/terms",
+        terms_url=TERMS_URL,
         policy_version=policy,
-        policy_url="https://getimage2.com/privacy",
+        policy_url=POLICY_URL,
         min_age=13,
+        how=translate(language, "privacy.how_button"),
     )
 
 
-ACCEPT_BUTTON = ((Choice(en("privacy.accept_button", min_age=13), "/accept"),),)
+def accept_button(language: str = "en") -> tuple[tuple[Choice, ...], ...]:
+    return ((Choice(translate(language, "privacy.accept_button", min_age=13), "/accept"),),)
+
+
+TERMS_URL = "https://getimage2.com/terms"
+POLICY_URL = "https://getimage2.com/privacy"
+ACCEPT_BUTTON = accept_button()
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+async def test_first_contact_is_one_compact_welcome_then_one_line_reminders(
+    gated: Harness, language: str
+) -> None:
+    locale = "zh-CN" if language == "zh-CN" else None
+    reminder = translate(language, "privacy.reminder", how=translate(language, "privacy.how_button"))
+
+    [welcome] = await gated.say("/balance", locale=locale)
+    assert welcome.text == prompt(language=language)
+    assert (welcome.text.count(TERMS_URL), welcome.text.count(POLICY_URL)) == (1, 1)
+    assert len(welcome.text.splitlines()) == 3
+    for later in ("/imagine a red fox", "/buy", "/history"):
+        [reply] = await gated.say(later, locale=locale)
+        assert reply.text == reminder, later
+        assert "\n" not in reply.text
+        assert reply.choices == accept_button(language)
+    [again] = await gated.say("/start", locale=locale)  # asking for the welcome shows it again
+    assert again.text == prompt(language=language)
+
+    summary, how = await gated.say("/terms", locale=locale)
+    assert (summary.text.count(TERMS_URL), summary.text.count(POLICY_URL)) == (1, 1)
+    assert how.text == translate(
+        language, "privacy.terms_accept", min_age=13, how=translate(language, "privacy.how_button")
+    )
+    assert TERMS_URL not in how.text  # the links once, not twice
+    assert how.choices == accept_button(language)
 
 
 async def test_a_new_user_can_read_and_accept_but_not_generate_or_buy_before_accepting(
     gated: Harness,
 ) -> None:
-    for refused in ("/imagine a red fox", "/balance", "/buy", "/history", "/settings ar 16:9", "/start"):
+    [first] = await gated.say("/imagine a red fox")
+    assert first.text == prompt()
+    for refused in ("/balance", "/buy", "/history", "/settings ar 16:9"):
         [reply] = await gated.say(refused)
-        assert reply.text == prompt(), refused
+        assert reply.text == en("privacy.reminder", how=en("privacy.how_button")), refused
         assert reply.choices == ACCEPT_BUTTON
     assert (await gated.balance()).total == 0
     assert await gated.jobs_of(await account_id(gated)) == []
@@ -52,9 +91,9 @@ async def test_a_new_user_can_read_and_accept_but_not_generate_or_buy_before_acc
         "/link",
         "/delete",
     ]
-    summary, terms_prompt = await gated.say("/terms")
+    summary, how = await gated.say("/terms")
     assert "https://getimage2.com/terms" in summary.text
-    assert terms_prompt.text == prompt()
+    assert how.text == en("privacy.terms_accept", min_age=13, how=en("privacy.how_button"))
     [language] = await gated.say("/language zh-CN")
     assert language.text == translate("zh-CN", "language.set", language="简体中文")
     [support] = await gated.say("/support I cannot read the terms")

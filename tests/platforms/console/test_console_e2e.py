@@ -114,7 +114,8 @@ async def test_run_with_no_config_chats_on_the_console(tmp_path: Path) -> None:
     code, out, err = await _run(["run"], "/start\n/accept\n/start\n", tmp_path, _env(None, LANG="C.UTF-8"))
     assert code == 0, err
     terms = PrivacySettings()
-    assert out.index(translate("en", "privacy.prompt", **terms.model_dump())) < out.index(
+    how = translate("en", "privacy.how_typed")  # the console has no buttons: "type /accept"
+    assert out.index(translate("en", "privacy.prompt", **terms.model_dump(), how=how)) < out.index(
         translate("en", "start.welcome", balance=40, price=10)
     )
     assert "offline demo renderer" in err
