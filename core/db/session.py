@@ -23,6 +23,8 @@ READ_ONLY = "image2bot_read_only"  # an execution option: this transaction only 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S = 0.5
+TRUNCATE_ATTEMPTS = 100  # with TRUNCATE_RETRY_S: readers have 5 s to finish their snapshot
+TRUNCATE_RETRY_S = 0.05
 READ_BEGIN, WRITE_BEGIN = "BEGIN", "BEGIN IMMEDIATE"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -109,8 +111,16 @@ class Database:
         guard: AbstractAsyncContextManager[Any] = self._sqlite_writer or nullcontext()
         async with guard, self.engine.connect() as connection:
             raw = await connection.get_raw_connection()
-            cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await cursor.close()
+            # A reader still in an older snapshot (a read whose COMMIT is on its way) keeps the log
+            # from being emptied: SQLite then says "busy", and the checkpoint is tried again shortly.
+            for _ in range(TRUNCATE_ATTEMPTS):
+                cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = (await cursor.fetchone() or (0,))[0]
+                await cursor.close()
+                if not busy:
+                    return
+                await asyncio.sleep(TRUNCATE_RETRY_S)
+            log.warning("sqlite: the write-ahead log could not be emptied; the next erasure tries again")
 
     def _checkpoint_soon(self) -> None:
         """A passive checkpoint beside the writers, unless one runs or ran a moment ago."""
