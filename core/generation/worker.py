@@ -256,6 +256,9 @@ class WorkerPool:
             safety_identifier=safety_identifier(job.account_id),
             partial_images=self.settings.partial_images,
             style=job.style,
+            caption=job.prompt,
+            seed=job.id,
+            action=job.action,
         )
 
         async def on_partial(index: int, data: bytes) -> None:

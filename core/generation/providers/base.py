@@ -21,6 +21,12 @@ class RenderRequest:
     safety_identifier: str = ""  # a hash of the account id, never the raw id
     partial_images: int = 0
     style: str = "none"
+    # What the job is, for renderers that draw it themselves (the offline one); a real model needs only
+    # `prompt`. `caption` is the user's own words, without the style's or an action's wording; `seed`
+    # tells a reroll from its original; `action` is an ActionKind value for upscale and vary.
+    caption: str = ""
+    seed: int = 0
+    action: str | None = None
 
     @property
     def size(self) -> str:

@@ -1,8 +1,10 @@
 """An honest offline demo renderer: Pillow only, no network, no model.
 
-It paints a deterministic abstract picture from the prompt (gradient sky, soft shapes, the prompt in a
-caption band) and labels it as an offline preview so nobody mistakes it for a real generation. With
-references, the first one becomes the background, which is how edit/upscale/vary look offline.
+It paints a small deterministic scene from the prompt's words (core.generation.providers.local_scene) in
+the style's palette and manner, writes the prompt in a caption band with a font that has Chinese glyphs,
+and labels it as an offline preview so nobody mistakes it for a real generation. The job's seed makes a
+reroll a new picture. Upscale resamples the parent image; vary reworks the picture above its caption and
+writes a fresh caption, so a caption is never drawn over another one.
 """
 
 from __future__ import annotations
@@ -11,18 +13,17 @@ import asyncio
 import hashlib
 import io
 import random
-from collections.abc import Callable
-from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from core.generation.providers.base import OnPartial, PermanentProviderError, RenderRequest, RenderResult
+from core.generation.providers.local_scene import Scene, paint_scene
+from core.generation.providers.local_text import LABEL, annotate, band_height
 
-LABEL = "offline preview renderer"
+__all__ = ["LABEL", "LocalProvider", "paint", "palette_for", "render_images"]
 
 RGB = tuple[int, int, int]
 Size = tuple[int, int]
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 # Each family: (sky top, sky bottom, three shape colours, accent).
 PALETTES: dict[str, tuple[str, ...]] = {
@@ -36,10 +37,14 @@ PALETTES: dict[str, tuple[str, ...]] = {
     "none": ("#334155", "#cbd5e1", "#64748b", "#94a3b8", "#e2e8f0", "#f59e0b"),
 }
 # Per-family softness of the shapes, as a fraction of the short edge.
-BLUR = {"anime": 0.004, "pixel": 0.0, "watercolor": 0.05, "3d": 0.012}
-DEFAULT_BLUR = 0.02
+BLUR = {"anime": 0.0, "illustration": 0.0, "pixel": 0.0, "watercolor": 0.014, "3d": 0.006}
+DEFAULT_BLUR = 0.008
+OUTLINED = {"anime": (24, 20, 40), "illustration": (40, 30, 30)}  # line art, in this colour
+VIGNETTE = {"cinema": 150, "photo": 70}  # how dark the corners get
 PIXEL_BLOCK = 96  # pixel style: the picture is painted on a grid this many blocks across the short edge
-WORK_SCALE = 4  # shapes are painted and blurred at 1/4 size, then scaled up (cheap at 4k)
+WORK_SCALE = 4  # the scene is painted at 1/4 size, then scaled up (cheap at 4k)
+UPSCALES = {"upscale-2k", "upscale-4k"}
+VARY = "vary"
 
 
 def palette_for(style: str) -> tuple[str, ...]:
@@ -52,13 +57,8 @@ def palette_for(style: str) -> tuple[str, ...]:
 
 
 def _seed(request: RenderRequest, index: int) -> int:
-    key = "\x1f".join((request.prompt, request.style, request.size, str(index)))
+    key = "\x1f".join((request.prompt, request.style, request.size, str(request.seed), str(index)))
     return int.from_bytes(hashlib.sha256(key.encode()).digest(), "big")
-
-
-@lru_cache(maxsize=32)
-def _font(size: int) -> Font:
-    return ImageFont.load_default(size=size)
 
 
 def _rgb(hex_colour: str) -> RGB:
@@ -75,122 +75,134 @@ def _background(size: Size, top: RGB, bottom: RGB) -> Image.Image:
     return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
 
 
-def _shapes(size: Size, colours: list[RGB], rng: random.Random, blur: float) -> Image.Image:
-    """A transparent layer of soft circles, a sun and a horizon, painted small and scaled up."""
-    width, height = size
-    small = (max(1, width // WORK_SCALE), max(1, height // WORK_SCALE))
-    sw, sh = small
+def _small(size: Size) -> Size:
+    return max(1, size[0] // WORK_SCALE), max(1, size[1] // WORK_SCALE)
+
+
+def _shadowed(layer: Image.Image) -> Image.Image:
+    """3D style: every drawn thing casts a soft shadow down and to the right."""
+    alpha = layer.getchannel("A")
+    offset = max(1, min(layer.size) // 60)
+    shadow = Image.new("RGBA", layer.size, (0, 0, 0, 0))
+    shadow.putalpha(ImageChops.offset(alpha, offset, offset).point(lambda a: a // 2))
+    shadow = shadow.filter(ImageFilter.GaussianBlur(offset))
+    shadow.alpha_composite(layer)
+    return shadow
+
+
+def _vignette(canvas: Image.Image, strength: int) -> Image.Image:
+    """Darker corners, `strength` percent of the way to black (none at 0)."""
+    if strength <= 0:
+        return canvas
+    mask = Image.radial_gradient("L").resize(canvas.size, Image.Resampling.BILINEAR)
+    mask = mask.point(lambda v: min(255, max(0, (v - 110) * strength // 100)))
+    return Image.composite(Image.new(canvas.mode, canvas.size, 0), canvas, mask)
+
+
+def _scene_layer(request: RenderRequest, small: Size, colours: list[RGB], rng: random.Random) -> Image.Image:
+    """The scene on a transparent layer of the small working size."""
     layer = Image.new("RGBA", small, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    short = min(sw, sh)
-    for _ in range(rng.randint(4, 7)):
-        cx, cy = rng.uniform(0, sw), rng.uniform(0, sh * 0.8)
-        radius = rng.uniform(0.08, 0.3) * short
-        colour = (*_jitter(rng.choice(colours), rng), rng.randint(90, 170))
-        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
-    sun_r = rng.uniform(0.07, 0.14) * short
-    sx, sy = rng.uniform(0.15, 0.85) * sw, rng.uniform(0.12, 0.4) * sh
-    draw.ellipse((sx - sun_r, sy - sun_r, sx + sun_r, sy + sun_r), fill=(*colours[-1], 230))
-    # A rolling horizon: a polygon through a few random heights.
-    steps = 8
-    points = [(i * sw / steps, sh * rng.uniform(0.55, 0.75)) for i in range(steps + 1)]
-    draw.polygon([(0, sh), *points, (sw, sh)], fill=(*_jitter(colours[0], rng, 16), 210))
+    paint_scene(layer, Scene.of(request.caption or request.prompt), colours, rng, OUTLINED.get(request.style))
+    blur = BLUR.get(request.style, DEFAULT_BLUR)
     if blur > 0:
-        layer = layer.filter(ImageFilter.GaussianBlur(max(0.5, blur * short)))
-    return layer.resize(size, Image.Resampling.BILINEAR)
+        radius = max(0.5, blur * min(small))  # premultiplied: no dark fringes around what is drawn
+        layer = layer.convert("RGBa").filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
+    if request.style == "3d":
+        layer = _shadowed(layer)
+    return layer
 
 
-def _longest_fitting_prefix(text: str, fits: Callable[[str], bool]) -> int:
-    """Length of the longest prefix of `text` that fits (at least 1), by binary search."""
-    low, high = 1, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(text[:middle]) else (low, middle - 1)
-    return low
+def _paint_new(request: RenderRequest, rng: random.Random, colours: list[RGB]) -> Image.Image:
+    """A new picture (or an edit of the user's own reference photo) with its caption band. Sky and
+    scene are put together at the small working size and scaled up once; a reference photo is kept
+    at full size so it stays sharp."""
+    size = (request.width, request.height)
+    small = _small(size)
+    top, bottom = Scene.of(request.caption or request.prompt).sky(
+        _jitter(colours[0], rng), _jitter(colours[1], rng)
+    )
+    sky = _background(small, top, bottom)
+    layer = _scene_layer(request, small, colours[2:], rng)
+    if request.references:
+        with Image.open(io.BytesIO(request.references[0])) as reference:
+            photo = ImageOps.fit(reference.convert("RGB"), size, Image.Resampling.BICUBIC)
+        canvas = Image.blend(photo, sky.resize(size, Image.Resampling.BILINEAR), 0.3).convert("RGBA")
+        layer.putalpha(layer.getchannel("A").point(lambda a: a // 2))  # the reference shows through
+        canvas.alpha_composite(layer.resize(size, Image.Resampling.BILINEAR))
+        canvas = _vignette(canvas.convert("RGB"), VIGNETTE.get(request.style, 0))
+    else:
+        composed = sky.convert("RGBA")
+        composed.alpha_composite(layer)
+        canvas = _vignette(composed.convert("RGB"), VIGNETTE.get(request.style, 0))
+        canvas = canvas.resize(size, Image.Resampling.BILINEAR)
+    if request.style == "pixel":
+        block = max(1, min(size) // PIXEL_BLOCK)
+        coarse = canvas.resize((max(1, size[0] // block), max(1, size[1] // block)), Image.Resampling.BOX)
+        canvas = coarse.resize(size, Image.Resampling.NEAREST)
+    annotate(canvas, request.caption or request.prompt, colours[-1])
+    return canvas
 
 
-def _wrap(text: str, font: Font, max_width: float, max_lines: int) -> list[str]:
-    """Greedy word wrap by measured width; over-long words are cut; overflow ends in an ellipsis."""
-    measure = ImageDraw.Draw(Image.new("L", (1, 1))).textlength
-
-    def fits(candidate: str) -> bool:
-        return measure(candidate, font=font) <= max_width
-
-    lines: list[str] = []
-    line = ""
-    for word in text.split():
-        if len(lines) > max_lines:  # the rest will not be shown anyway
-            break
-        while len(word) > 1 and not fits(word):  # hard-break a very long word
-            if line:
-                lines.append(line)
-                line = ""
-            cut = _longest_fitting_prefix(word, fits)
-            lines.append(word[:cut])
-            word = word[cut:]
-        candidate = f"{line} {word}".strip()
-        if line and not fits(candidate):
-            lines.append(line)
-            line = word
-        else:
-            line = candidate
-    if line:
-        lines.append(line)
-    if len(lines) > max_lines:
-        last = lines[max_lines - 1]
-        last = last[: _longest_fitting_prefix(last, lambda prefix: fits(prefix + "..."))]
-        lines = [*lines[: max_lines - 1], last.rstrip(". ") + "..."]
-    return lines or [""]
+def _grain(size: Size, rng: random.Random, amount: int) -> Image.Image:
+    """Fine seeded noise of 0..2*amount, a small tile repeated (cheap at 4k)."""
+    tile = Image.frombytes("L", (64, 64), rng.randbytes(64 * 64)).point(lambda v: v % (2 * amount + 1))
+    grain = Image.new("L", size)
+    for y in range(0, size[1], 64):
+        for x in range(0, size[0], 64):
+            grain.paste(tile, (x, y))
+    return Image.merge("RGB", (grain, grain, grain))
 
 
-def _annotate(canvas: Image.Image, prompt: str, accent: RGB) -> None:
-    """The caption band with the wrapped prompt, and the offline label in the top-left corner."""
-    width, height = canvas.size
-    short = min(width, height)
-    band_h = max(12, int(height * 0.18))
-    band = Image.new("RGBA", (width, band_h), (8, 10, 16, 165))
-    canvas.alpha_composite(band, dest=(0, height - band_h))
-    draw = ImageDraw.Draw(canvas)
-    margin = max(2, short // 40)
-    text_size = max(6, min(band_h // 4, width // 24))
-    max_lines = max(1, (band_h - 2 * margin) // int(text_size * 1.25))
-    lines = _wrap(prompt, _font(text_size), width - 2 * margin, max_lines)
-    y = height - band_h + margin
-    for line in lines:
-        draw.text((margin, y), line, font=_font(text_size), fill=(245, 245, 245, 255))
-        y += int(text_size * 1.25)
-    label_size = max(6, short // 45)
-    label_font = _font(label_size)
-    left, top, right, bottom = draw.textbbox((2 * margin, 2 * margin), LABEL, font=label_font)
-    pad = max(1, label_size // 3)
-    plate = (left - pad, top - pad, right + pad, bottom + pad)
-    draw.rounded_rectangle(plate, radius=pad, fill=(0, 0, 0, 150))
-    draw.text((2 * margin, 2 * margin), LABEL, font=label_font, fill=(*accent, 255))
+def _upscale(parent: Image.Image, size: Size, rng: random.Random) -> Image.Image:
+    """The parent picture, caption and all, resampled to the new size, with a seeded fine grain for
+    detail (so a reroll is another picture); nothing is written on it."""
+    amount = 3
+    bigger = parent.resize(size, Image.Resampling.BICUBIC)
+    return ImageChops.add(bigger, _grain(size, rng, amount), offset=-amount)
+
+
+def _vary(request: RenderRequest, parent: Image.Image, rng: random.Random, colours: list[RGB]) -> Image.Image:
+    """The parent's picture (above its caption band) zoomed and shifted a little, recoloured a little,
+    with a few new soft shapes; then a fresh caption band."""
+    size = (request.width, request.height)
+    width, height = parent.size
+    picture_h = max(1, height - band_height(height))
+    zoom = rng.uniform(1.05, 1.15)
+    window_w, window_h = width / zoom, picture_h / zoom
+    left, top = rng.uniform(0, width - window_w), rng.uniform(0, picture_h - window_h)
+    box = (left, top, left + window_w, top + window_h)
+    canvas = parent.resize(size, Image.Resampling.BICUBIC, box=box)
+    gains = [rng.uniform(0.88, 1.12) for _ in range(3)]
+    canvas = canvas.point([min(255, int(v * gain)) for gain in gains for v in range(256)])
+    blobs = Image.new("RGBA", _small(size), (0, 0, 0, 0))
+    short = min(blobs.size)
+    for _ in range(rng.randint(3, 5)):
+        cx, cy = rng.uniform(0, blobs.width), rng.uniform(0, blobs.height * 0.8)
+        r = rng.uniform(0.05, 0.15) * short
+        blobs.paste(
+            (*_jitter(rng.choice(colours[2:]), rng), 70), (int(cx - r), int(cy - r), int(cx + r), int(cy + r))
+        )
+    blobs = blobs.convert("RGBa").filter(ImageFilter.GaussianBlur(max(0.5, 0.06 * short))).convert("RGBA")
+    canvas = canvas.convert("RGBA")
+    canvas.alpha_composite(blobs.resize(size, Image.Resampling.BILINEAR))
+    canvas = canvas.convert("RGB")
+    annotate(canvas, request.caption or request.prompt, colours[-1])
+    return canvas
 
 
 def paint(request: RenderRequest, index: int) -> Image.Image:
     """One deterministic RGB picture of exactly request.width x request.height."""
-    size = (request.width, request.height)
     rng = random.Random(_seed(request, index))
     colours = [_rgb(c) for c in palette_for(request.style)]
     if request.style not in PALETTES:
         rng.shuffle(colours)
-    canvas = _background(size, _jitter(colours[0], rng), _jitter(colours[1], rng))
-    if request.references:
+    if request.references and request.action in UPSCALES | {VARY}:
         with Image.open(io.BytesIO(request.references[0])) as reference:
-            photo = ImageOps.fit(reference.convert("RGB"), size, Image.Resampling.BICUBIC)
-        canvas = Image.blend(photo, canvas, 0.3)
-    shapes = _shapes(size, colours[2:], rng, BLUR.get(request.style, DEFAULT_BLUR))
-    if request.references:  # keep the reference readable under the drawing
-        shapes.putalpha(shapes.getchannel("A").point(lambda a: a // 2))
-    canvas = canvas.convert("RGBA")
-    canvas.alpha_composite(shapes)
-    if request.style == "pixel":
-        block = max(1, min(size) // PIXEL_BLOCK)
-        small = canvas.resize((max(1, size[0] // block), max(1, size[1] // block)), Image.Resampling.BOX)
-        canvas = small.resize(size, Image.Resampling.NEAREST)
-    _annotate(canvas, request.prompt, colours[-1])
-    return canvas.convert("RGB")
+            parent = reference.convert("RGB")
+        if request.action == VARY:
+            return _vary(request, parent, rng, colours)
+        return _upscale(parent, (request.width, request.height), rng)
+    return _paint_new(request, rng, colours)
 
 
 def to_png(image: Image.Image) -> bytes:

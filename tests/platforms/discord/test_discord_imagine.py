@@ -98,7 +98,8 @@ async def test_previews_replace_each_other_in_the_answer(discord_api: DiscordDou
 
 async def test_an_image_over_the_upload_limit_arrives_as_a_jpeg_within_it(bot: DiscordBot) -> None:
     limit = 150_000
-    asked = bot.imagine("a castle", aspect="16:9", size_limit=limit)
+    # Falling snow and stars: a picture whose PNG is well over the limit.
+    asked = bot.imagine("a castle in the snow at night", aspect="16:9", size_limit=limit)
     [followup] = await bot.api.wait_for("POST", webhook(asked))
     [upload] = followup.uploads
     assert upload.filename == "job-1-1.jpg"
