@@ -1,5 +1,6 @@
 """Every command of the catalogue is a slash command on Discord, within Discord's rules, in English and
-Chinese; and every button the bot shows is answered within Discord's 3 seconds."""
+Chinese; and every button the bot shows is answered within Discord's 3 seconds (a job's Cancel, shown
+only while it waits, is pressed in test_discord_buttons)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ import pytest
 
 from core.commands.catalogue import PUBLISHED
 from core.i18n import translate
+from tests.core.payments.conftest import shop_settings
 from tests.fakes.discord_api import APPLICATION_ID, DiscordDouble
 from tests.fakes.discord_schema import command_errors
+from tests.fakes.stripe_api import StripeAPIDouble
+from tests.fakes.stripe_api import stripe_api_fixture as stripe_api  # noqa: F401  (a fixture)
 from tests.platforms.discord.conftest import (
     ALICE,
     DiscordBot,
@@ -149,15 +153,22 @@ def _kind(custom_id: str) -> str:
 
 @LANGUAGES
 async def test_every_button_the_bot_shows_is_answered_within_three_seconds(
-    discord_api: DiscordDouble, tmp_path: Path, language: str
+    discord_api: DiscordDouble,
+    stripe_api: StripeAPIDouble,  # noqa: F811
+    tmp_path: Path,
+    language: str,
 ) -> None:
     async with discord_bot(
-        discord_api, tmp_path, privacy={"require_acceptance": True}, credits={"trial": 1000}
+        discord_api,
+        tmp_path,
+        privacy={"require_acceptance": True},
+        credits={"trial": 1000},
+        stripe=shop_settings(stripe_api),
     ) as bot:
         for name in ("imagine", "accept"):  # the gate's button, then the terms accepted
             await answered(bot.api, _slash(bot, language, name, prompt="a castle"))
         await bot.api.wait_for("POST", webhook(_slash(bot, language, "imagine", prompt="a castle")))
-        for name in ("settings", "language", "privacy", "consent", "delete", "subscription"):
+        for name in ("settings", "language", "privacy", "consent", "delete", "buy", "subscription"):
             await answered(bot.api, _slash(bot, language, name))
 
         pressed: dict[str, float] = {}
@@ -188,6 +199,7 @@ async def test_every_button_the_bot_shows_is_answered_within_three_seconds(
         "i2b:cmd:/consent",
         "i2b:cmd:/consent analytics on",
         "i2b:cmd:/link",
+        "i2b:cmd:/buy starter",
         "i2b:cmd:/delete",
         ERASE,
     } <= set(pressed)
