@@ -1,9 +1,10 @@
-"""Every command a user can type, with its arguments: what `/help` lists and what each door registers.
+"""Every command a user can type, with its arguments: what each door registers and `/help` lists.
 
 The words of a command live in the catalogs: `menu.<name>` (a one-line description, the doors' command
-menus), `help.<name>` (its line in `/help`, usage included) and `options.<name>.<option>` (an argument).
-A door with typed arguments (Discord's slash commands) turns them back into the command's words, in
-the order given here; the core reads them as if they had been typed.
+menus) and `options.<name>.<option>` (an argument); `help.text` names every published command (a test
+holds it, and the README's table, to this catalogue). A door with typed arguments (Discord's slash
+commands) turns them back into the command's words, in the order given here; the core reads them as
+if they had been typed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ class Entry:
     staff: bool = False  # for admins only: listed nowhere, to anyone else it does not exist
 
 
-JOB = Option("job", integer=True, low=1)
 IMAGE = Option("image", integer=True, low=1)
 
 CATALOGUE: tuple[Entry, ...] = (
@@ -52,7 +52,7 @@ CATALOGUE: tuple[Entry, ...] = (
     ),
     Entry("styles", menu=True),
     Entry("language", (Option("language", choices=LANGUAGES),), menu=True),
-    Entry("cancel", (JOB,), menu=True),
+    Entry("cancel", (Option("job", integer=True, low=1),), menu=True),
     Entry("support", (Option("message"),), menu=True),
     Entry("privacy", menu=True),
     Entry("help", menu=True),
@@ -92,9 +92,8 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("unlink"),
     Entry("grant", staff=True),
 )
-"""In the order `/help` lists them; the menu's commands first."""
+"""In the order the doors list them; the menu's commands first."""
 
-BY_NAME = {entry.name: entry for entry in CATALOGUE}
 PUBLISHED: tuple[Entry, ...] = tuple(entry for entry in CATALOGUE if not entry.staff)
 MENU: tuple[str, ...] = tuple(entry.name for entry in CATALOGUE if entry.menu)
 
