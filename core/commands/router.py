@@ -117,20 +117,6 @@ ALIASES: dict[str, str] = {
 FLAGS: dict[str, dict[str, str]] = {"imagine": imagine.OPTION_ALIASES, "settings": preferences.SETTING_FLAGS}
 """The flags of the commands that take some: any other flag given to them is refused as mistyped."""
 
-MENU = (
-    "imagine",
-    "balance",
-    "buy",
-    "history",
-    "settings",
-    "styles",
-    "language",
-    "cancel",
-    "support",
-    "privacy",
-    "help",
-)
-"""The commands a platform lists in its command menu; descriptions are `menu.<name>` in the catalogs."""
 READ_ONLY = frozenset({"balance", "history", "help"})  # answered from one read-only unit of work
 CHARGES = frozenset({"imagine", "action"})  # read the account's standing with who is asking
 NEEDS_CREDITS = frozenset({"insufficient_credits"})  # refusals that end with the way to more credits

@@ -1,14 +1,15 @@
-"""The slash commands: `/imagine` with typed options, and one plain command per core command.
+"""The slash commands: `/imagine` with typed options, and one command per entry of the core's catalogue.
 
-A plain command reaches the core as its text (`/balance`); `/imagine` as a command built from its
-typed options, never turned back into text, so Discord adds no behaviour of its own. A command of
-the core's menu (`MENU`) with no options needs no code here: it is listed from `MENU` and described
-by `menu.<name>` in the catalogs. Names and descriptions are localized for every catalog language
-besides English (Discord shows the user's).
+A catalogue command reaches the core as its text (`/original 3 2`, its options' values in the
+catalogue's order); `/imagine` as a command built from its typed options, never turned back into
+text, so Discord adds no behaviour of its own. A command needs no code here: it is listed from the
+catalogue and described by `menu.<name>` and `options.<name>.<option>` in the catalogs. Names and
+descriptions are localized for every catalog language besides English (Discord shows the user's).
 """
 
 from __future__ import annotations
 
+import inspect
 import unicodedata
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -17,12 +18,13 @@ import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 
+from core.commands import catalogue
 from core.commands.parser import Command
-from core.commands.router import ALIASES, MENU
+from core.commands.router import ALIASES
 from core.generation.styles import Style
 from core.i18n import FALLBACK, LANGUAGES, normalize_language, translate
 
-PLAIN_COMMANDS: tuple[str, ...] = tuple(name for name in MENU if name != "imagine")
+PLAIN_COMMANDS = tuple(entry for entry in catalogue.PUBLISHED if entry.name != "imagine")
 # Commands whose answer the whole channel sees; the others answer the asker alone (balances, payments,
 # privacy, support). Known before the core runs, so the deferral already shows to the right people.
 PUBLIC = frozenset({"imagine", "help", "settings", "styles", "language", "cancel"})
@@ -108,7 +110,7 @@ def build_tree(
     """Global commands, or commands of those guilds only (they update at once; global ones can lag)."""
     guilds = [discord.Object(id=guild_id) for guild_id in guild_ids]
     tree = DoorTree(client, handler, guilds)
-    for command in (imagine(handler, styles, models), *(plain(handler, name) for name in PLAIN_COMMANDS)):
+    for command in (imagine(handler, styles, models), *(plain(handler, entry) for entry in PLAIN_COMMANDS)):
         if guilds:
             tree.add_command(command, guilds=guilds)
         else:
@@ -159,11 +161,43 @@ async def _refuse_missing_reference(interaction: discord.Interaction) -> None:
     await interaction.response.send_message(translate(language, "error.reference_missing"), ephemeral=True)
 
 
-def plain(handler: CommandHandler, name: str) -> app_commands.Command[Any, ..., None]:
-    async def callback(interaction: discord.Interaction) -> None:
-        await handler.run_command(interaction, f"/{name}", public=name in PUBLIC)
+def plain(handler: CommandHandler, entry: catalogue.Entry) -> app_commands.Command[Any, ..., None]:
+    """A catalogue command: its options as typed as the catalogue says, their values typed back as words."""
 
-    return _command(name, callback)
+    async def callback(interaction: discord.Interaction, **given: object) -> None:
+        await handler.run_command(interaction, catalogue.words(entry, given), public=entry.name in PUBLIC)
+
+    # discord.py reads the options from the callback's signature: this one is built from the catalogue.
+    callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(_parameter(option) for option in entry.options),
+        ]
+    )
+    command = _command(entry.name, callback)
+    if entry.options:
+        app_commands.describe(
+            **{option.name: _catalog(f"options.{entry.name}.{option.name}") for option in entry.options}
+        )(command)
+    listed = {option.name: option.choices for option in entry.options if option.choices}
+    if listed:
+        app_commands.choices(
+            **{
+                name: [app_commands.Choice(name=value, value=value) for value in values[:MAX_CHOICES]]
+                for name, values in listed.items()
+            }
+        )(command)
+    return command
+
+
+def _parameter(option: catalogue.Option) -> inspect.Parameter:
+    kind: Any = app_commands.Range[int, option.low, option.high] if option.integer else str
+    return inspect.Parameter(
+        option.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=kind,
+        default=inspect.Parameter.empty if option.required else None,
+    )
 
 
 def _command(name: str, callback: Any) -> app_commands.Command[Any, ..., None]:

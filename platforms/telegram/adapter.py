@@ -30,7 +30,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from core.bounded_json import bounded_json
-from core.commands.router import MENU, Core
+from core.commands.catalogue import MENU
+from core.commands.router import Core
 from core.errors import ChatUnreachable, RetryLater, UserError
 from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Event, Incoming, Reply, ReplyType, text

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import pytest_asyncio
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.fakes.discord_schema import command_errors
+
 T = TypeVar("T")
 TOKEN = "discord-test-token"
 APPLICATION_ID = 700_000_000_000_000_001
@@ -102,6 +104,7 @@ class DiscordDouble:
     ready_sent: int = 0  # IDENTIFYs answered with READY, over every connection
     downloads_open: asyncio.Event = field(default_factory=asyncio.Event)  # clear it to hold downloads
     guild_commands: dict[int, set[str]] = field(default_factory=dict)  # published to one guild
+    refused_commands: list[str] = field(default_factory=list)  # why published commands were refused
     dispatched: dict[str, float] = field(default_factory=dict)  # interaction token -> when it was sent
     _interactions: dict[str, _Interaction] = field(default_factory=dict)
     _cdn: dict[str, bytes] = field(default_factory=dict)
@@ -167,13 +170,16 @@ class DiscordDouble:
     def slash(
         self,
         name: str,
-        options: dict[str, str] | None = None,
+        options: dict[str, str | int] | None = None,
         *,
         attachments: dict[str, dict[str, Any]] | None = None,
         **where: Any,
     ) -> dict[str, Any]:
-        """An INTERACTION_CREATE payload for `/name option:value ...`."""
-        listed = [{"name": key, "type": 3, "value": value} for key, value in (options or {}).items()]
+        """An INTERACTION_CREATE payload for `/name option:value ...` (an int is an integer option)."""
+        listed = [
+            {"name": key, "type": 4 if isinstance(value, int) else 3, "value": value}
+            for key, value in (options or {}).items()
+        ]
         listed += [
             {"name": key, "type": 11, "value": item["id"]} for key, item in (attachments or {}).items()
         ]
@@ -396,6 +402,9 @@ class DiscordDouble:
             gateway = f"{self.root.replace('http', 'ws')}/gateway"
             return _json({"url": gateway, "shards": 1, "session_start_limit": limits})
         if re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", path) and request.method == "PUT":
+            if errors := command_errors(body):  # what Discord's rules refuse, refused as Discord does
+                self.refused_commands += errors
+                return _json({"code": 50035, "message": "Invalid Form Body", "errors": errors}, 400)
             if guild := re.search(r"/guilds/(\d+)/", path):
                 self.guild_commands[int(guild[1])] = {command["name"] for command in body}
             return _json(

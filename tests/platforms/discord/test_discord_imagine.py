@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.commands.router import MENU
+from core.commands.catalogue import PUBLISHED
 from core.i18n import translate
 from tests.fakes.discord_api import APPLICATION_ID, DiscordDouble
 from tests.platforms.discord.conftest import (
@@ -33,7 +33,7 @@ def _picture(data: bytes) -> Image.Image:
 async def test_the_commands_are_published_with_their_options_and_choices(bot: DiscordBot) -> None:
     [published] = bot.api.requests("PUT", f"/applications/{APPLICATION_ID}/commands")
     commands = {command["name"]: command for command in published.body}
-    assert list(commands) == list(MENU)  # the core's menu, in its order
+    assert list(commands) == [entry.name for entry in PUBLISHED]  # the core's catalogue, in its order
     assert commands["help"]["description"] == translate("en", "menu.help")
     imagine = commands["imagine"]
     assert imagine["name_localizations"] == {"zh-CN": "画"}

@@ -12,7 +12,7 @@ import aiohttp
 
 from bot import tls
 from bot.web import WebServer
-from core.commands.router import MENU
+from core.commands.catalogue import MENU
 from core.i18n import translate
 from platforms.telegram.adapter import TelegramAdapter, Webhook
 from tests.fakes.telegram_api import TelegramBotAPIDouble
