@@ -29,9 +29,13 @@ def tolerance(word: str) -> int:
 def closest(word: str, known: Iterable[str]) -> str | None:
     """The known word nearest to `word` (case-insensitively) within its tolerance; the first of equals."""
     lowered = word.casefold()
+    allowed = tolerance(lowered)
     best: tuple[int, str] | None = None
     for candidate in known:
-        edits = distance(lowered, candidate.casefold())
-        if edits <= tolerance(lowered) and (best is None or edits < best[0]):
+        folded = candidate.casefold()
+        if abs(len(folded) - len(lowered)) > allowed:
+            continue  # more edits apart than allowed: a long word costs nothing to turn down
+        edits = distance(lowered, folded)
+        if edits <= allowed and (best is None or edits < best[0]):
             best = (edits, candidate)
     return best[1] if best else None

@@ -134,6 +134,7 @@ def test_closest_tolerates_fewer_edits_in_shorter_words() -> None:
     assert closest("imagne", ["imagine"]) == "imagine"
     assert closest("bal", ["imagine"]) is None
     assert closest("余额额", ["余额", "画"]) == "余额"
+    assert closest("imagine" * 600, ["imagine", "balance"]) is None  # a pasted wall of text
 
 
 # --- /imagine through the core -------------------------------------------------------------------
