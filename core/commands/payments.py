@@ -30,9 +30,10 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
             raise UserError("unknown_item", value=command.words[0], items=_ids(ctx))
         url = await payments.link(ctx.account.id, ctx.chat, item)
         message = t("buy.link", item=item.name, what=describe(ctx, item), url=url)
-        return [text(message + "\n" + t("payment.support_hint"), private=True)]
+        return [text("\n".join((message, t("buy.refunds"), t("payment.support_hint"))), private=True)]
     lines = [t("buy.title")]
     lines.extend(f"• {describe(ctx, item)} — /buy {item.id}" for item in payments.purchasable())
+    lines.append(t("buy.refunds"))
     lines.append(t("payment.support_hint"))
     menu = tuple((Choice(item.name, f"/buy {item.id}"),) for item in payments.purchasable())
     return [text("\n".join(lines), choices=menu, private=True, event=Event.CATALOGUE_SHOWN)]

@@ -69,6 +69,7 @@ async def terms(ctx: Context, _command: Command) -> list[Reply]:
         terms_url=settings.terms_url,
         policy_version=settings.policy_version,
         policy_url=settings.policy_url,
+        refunds=ctx.t("buy.refunds"),
     )
     if not state.accepted(settings):
         return [text(summary), accept_prompt(ctx)]  # the summary has the links

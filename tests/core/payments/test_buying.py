@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.i18n import translate
 from tests.core.payments.conftest import Shop, shop_settings
 from tests.fakes.stripe_api import StripeAPIDouble
@@ -95,3 +97,15 @@ async def test_free_accounts_are_held_to_the_free_resolution_and_nothing_is_rese
         assert reply.error
         assert "/buy starter" in reply.text
         assert await harness.balance() == before
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+async def test_buy_states_the_refund_policy_with_the_catalogue_and_with_a_payment_link(
+    shop: Shop, language: str
+) -> None:
+    refunds = translate(language, "buy.refunds")
+    [catalogue] = await shop.harness.say("/buy", locale=language)
+    assert refunds in catalogue.text
+    [link] = await shop.harness.say("/buy starter", locale=language)
+    assert "https://" in link.text
+    assert refunds in link.text
