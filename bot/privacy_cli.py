@@ -15,6 +15,7 @@ from typing import Any
 from bot.app import default_console_user
 from bot.config import Settings
 from core.accounts import Accounts
+from core.admin import audit
 from core.admin.accounts import find_account
 from core.db import migrate
 from core.db.session import Database
@@ -25,6 +26,7 @@ from core.privacy.service import Privacy
 
 AccountAction = Callable[[Database], Awaitable[int]]
 WithAccount = Callable[[Settings, str, AccountAction], Awaitable[int]]
+AccountRun = Callable[[Privacy, Database, int, argparse.Namespace], Awaitable[int]]
 
 
 class _NoWorker:
@@ -40,15 +42,13 @@ class _NoWorker:
 def add_commands(admin: Any, with_account: WithAccount) -> None:
     """Adds the privacy commands to `image2bot admin`."""
 
-    def account_command(
-        name: str, help_: str, run: Callable[[Privacy, int, argparse.Namespace], Awaitable[int]]
-    ) -> Any:
+    def account_command(name: str, help_: str, run: AccountRun) -> Any:
         parser = admin.add_parser(name, help=help_)
         parser.add_argument("identity", help="an identity (telegram:123) or an account id")
 
         async def handler(settings: Settings, args: argparse.Namespace) -> int:
             async def action(db: Database) -> int:
-                return await run(_privacy(settings, db), await find_account(db, args.identity), args)
+                return await run(_privacy(settings, db), db, await find_account(db, args.identity), args)
 
             return await with_account(settings, args.identity, action)
 
@@ -68,6 +68,12 @@ def add_commands(admin: Any, with_account: WithAccount) -> None:
     )
     delete = account_command("delete", "erase an account's personal data for good", _delete)
     delete.add_argument("--yes", action="store_true", required=True, help="confirm: this cannot be undone")
+    for request in (export, delete):
+        request.add_argument(
+            "--verified-by",
+            required=True,
+            help="how the requester was shown to be the account holder (kept in the audit log)",
+        )
     broadcast = admin.add_parser("broadcast", help="a message to every account with marketing on")
     broadcast.add_argument("--text", required=True)
     broadcast.set_defaults(handler=_broadcast)
@@ -90,21 +96,22 @@ def _actor() -> str:
     return f"cli:{default_console_user()}"
 
 
-async def _hold(privacy: Privacy, account_id: int, args: argparse.Namespace) -> int:
+async def _hold(privacy: Privacy, _db: Database, account_id: int, args: argparse.Namespace) -> int:
     changed = await privacy.consents.hold(account_id, args.reason, actor=_actor())
     state = "is now" if changed else "already was"
     print(f"account {account_id} {state} under a legal hold: no erasure, no retention purge")
     return 0
 
 
-async def _unhold(privacy: Privacy, account_id: int, _args: argparse.Namespace) -> int:
+async def _unhold(privacy: Privacy, _db: Database, account_id: int, _args: argparse.Namespace) -> int:
     changed = await privacy.consents.hold(account_id, None, actor=_actor())
     print(f"account {account_id}: legal hold {'lifted' if changed else 'was not in place'}")
     return 0
 
 
-async def _export(privacy: Privacy, account_id: int, args: argparse.Namespace) -> int:
+async def _export(privacy: Privacy, db: Database, account_id: int, args: argparse.Namespace) -> int:
     path = await privacy.exports.for_operator(account_id, _actor())
+    await _verified(db, account_id, "export", args.verified_by)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         path = Path(shutil.move(path, args.out / path.name))
@@ -112,14 +119,27 @@ async def _export(privacy: Privacy, account_id: int, args: argparse.Namespace) -
     return 0
 
 
-async def _delete(privacy: Privacy, account_id: int, _args: argparse.Namespace) -> int:
+async def _delete(privacy: Privacy, db: Database, account_id: int, args: argparse.Namespace) -> int:
     try:
         await privacy.eraser.erase_now(account_id, _actor())
     except OnLegalHold:
         print(f"account {account_id} is under a legal hold: lift it first (image2bot admin unhold)")
         return 1
+    # Written after the erasure, which empties the details of the account's earlier audit entries.
+    await _verified(db, account_id, "erasure", args.verified_by)
     print(f"account {account_id} erased: ledger and payment records kept without identity")
     return 0
+
+
+async def _verified(db: Database, account_id: int, request: str, verified_by: str) -> None:
+    """How the requester of an export or an erasure received by e-mail was verified, for the record."""
+    await audit.record(
+        db,
+        actor=_actor(),
+        action="request_verified",
+        account_id=account_id,
+        details={"request": request, "verified_by": verified_by},
+    )
 
 
 async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.db.repositories import operations as repo
+from core.db.repositories import support as support_repo
 from core.db.session import Database
 
 PAGE = 100
@@ -35,6 +36,14 @@ async def entries(
         }
         for event in events
     ]
+
+
+async def record(
+    db: Database, *, actor: str, action: str, account_id: int | None, details: dict[str, Any]
+) -> None:
+    """Writes one entry of its own (what an operator did outside the actions that audit themselves)."""
+    async with db.transaction() as session:
+        await support_repo.audit(session, actor=actor, action=action, account_id=account_id, details=details)
 
 
 async def actions(db: Database) -> list[str]:

@@ -23,6 +23,7 @@ from tests.bot.test_cli import run, run_json
 
 pytestmark = pytest.mark.usefixtures("restored_logging", "cli_env")
 
+VERIFIED = "reply from the account's e-mail on file, ticket 88"
 USER = "zed4711"
 PROMPT = "a copper fox named Ottoline"
 
@@ -121,7 +122,7 @@ def test_a_legal_hold_suspends_deletion_and_broadcasts_reach_only_marketing_cons
     assert "under a legal hold" in out
     [suspended] = console(capsys, monkeypatch, "/delete")
     assert suspended["text"] == en("error.deletion_on_hold", contact="support@getimage2.com")
-    code, out, _ = run(capsys, "admin", "delete", f"console:{USER}", "--yes")
+    code, out, _ = run(capsys, "admin", "delete", f"console:{USER}", "--yes", "--verified-by", VERIFIED)
     assert code == 1
     assert "legal hold" in out
 
@@ -149,20 +150,31 @@ def test_the_operator_exports_and_erases_for_a_request_received_elsewhere(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     console(capsys, monkeypatch, "/accept", f"/imagine {PROMPT}")
-    code, out, err = run(capsys, "admin", "export", f"console:{USER}", "--out", str(tmp_path / "handover"))
+    handover = str(tmp_path / "handover")
+    assert run(capsys, "admin", "export", f"console:{USER}", "--out", handover)[0] == 2  # --verified-by
+    code, out, err = run(
+        capsys, "admin", "export", f"console:{USER}", "--out", handover, "--verified-by", VERIFIED
+    )
     assert code == 0, err
     [zip_path] = (tmp_path / "handover").glob("*.zip")
     with zipfile.ZipFile(zip_path) as archive:
         assert json.loads(archive.read("data.json"))["jobs"][0]["prompt"] == PROMPT
 
-    assert run(capsys, "admin", "delete", f"console:{USER}")[0] == 2  # --yes is required
-    code, out, err = run(capsys, "admin", "delete", f"console:{USER}", "--yes")
+    assert run(capsys, "admin", "delete", f"console:{USER}", "--verified-by", VERIFIED)[0] == 2  # --yes
+    code, out, err = run(capsys, "admin", "delete", f"console:{USER}", "--yes", "--verified-by", VERIFIED)
     assert code == 0, err
     assert "erased" in out
     assert run(capsys, "users", "show", f"console:{USER}")[0] == 1
     assert PROMPT not in database_dump()
     assert [action for _actor, action in audit_actions()] == [
         "export",
+        "request_verified",
         "erasure_requested",
         "erasure_completed",
+        "request_verified",
+    ]
+    verified = run_json(capsys, "admin", "audit", "--action", "request_verified", "--json")
+    assert [entry["details"] for entry in verified] == [
+        {"request": "erasure", "verified_by": VERIFIED},  # written after the erasure, so it stays
+        {},  # the export's, emptied by the erasure with the rest of the account's audit details
     ]
