@@ -35,6 +35,7 @@ from jsonschema import ValidationError
 from PIL import Image
 
 from tests.fakes import openapi_schema
+from tests.fakes.forms import read_form
 
 # The moderation categories the SDK's `Moderation` model expects.
 _CATEGORIES = [
@@ -327,16 +328,14 @@ class OpenAIImagesDouble:
         fields: dict[str, Any] = {}
         files: list[tuple[str, str, bytes]] = []
         if request.content_type == "multipart/form-data":
-            form = await request.post()
-            parts: list[tuple[str, str]] = []
-            for name, value in form.items():
-                if isinstance(value, web.FileField):
-                    with value.file as upload:  # aiohttp leaves closing the spooled upload to the handler
-                        files.append((name, value.filename, upload.read()))
-                    parts.append((name, openapi_schema.Upload(value.filename)))
+            parts: list[tuple[str, Any]] = []
+            for part in await read_form(request):
+                if part.filename is not None:
+                    files.append((part.name, part.filename, part.data))
+                    parts.append((part.name, openapi_schema.Upload(part.filename)))
                 else:
-                    fields[name] = str(value)
-                    parts.append((name, str(value)))
+                    fields[part.name] = part.text
+                    parts.append((part.name, part.text))
             body: Any = openapi_schema.form_body(_operation(request), parts)
         else:
             fields = body = await request.json() if request.can_read_body else {}

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.forms import read_form
+
 BOT_ID = 999000
 BOT_USERNAME = "image2bot_test_bot"
 EMPTY_POLL_SLEEP_S = 0.05
@@ -246,13 +248,11 @@ async def _read(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]
     files: dict[str, bytes] = {}
     if request.content_type == "application/json":
         return dict(await request.json()), files
-    form = await request.post()
-    for name, value in form.items():
-        if isinstance(value, web.FileField):
-            with value.file as upload:  # aiohttp leaves closing the spooled upload to the handler
-                files[name] = upload.read()
+    for part in await read_form(request):
+        if part.filename is not None:
+            files[part.name] = part.data
         else:
-            fields[name] = str(value) if name in PLAIN_TEXT_FIELDS else _decode(str(value))
+            fields[part.name] = part.text if part.name in PLAIN_TEXT_FIELDS else _decode(part.text)
     return fields, files
 
 

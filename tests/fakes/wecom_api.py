@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.forms import read_form
+
 WAIT_S = 30  # generous: a loaded CI machine starts a bot subprocess slowly
 KF_WINDOW_MESSAGES = 5
 KF_COUNT_LIMIT = 95001  # five messages sent since the customer last wrote
@@ -212,10 +214,9 @@ class WeComAPIDouble:
         body: dict[str, Any] = {}
         files: dict[str, tuple[str, bytes]] = {}
         if request.content_type == "multipart/form-data":
-            for name, value in (await request.post()).items():
-                if isinstance(value, web.FileField):
-                    with value.file as upload:  # aiohttp leaves closing the spooled upload to the handler
-                        files[name] = (value.filename, upload.read())
+            for part in await read_form(request):
+                if part.filename is not None:
+                    files[part.name] = (part.filename, part.data)
         elif request.can_read_body:
             body = await request.json()
         call = Call(api, query, body, files)
