@@ -55,6 +55,18 @@ def secured(response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 
+async def read_form(request: web.Request) -> Form | None:
+    """A posted form, or None when it is not a plain (urlencoded) one: the admin's forms upload nothing,
+    and a multipart body would have aiohttp spool its files to disk."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return None
+    return await request.post()
+
+
+def unsupported_form() -> web.StreamResponse:
+    return secured(web.Response(status=415, text="Forms are posted as application/x-www-form-urlencoded."))
+
+
 def field(form: Form, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -89,7 +101,9 @@ class Guard:
             signed_in = await self.signed_in(request)
             if signed_in is None:
                 return see_other(SIGN_IN_PATH)
-            form = await request.post()
+            form = await read_form(request)
+            if form is None:
+                return unsupported_form()
             token = form.get("csrf")
             if not isinstance(token, str) or not hmac.compare_digest(token, signed_in.csrf_token):
                 return secured(web.Response(status=403, text="This form has expired: reload the page."))

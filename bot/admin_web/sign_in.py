@@ -8,7 +8,17 @@ import secrets
 
 from aiohttp import web
 
-from bot.admin_web.guard import SESSION_COOKIE, Form, Guard, field, local_path, secured, see_other
+from bot.admin_web.guard import (
+    SESSION_COOKIE,
+    Form,
+    Guard,
+    field,
+    local_path,
+    read_form,
+    secured,
+    see_other,
+    unsupported_form,
+)
 from bot.admin_web.render import Renderer
 from core.operators import SignedIn, SignInRefused
 
@@ -32,7 +42,9 @@ class SignIn:
         return self._form(request, target)
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
+        form = await read_form(request)
+        if form is None:
+            return unsupported_form()
         expected = request.cookies.get(FORM_COOKIE, "")
         given = form.get("csrf")
         if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select, update
 
@@ -248,3 +249,17 @@ async def test_numbers_no_form_or_address_can_hold_are_refused_plainly(desk: Des
     for query in ("9" * 30, "²", "99999999999"):
         assert (await browser.get(f"/admin/accounts?q={query}")).status == 200
     assert (await browser.get("/admin/audit?account=" + "9" * 30 + "&before=²")).status == 200
+
+
+async def test_a_form_posted_as_multipart_is_refused_before_anything_is_read(desk: Desk) -> None:
+    """The admin's forms upload nothing: a multipart body (files spooled to disk) is turned away."""
+    account_id = await account_of(desk)
+    browser = desk.browser
+    await browser.sign_in()
+    await browser.get(f"/admin/accounts/{account_id}")
+    upload = aiohttp.FormData({"amount": "50", "reason": "x", "csrf": browser.csrf})
+    upload.add_field("file", b"\0" * 1024, filename="big.bin")
+    path = f"/admin/accounts/{account_id}/grant"
+    async with browser.client.post(browser.base + path, data=upload, allow_redirects=False) as response:
+        assert response.status == 415
+    assert (await desk.harness.balance()).total == TRIAL
