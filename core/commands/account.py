@@ -92,7 +92,7 @@ def _job_line(ctx: Context, job: Job) -> str:
         status=status,
         width=job.width,
         height=job.height,
-        style=job.style,
+        style=ctx.services.styles.label_of(job.style, ctx.language),
         prompt=prompt,
         when=f"{job.created_at:%Y-%m-%d %H:%M}",
     )

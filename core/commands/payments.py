@@ -29,13 +29,15 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
         if item is None or item not in payments.purchasable():
             raise UserError("unknown_item", value=command.words[0], items=_ids(ctx))
         url = await payments.link(ctx.account.id, ctx.chat, item)
-        message = t("buy.link", item=item.name, what=describe(ctx, item), url=url)
+        message = t("buy.link", item=item, what=describe(ctx, item), url=url)
         return [text("\n".join((message, t("buy.refunds"), t("payment.support_hint"))), private=True)]
     lines = [t("buy.title")]
     lines.extend(f"• {describe(ctx, item)} — /buy {item.id}" for item in payments.purchasable())
     lines.append(t("buy.refunds"))
     lines.append(t("payment.support_hint"))
-    menu = tuple((Choice(item.name, f"/buy {item.id}"),) for item in payments.purchasable())
+    menu = tuple(
+        (Choice(item.localized(ctx.language), f"/buy {item.id}"),) for item in payments.purchasable()
+    )
     return [text("\n".join(lines), choices=menu, private=True, event=Event.CATALOGUE_SHOWN)]
 
 
@@ -48,8 +50,8 @@ def describe(ctx: Context, item: Pack | Plan) -> str:
     else:
         key, credits_ = "buy.pack", item.credits
     if price is None:
-        return ctx.t(f"{key}_unpriced", name=item.name, credits=credits_)
-    return ctx.t(key, name=item.name, credits=credits_, price=price)
+        return ctx.t(f"{key}_unpriced", name=item, credits=credits_)
+    return ctx.t(key, name=item, credits=credits_, price=price)
 
 
 def way_to_pay(
@@ -82,7 +84,7 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     end = f"{current.current_period_end:%Y-%m-%d}" if current.current_period_end else "—"
     message = ctx.t(
         "subscription.status",
-        plan=plan.name if plan else current.plan,
+        plan=plan or current.plan,
         status=ctx.t(f"subscription.states.{current.status}") if current.status in STATES else current.status,
         end=end,
         credits=balance.subscription,
@@ -111,7 +113,7 @@ async def invoices(ctx: Context, _command: Command) -> list[Reply]:
             if payment.amount is not None and payment.currency
             else "—",
             credits=payment.credits,
-            item=payment.item,
+            item=ctx.services.payments.catalogue.find(payment.item) or payment.item,
             status=payment.status,
         )
         lines.append(line + (f" · {payment.receipt_url}" if payment.receipt_url else ""))

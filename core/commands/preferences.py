@@ -99,7 +99,7 @@ def _describe(ctx: Context, preferences: dict[str, str]) -> str:
     return ctx.t(
         "settings.current",
         ar=preferences.get("ar", "1:1"),
-        style=preferences.get("style", "none"),
+        style=ctx.services.styles.label_of(preferences.get("style", "none"), ctx.language),
         res=preferences.get("res", "1k"),
         model=preferences.get("model", ctx.services.generation.model),
     )

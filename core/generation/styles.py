@@ -84,6 +84,11 @@ class StyleBook:
     def get(self, name: str) -> Style | None:
         return self._by_name.get(name.lower())
 
+    def label_of(self, name: str, language: str) -> str:
+        """A style as a user reads it: its label in their language (one since removed: its name)."""
+        style = self.get(name)
+        return style.label(language) if style else name
+
     def find(self, word: str) -> Style | None:
         """The style a user means by `word`: its name or its label in any language, whatever the case
         or spacing (`动漫`, `Pixel Art`, `3d渲染`)."""

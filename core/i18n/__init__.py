@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
 FALLBACK = "en"
@@ -46,6 +46,14 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return items
 
 
+@runtime_checkable
+class Localized(Protocol):
+    """A value shown differently per language (an item's name): given as a parameter, `translate`
+    shows it in the message's language, so a message queued for someone reads right in theirs."""
+
+    def localized(self, language: str) -> str: ...
+
+
 class _KeepMissing(dict[str, object]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -56,7 +64,11 @@ def translate(language: str, key: str, /, **params: object) -> str:
     template = catalog(language).get(key) or catalog(FALLBACK).get(key)
     if template is None:
         raise KeyError(f"no message {key!r} in the catalogs")
-    return template.format_map(_KeepMissing(params))
+    shown = {
+        name: value.localized(language) if isinstance(value, Localized) else value
+        for name, value in params.items()
+    }
+    return template.format_map(_KeepMissing(shown))
 
 
 class Translator:

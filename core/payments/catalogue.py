@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from core.generation.sizes import Tier
+from core.i18n import LANGUAGES
 from core.policy import Section
 
 ItemId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+ItemName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class Pack(Section):
-    """Credits bought once; they never expire."""
+class _Named(Section):
+    """An item shown to buyers: `name`, or its name in the buyer's language from `names`."""
 
     id: ItemId
-    name: str
+    name: ItemName
+    names: dict[str, ItemName] = Field(default_factory=dict)  # {"zh-CN": "入门包"}
+
+    @field_validator("names")
+    @classmethod
+    def _known_languages(cls, names: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(names) - set(LANGUAGES))
+        if unknown:
+            raise ValueError(f"names in unknown languages {unknown}: use {', '.join(LANGUAGES)}")
+        return names
+
+    def localized(self, language: str) -> str:
+        return self.names.get(language) or self.name
+
+
+class Pack(_Named):
+    """Credits bought once; they never expire."""
+
     credits: PositiveInt
     price_id: str | None = None  # a Stripe Price; or amount + currency
     amount: PositiveInt | None = None  # minor units: 999 = 9.99
@@ -31,11 +50,9 @@ class Pack(Section):
         return self
 
 
-class Plan(Section):
+class Plan(_Named):
     """A subscription: `credits_per_cycle` each billing cycle, unused ones do not roll over."""
 
-    id: ItemId
-    name: str
     credits_per_cycle: PositiveInt
     price_id: str | None = None  # a recurring Stripe Price; or amount + currency + interval
     interval: Literal["month", "year"] = "month"
@@ -51,15 +68,23 @@ class Plan(Section):
 
 
 DEFAULT_PACKS = [
-    Pack(id="starter", name="Starter", credits=500, amount=999),
-    Pack(id="creator", name="Creator", credits=1200, amount=1999),
-    Pack(id="studio", name="Studio", credits=3500, amount=4999),
+    Pack(id="starter", name="Starter", names={"zh-CN": "入门包"}, credits=500, amount=999),
+    Pack(id="creator", name="Creator", names={"zh-CN": "创作者包"}, credits=1200, amount=1999),
+    Pack(id="studio", name="Studio", names={"zh-CN": "工作室包"}, credits=3500, amount=4999),
 ]
 DEFAULT_PLANS = [
-    Plan(id="pro", name="Pro monthly", credits_per_cycle=1000, amount=1499, interval="month"),
+    Plan(
+        id="pro",
+        name="Pro monthly",
+        names={"zh-CN": "专业版（月付）"},
+        credits_per_cycle=1000,
+        amount=1499,
+        interval="month",
+    ),
     Plan(
         id="pro-annual",
         name="Pro annual (2 months free)",
+        names={"zh-CN": "专业版（年付，赠送 2 个月）"},
         credits_per_cycle=12000,
         amount=14990,
         interval="year",

@@ -201,7 +201,7 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
         chat,
         "payment.cycle",
         f"payment:{invoice_id}",
-        plan=plan.name,
+        plan=plan,
         credits=plan.credits_per_cycle,
         balance=balance.total,
     )

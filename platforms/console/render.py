@@ -1,10 +1,17 @@
-"""Pure: a Reply as one line of JSON or as readable terminal text."""
+"""Pure: a Reply as one line of JSON or as readable terminal text.
+
+Files are marked with icons rather than words, so a reply reads the same in every language; buttons
+show their (translated) label beside the command that does the same.
+"""
 
 from __future__ import annotations
 
 import json
 
 from core.messages import Reply, ReplyType
+
+IMAGE = "🖼"
+FILE = "📎"
 
 
 def as_json(reply: Reply) -> str:
@@ -13,14 +20,15 @@ def as_json(reply: Reply) -> str:
 
 def as_text(reply: Reply) -> str:
     if reply.type == ReplyType.IMAGE:
-        return f"image: {reply.path}\n{reply.text}"
+        return f"{IMAGE} {reply.path}\n{reply.text}"
     if reply.type == ReplyType.FILE:
-        return f"file: {reply.path}" + (f"\n{reply.text}" if reply.text else "")
+        return f"{FILE} {reply.path}" + (f"\n{reply.text}" if reply.text else "")
     if reply.type == ReplyType.PROGRESS:
-        return f"… {reply.text}" + (f" (preview: {reply.path})" if reply.path else "")
+        return f"… {reply.text}" + (f" → {IMAGE} {reply.path}" if reply.path else "")
     if reply.type == ReplyType.ACTIONS:
         choices = " | ".join(
-            f"/action {reply.job} {button.kind.value}" + (f" {button.index}" if button.index > 1 else "")
+            f"{button.label}: /action {reply.job} {button.kind.value}"
+            + (f" {button.index}" if button.index > 1 else "")
             for button in reply.buttons
         )
         return f"{reply.text}\n  {choices}" if reply.text else choices

@@ -35,7 +35,7 @@ class StarsCounter:
         rows = [
             [
                 InlineKeyboardButton(
-                    t("stars.button", name=pack.name, credits=pack.credits, stars=pack.stars),
+                    t("stars.button", name=pack, credits=pack.credits, stars=pack.stars),
                     callback_data=self._signer.for_stars(pack.id),
                 )
             ]
@@ -51,13 +51,14 @@ class StarsCounter:
         if pack is None or pack.stars is None:
             return False
         t = await self._purchases.translator(user_ref(user))
+        title = pack.localized(t.language)
         await self._bot.send_invoice(
             chat_id,
-            title=pack.name,
+            title=title,
             description=t("stars.description", credits=pack.credits),
             payload=f"{PAYLOAD_PREFIX}{pack.id}",
             currency=CURRENCY,
-            prices=[LabeledPrice(pack.name, pack.stars)],
+            prices=[LabeledPrice(title, pack.stars)],
             provider_token="",
         )
         return True

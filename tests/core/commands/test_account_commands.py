@@ -47,7 +47,7 @@ async def test_history_is_empty_and_then_lists_the_finished_job(harness: Harness
             status=en("status.succeeded"),
             width=1024,
             height=1024,
-            style="none",
+            style="None (as written)",  # the style's label
             prompt="a lighthouse at dusk",
             when=f"{job.created_at:%Y-%m-%d %H:%M}",
         )

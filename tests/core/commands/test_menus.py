@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from core.errors import UserError
+from core.generation import styles
 from core.generation.providers.base import OnPartial, RenderRequest, RenderResult, TransientProviderError
 from core.i18n import translate
 from core.messages import (
@@ -96,7 +97,9 @@ def test_a_reply_queued_before_menus_existed_still_reads_as_a_plain_reply() -> N
 
 
 def current(ar: str = "1:1", style: str = "none", res: str = "1k") -> str:
-    return en("settings.current", ar=ar, style=style, res=res, model="gpt-image-2")
+    """`/settings` for these defaults: the style shown by its label."""
+    label = styles.StyleBook(list(styles.DEFAULT_STYLES)).label_of(style, "en")
+    return en("settings.current", ar=ar, style=label, res=res, model="gpt-image-2")
 
 
 async def test_the_settings_menu_ticks_the_current_values_and_a_press_saves_one(idle: Harness) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.generation import styles
 from core.i18n import translate
 from core.messages import Stage
 from tests.core.commands.chat import (
@@ -24,7 +25,9 @@ from tests.harness import Harness
 
 
 def current(ar: str = "1:1", style: str = "none", res: str = "1k", model: str = "gpt-image-2") -> str:
-    return en("settings.current", ar=ar, style=style, res=res, model=model)
+    """`/settings` for these defaults: the style shown by its label."""
+    label = styles.StyleBook(list(styles.DEFAULT_STYLES)).label_of(style, "en")
+    return en("settings.current", ar=ar, style=label, res=res, model=model)
 
 
 async def test_settings_show_the_defaults(idle: Harness) -> None:

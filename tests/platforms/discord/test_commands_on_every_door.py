@@ -29,8 +29,20 @@ def readme_commands() -> set[str]:
 
 
 def help_commands(language: str) -> set[str]:
+    """The commands `/help` names, aliases (`/lang`) read as their command."""
     shown = translate(language, "help.text", k1=10, k2=20, k4=40)
-    return set(re.findall(r"(?<![\w/-])/([a-z]+)", shown))
+    return {ALIASES.get(name, name) for name in re.findall(r"(?<![\w/-])/([a-z]+)", shown)}
+
+
+def help_aliases(language: str) -> dict[str, str]:
+    """The aliases `/help` names, each with the command it is written beside."""
+    shown = translate(language, "help.text", k1=10, k2=20, k4=40)
+    named = re.findall(r"/([a-z]+)（(?:或 )?([^）]+)）|/([a-z]+) \(or ([^)]+)\)", shown)
+    return {
+        alias.strip().removeprefix("/"): command or command_en
+        for command, aliases, command_en, aliases_en in named
+        for alias in re.split("[、,]", aliases or aliases_en)
+    }
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -38,6 +50,13 @@ def test_the_readme_and_help_list_every_command_of_the_catalogue(language: str) 
     assert readme_commands() == {entry.name for entry in CATALOGUE}
     assert help_commands(language) == {entry.name for entry in PUBLISHED}  # not the admins' /grant
     assert {entry.name for entry in CATALOGUE} <= {*HANDLERS, "action"}  # the core answers each
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_help_names_each_alias_of_its_language_beside_its_command(language: str) -> None:
+    """Chinese aliases in the Chinese help; the Latin ones (`/lang`, `/mydata`) in both."""
+    expected = {alias: ALIASES[alias] for alias in ALIASES if alias.isascii() or language == "zh-CN"}
+    assert help_aliases(language) == expected
 
 
 async def test_each_door_registers_the_catalogues_commands(

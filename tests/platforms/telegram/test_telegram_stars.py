@@ -21,7 +21,14 @@ from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.telegram.conftest import ALICE, TOKEN, TRIAL, TelegramBot, open_telegram_bot
 
 PACKS = [
-    {"id": "starter", "name": "Starter", "credits": 500, "amount": 999, "stars": 350},
+    {
+        "id": "starter",
+        "name": "Starter",
+        "names": {"zh-CN": "入门包"},
+        "credits": 500,
+        "amount": 999,
+        "stars": 350,
+    },
     {"id": "studio", "name": "Studio", "credits": 3500, "amount": 4999},  # not sold in Stars
 ]
 
@@ -76,6 +83,23 @@ async def test_buy_offers_stars_and_a_press_sends_the_invoice(shop: TelegramBot)
     assert invoice.fields["prices"] == [{"label": "Starter", "amount": 350}]
     assert invoice.fields["payload"] == "stars:starter"
     assert invoice.fields.get("provider_token", "") == ""
+
+
+async def test_a_chinese_buyer_is_offered_and_invoiced_the_pack_by_its_chinese_name(
+    shop: TelegramBot,
+) -> None:
+    api = shop.api
+    await shop.say("/language zh-CN")
+    await shop.say("/buy")
+    offer = api.of("sendMessage", ALICE)[-1]
+    [button] = offer.buttons()
+    assert button["text"] == translate("zh-CN", "stars.button", name="入门包", credits=500, stars=350)
+
+    await shop.press(str(button["callback_data"]), message_id=offer.message_id)
+
+    [invoice] = api.of("sendInvoice", ALICE)
+    assert invoice.fields["title"] == "入门包"
+    assert invoice.fields["prices"] == [{"label": "入门包", "amount": 350}]
 
 
 async def test_pre_checkout_is_approved_only_for_the_current_offer_and_a_free_account(
