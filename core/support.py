@@ -29,7 +29,7 @@ from core.errors import UserError
 from core.i18n import Translator
 from core.messages import ChatRef, Reply, UserRef, text
 from core.notifier import Notifier
-from core.privacy.chats import NoticePointer, remember_pointer
+from core.privacy.chats import NoticePointer, private_target, remember_pointer
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +275,15 @@ class SupportDesk:
     async def _tell_user(
         self, session: AsyncSession, ticket: SupportTicket, notice: str, *, key: str
     ) -> None:
-        """Staff words reach the user without bidi controls, as the user's reach the staff."""
-        await self.notifier.enqueue(
-            session, ChatRef.parse(ticket.chat), [text(neutralize_bidi(notice))], key=key
-        )
+        """Staff words reach the user without bidi controls, as the user's reach the staff; in their
+        private chat, never in a group."""
+        target = await private_target(session, ticket.account_id, ChatRef.parse(ticket.chat))
+        if target is None:
+            log.warning(
+                "support ticket %s: no private chat to answer in; the answer is kept in the ticket", ticket.id
+            )
+            return
+        await self.notifier.enqueue(session, target, [text(neutralize_bidi(notice))], key=key)
 
     async def _card(
         self,

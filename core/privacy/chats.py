@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.repositories import pointers
+from core.db.repositories import privacy as privacy_repo
 from core.messages import ChatRef
 
 # The chat kinds doors use for chats with more than one person: Telegram groups, supergroups and
@@ -51,3 +52,13 @@ async def remember_pointer(session: AsyncSession, pointer: NoticePointer | None)
         language=pointer.language,
         name=pointer.name,
     )
+
+
+async def private_target(session: AsyncSession, account_id: int, chat: ChatRef) -> ChatRef | None:
+    """Where a notice recorded for `chat` may go: `chat` itself unless it is a group (recorded before
+    notices went privately), then the account's private chat when known, else nowhere: a notice
+    about someone's money or ticket is never posted where others read."""
+    if not is_group(chat):
+        return chat
+    profile = await privacy_repo.profile(session, account_id)
+    return ChatRef.parse(profile.direct_chat) if profile is not None and profile.direct_chat else None
