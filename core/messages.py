@@ -72,12 +72,17 @@ class Incoming:
     command: Command | None = None
     # Whether the door shows choices as buttons (its capabilities); without them, texts say what to type.
     shows_buttons: bool = True
+    # How the door reaches the sender privately (a DM, the member's own chat), when it can: notices
+    # about their own affairs (payments, refunds, support answers) go there when they asked in a group.
+    private_chat: ChatRef | None = None
 
 
 class Event(StrEnum):
     """What a reply reports, for doors that add something of their own to it."""
 
     CATALOGUE_SHOWN = "catalogue_shown"  # the list of what can be bought: Telegram adds its Stars offers
+    # A pointer in a group to a private message that waits: a door adds its way to open a private chat.
+    PRIVATE_WAITING = "private_waiting"
 
 
 class ActionKind(StrEnum):

@@ -15,7 +15,8 @@ exception: one whose sending was cut off may have arrived, so its `resend_note` 
 A door raises `ChatUnreachable` when its platform refuses a chat for good (the user blocked the bot):
 the chat is recorded, its waiting replies are given up (or, for a platform that only lets the bot
 answer after the user writes, kept), and nothing is sent there until someone writes from it again
-(`heard_from`).
+(`heard_from`). When a private chat keeps replies so, the group the user asked from (if any) gets a
+pointer to it without any content (`pointers`).
 Logs name the chat's platform only: no content, no ids of people.
 """
 
@@ -37,12 +38,13 @@ from core.db import signals
 from core.db.leases import Backoff
 from core.db.models import Delivery
 from core.db.repositories import deliveries as outbox
-from core.db.repositories import reachability
+from core.db.repositories import pointers, reachability
 from core.db.session import Database
 from core.db.types import utcnow
 from core.errors import ChatUnreachable, RetryLater
+from core.i18n import Translator
 from core.instance import process_name
-from core.messages import ChatRef, Reply
+from core.messages import ChatRef, Event, Reply, text
 from core.waiting import stop_if_cancelled, until_woken
 
 log = logging.getLogger(__name__)
@@ -217,6 +219,8 @@ class Notifier:
                 if reply.resend_note:  # refused: the image did not arrive, it can go when allowed
                     await _before_stopping(self._attempting(delivery.id, None))
                 await self._unreachable_now(chat, gone)
+                if gone.keep_pending:
+                    await self._point_to(chat)
                 return
             except Exception as exc:
                 failed = self._failed(
@@ -241,6 +245,17 @@ class Notifier:
             log.warning("a %s chat takes replies only after the user writes; keeping them", chat.platform)
         else:
             log.warning("a %s chat can no longer be reached; its deliveries are stopped", chat.platform)
+
+    async def _point_to(self, chat: ChatRef) -> None:
+        """A private chat takes what waits only once the user writes there: the group they asked from
+        is told so, without any content. Once: the chat is skipped from now until they write."""
+        async with self.db.read() as session:
+            pointer = await pointers.of(session, chat.serialize())
+        if pointer is None:
+            return
+        t = Translator(pointer.language)
+        said = t("notices.waiting_named", name=pointer.name) if pointer.name else t("notices.waiting")
+        await self.send(ChatRef.parse(pointer.origin), [text(said, event=Event.PRIVATE_WAITING)])
 
     async def _failed(
         self,

@@ -29,6 +29,7 @@ from core.errors import UserError
 from core.i18n import Translator
 from core.messages import ChatRef, Reply, UserRef, text
 from core.notifier import Notifier
+from core.privacy.chats import NoticePointer, private_target, remember_pointer
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,19 @@ class SupportDesk:
             return await repo.has_operators(session)
 
     async def submit(
-        self, account_id: int, user: UserRef, chat: ChatRef, language: str, message: str
+        self,
+        account_id: int,
+        user: UserRef,
+        chat: ChatRef,
+        language: str,
+        message: str,
+        *,
+        answers_to: ChatRef | None = None,
+        pointer: NoticePointer | None = None,
     ) -> Submitted:
-        """Opens a ticket (or adds to the open one) and forwards the message to the staff."""
+        """Opens a ticket (or adds to the open one) and forwards the message to the staff. Answers go
+        to `answers_to` (the user's private chat when they wrote in a group), else to `chat`."""
+        answers = (answers_to or chat).serialize()
         async with self.db.transaction() as session:
             await credits.lock(session, account_id)  # one open ticket per account, even when racing
             ticket = await repo.open_ticket(session, account_id)
@@ -85,9 +96,12 @@ class SupportDesk:
                     session,
                     account_id=account_id,
                     identity=user.identity,
-                    chat=chat.serialize(),
+                    chat=answers,
                     language=language,
                 )
+            else:
+                ticket.chat = answers  # where they can be reached now
+            await remember_pointer(session, pointer)
             entry = await repo.add_message(session, ticket.id, "user", message)
             card = await self._card(session, ticket, user, chat, message, appended=appended)
             for staff_chat in self.staff_chats:
@@ -261,10 +275,15 @@ class SupportDesk:
     async def _tell_user(
         self, session: AsyncSession, ticket: SupportTicket, notice: str, *, key: str
     ) -> None:
-        """Staff words reach the user without bidi controls, as the user's reach the staff."""
-        await self.notifier.enqueue(
-            session, ChatRef.parse(ticket.chat), [text(neutralize_bidi(notice))], key=key
-        )
+        """Staff words reach the user without bidi controls, as the user's reach the staff; in their
+        private chat, never in a group."""
+        target = await private_target(session, ticket.account_id, ChatRef.parse(ticket.chat))
+        if target is None:
+            log.warning(
+                "support ticket %s: no private chat to answer in; the answer is kept in the ticket", ticket.id
+            )
+            return
+        await self.notifier.enqueue(session, target, [text(neutralize_bidi(notice))], key=key)
 
     async def _card(
         self,

@@ -20,6 +20,7 @@ from core.notifier import Notifier
 from core.payments.service import Payments
 from core.payments.stars import StarsPurchases
 from core.policy import CreditSettings, GenerationSettings
+from core.privacy.chats import NoticePointer, notices_chat
 from core.privacy.consent import PrivacyState
 from core.privacy.service import Privacy
 from core.support import SupportDesk
@@ -59,6 +60,20 @@ class Context:
     reading: AsyncSession | None = None  # the request's read-only unit of work, for commands that only read
     standing: Standing | None = None  # read with who is asking, for a request that may charge
     shows_buttons: bool = True  # whether the door shows choices as buttons, else texts say what to type
+    private_chat: ChatRef | None = None  # how the door reaches the asker privately, when it can
+
+    @property
+    def notices_chat(self) -> ChatRef:
+        """Where later notices about the asker's own affairs go: never a group when avoidable."""
+        return notices_chat(self.chat, self.private_chat)
+
+    @property
+    def pointer(self) -> NoticePointer | None:
+        """What a group is told when the asker's private chat refuses the bot; None outside groups."""
+        target = self.notices_chat
+        if target == self.chat:
+            return None
+        return NoticePointer(target, self.chat, self.account.id, self.language, self.user.display_name)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -28,7 +28,10 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
         item = ctx.services.payments.catalogue.find(command.words[0])
         if item is None or item not in payments.purchasable():
             raise UserError("unknown_item", value=command.words[0], items=_ids(ctx))
-        url = await payments.link(ctx.account.id, ctx.chat, item)
+        # The payment's notices go to the buyer's private chat (never to a group); the link itself is
+        # a private reply: the door sends it privately (Telegram) or shows it to the buyer alone (a
+        # Discord ephemeral answer), and a group sees at most that it was sent, or how to get it.
+        url = await payments.link(ctx.account.id, ctx.notices_chat, item, pointer=ctx.pointer)
         message = t("buy.link", item=item, what=describe(ctx, item), url=url)
         return [text("\n".join((message, t("buy.refunds"), t("payment.support_hint"))), private=True)]
     lines = [t("buy.title")]

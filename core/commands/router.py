@@ -27,6 +27,7 @@ from core.generation import admission
 from core.generation.styles import Style
 from core.i18n import Translator
 from core.messages import ActionPress, ChatRef, Incoming, Reply, UserRef, text
+from core.privacy.chats import is_group
 from core.privacy.consent import PrivacyState
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -227,6 +228,7 @@ class Core:
             reading,
             found.standing,
             incoming.shows_buttons if incoming else True,
+            incoming.private_chat if incoming else None,
         )
 
     def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:
@@ -272,6 +274,9 @@ class Core:
         t = Translator(self.services.default_language)
         try:
             await self.services.notifier.heard_from(chat)  # they wrote from it: it is reachable again
+            private = incoming.private_chat if incoming is not None else None
+            if private is not None and private != chat and not is_group(chat):
+                await self.services.notifier.heard_from(private)  # the same chat, by another name
             if reads_only:
                 async with self.services.db.read() as session:
                     if (known := await self._known_asker(session, user)) is not None:

@@ -25,7 +25,15 @@ async def support(ctx: Context, command: Command) -> list[Reply]:
             replies.append(image(desk.contact_qr_path, ctx.t("support.qr")))
         return replies
     message = command.text[:MAX_MESSAGE_CHARS]
-    submitted = await desk.submit(ctx.account.id, ctx.user, ctx.chat, ctx.language, message)
+    submitted = await desk.submit(
+        ctx.account.id,
+        ctx.user,
+        ctx.chat,
+        ctx.language,
+        message,
+        answers_to=ctx.notices_chat,  # staff answers never land in a group
+        pointer=ctx.pointer,
+    )
     if not submitted.staffed:
         answer = ctx.t("support.kept_write_by_email", ticket=submitted.ticket_id, contact=desk.contact)
         return [replace(text(answer), private=True)]

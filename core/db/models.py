@@ -287,6 +287,20 @@ class UnreachableChat(Base):
     since: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class NoticePointer(Base):
+    """The group a person last asked from, for notices that go to their private chat (`chat`): while
+    that chat refuses the bot until they write there, the group gets a pointer without content."""
+
+    __tablename__ = "notice_pointers"
+
+    chat: Mapped[str] = mapped_column(String(200), primary_key=True)  # the private chat
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[str] = mapped_column(String(200))  # the group asked from
+    language: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))  # how the group knows them; erased with them
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SupportTicket(Base):
     """A conversation between a user and the support staff, shown everywhere as `#<id>`."""
 

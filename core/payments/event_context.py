@@ -14,6 +14,7 @@ from core.i18n import Translator
 from core.messages import ChatRef, text
 from core.notifier import Notifier
 from core.payments.catalogue import Catalogue
+from core.privacy.chats import private_target
 
 PROVIDER = "stripe"
 
@@ -39,13 +40,15 @@ class EventContext:
     found: Lookups = field(default_factory=Lookups)
 
     async def tell(self, account_id: int, chat: str | None, key: str, dedupe: str, **params: Any) -> None:
-        """Queues a message for the account in the chat the purchase started from (when known)."""
-        if not chat:
+        """Queues a message for the account in the chat recorded for its notices (when known): the
+        buyer's private chat, never a group."""
+        target = await private_target(self.session, account_id, ChatRef.parse(chat)) if chat else None
+        if target is None:
             return
         account = await accounts_repo.get(self.session, account_id)
         t = Translator((account.language if account else None) or self.default_language)
         message = t(key, **params) + "\n" + t(self.support_hint)
-        await self.notifier.enqueue(self.session, ChatRef.parse(chat), [text(message)], key=dedupe)
+        await self.notifier.enqueue(self.session, target, [text(message)], key=dedupe)
 
 
 def time_of(unix: int | None) -> datetime:

@@ -18,6 +18,7 @@ from core.messages import ChatRef
 from core.payments.catalogue import Catalogue, Pack, Plan
 from core.payments.prices import PriceBook
 from core.payments.stripe_gateway import StripeGateway
+from core.privacy.chats import NoticePointer, remember_pointer
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ class Payments:
             return [pack for pack in self.catalogue.packs if pack.payment_link]
         return [*self.catalogue.packs, *self.catalogue.plans]
 
-    async def link(self, account_id: int, chat: ChatRef, item: Pack | Plan) -> str:
-        """A payment page for `item` that credits this account and reports back to `chat`."""
+    async def link(
+        self, account_id: int, chat: ChatRef, item: Pack | Plan, *, pointer: NoticePointer | None = None
+    ) -> str:
+        """A payment page for `item` that credits this account and reports back to `chat` (the buyer's
+        private chat when they asked in a group, with the `pointer` to that group)."""
         reference = secrets.token_urlsafe(18)  # what Stripe sees of the account: opaque, unguessable
         if self.checkout_mode == "payment_link":
             assert isinstance(item, Pack)
@@ -82,6 +86,7 @@ class Payments:
             await repo.add_checkout(
                 session_db, id=reference, account_id=account_id, item=item.id, chat=chat.serialize(), url=url
             )
+            await remember_pointer(session_db, pointer)
         return url
 
     def max_tier(self, bought_pack: bool, plan_id: str | None) -> Tier:

@@ -20,6 +20,7 @@ from core.messages import ChatRef, UserRef, text
 from core.notifier import Notifier
 from core.payments import freezes
 from core.payments.catalogue import Catalogue, Pack
+from core.privacy.chats import NoticePointer, notices_chat, remember_pointer
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,25 @@ class StarsPurchases:
                 return t(f"error.{refused.code}")
         return None
 
-    async def credit(self, user: UserRef, chat: ChatRef, pack_id: str, charge_id: str, stars: int) -> None:
-        """Grants a paid pack once per charge and tells the buyer, through the outbox."""
+    async def credit(
+        self,
+        user: UserRef,
+        chat: ChatRef,
+        pack_id: str,
+        charge_id: str,
+        stars: int,
+        *,
+        private_chat: ChatRef | None = None,
+    ) -> None:
+        """Grants a paid pack once per charge and tells the buyer, through the outbox: in their
+        `private_chat` when they paid in a group."""
         pack = self.pack(pack_id)
         account = await self.accounts.resolve(user)
         if pack is None:
             log.error("telegram stars: a payment for an unknown pack; refund it with admin refund-stars")
             return
+        language = account.language or normalize_language(user.locale) or self.default_language
+        told = notices_chat(chat, private_chat)
         async with self.db.transaction() as session:
             await credits.lock(session, account.id)
             if not await credits.grant(
@@ -92,12 +105,14 @@ class StarsPurchases:
                 currency=CURRENCY,
                 status="paid",
                 customer=user.user_id,
-                chat=chat.serialize(),
+                chat=told.serialize(),
             )
+            if told != chat:
+                pointer = NoticePointer(told, chat, account.id, language, user.display_name)
+                await remember_pointer(session, pointer)
             balance = await credits.balance(session, account.id)
-            t = Translator(account.language or normalize_language(user.locale) or self.default_language)
-            notice = t("payment.received", credits=pack.credits, balance=balance.total)
-            await self.notifier.enqueue(session, chat, [text(notice)], key=f"payment:{PROVIDER}:{charge_id}")
+            notice = Translator(language)("payment.received", credits=pack.credits, balance=balance.total)
+            await self.notifier.enqueue(session, told, [text(notice)], key=f"payment:{PROVIDER}:{charge_id}")
         self.notifier.wake()
         log.info("telegram stars: pack purchase credited to account %s", account.id)
 

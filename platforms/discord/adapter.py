@@ -2,6 +2,8 @@
 
 Chats are `discord:guild:<channel id>` and `discord:dm:<DM channel id>`: the channel is where a job's
 result is posted when no interaction can carry it any more (after 15 minutes, after a restart).
+`discord:user:<user id>` is a person's DM, however they asked: notices about their own affairs
+(payments, support answers) go there, never to a guild channel.
 People are `discord:<user id>`; in a guild, whoever ran the command pays.
 
 Discord wants an answer to an interaction within 3 seconds, and a burst of them must all have it:
@@ -39,6 +41,7 @@ from platforms.discord.delivery import (
     DEFAULT_UPLOAD_LIMIT,
     DM,
     GUILD,
+    USER,
     Delivery,
     edit_original,
     send_followup,
@@ -153,10 +156,11 @@ class DiscordAdapter:
             return
         references = tuple(_attachment(attachment) for attachment in attachments)
         user, chat, message_id = _user(interaction), _chat(interaction), str(interaction.id)
+        private = _private_chat(interaction)
         if isinstance(command, Command):
-            incoming = Incoming(user, chat, "", references, message_id, command=command)
+            incoming = Incoming(user, chat, "", references, message_id, command=command, private_chat=private)
         else:
-            incoming = Incoming(user, chat, command, references, message_id)
+            incoming = Incoming(user, chat, command, references, message_id, private_chat=private)
         async with self._turns.core():
             replies = await self._core.dispatch(incoming)
         await self._answer(interaction, replies)
@@ -179,7 +183,14 @@ class DiscordAdapter:
         """A shortcut pressed: answered to the presser alone, or in place on their own menu."""
         if not await self._acknowledge(interaction, in_place=True):
             return
-        incoming = Incoming(_user(interaction), _chat(interaction), command, (), str(interaction.id))
+        incoming = Incoming(
+            _user(interaction),
+            _chat(interaction),
+            command,
+            (),
+            str(interaction.id),
+            private_chat=_private_chat(interaction),
+        )
         async with self._turns.core():
             answered = await self._core.dispatch(incoming)
         replies = [replace(reply, private=True) for reply in answered]
@@ -271,6 +282,10 @@ def _user(interaction: discord.Interaction) -> UserRef:
 
 def _chat(interaction: discord.Interaction) -> ChatRef:
     return ChatRef("discord", GUILD if interaction.guild_id else DM, str(interaction.channel_id))
+
+
+def _private_chat(interaction: discord.Interaction) -> ChatRef:
+    return ChatRef("discord", USER, str(interaction.user.id))
 
 
 def _attachment(attachment: discord.Attachment) -> Attachment:

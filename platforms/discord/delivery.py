@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DM = "dm"
 GUILD = "guild"
+USER = "user"  # a person, reached in the DM channel Discord opens with them: where private notices go
+CANNOT_MESSAGE_USER = 50007
 FOLLOWUP_WINDOW = timedelta(minutes=14)  # Discord allows 15: the rest is left for an upload
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # a bot's limit where no interaction tells a larger one
 READY_WAIT_S = 30.0
@@ -41,7 +43,7 @@ GONE = 404
 UNREACHABLE_CODES = {
     10003,  # unknown channel
     50001,  # missing access
-    50007,  # cannot send messages to this user
+    CANNOT_MESSAGE_USER,
     50013,  # missing permissions
 }
 
@@ -119,18 +121,29 @@ class Delivery:
             await self._end_progress(thread)
 
     async def post(self, chat: ChatRef, message: Message) -> None:
-        """A message from the bot to the channel (or DM channel) itself."""
-        kind = discord.ChannelType.private if chat.kind == DM else None
-        channel = self._client.get_partial_messageable(int(chat.chat_id), type=kind)
+        """A message from the bot to the channel (or DM channel) itself; to a user (`USER`), in the
+        DM channel Discord opens for them (`POST /users/@me/channels`, remembered by discord.py)."""
         kwargs: dict[str, Any] = {"content": message.content, "view": message.view}
         if (upload := await _upload(message, DEFAULT_UPLOAD_LIMIT)) is not None:
             kwargs["file"] = upload
         try:
+            channel = await self._channel(chat)
             await _bounded(channel.send(**kwargs))
         except (discord.Forbidden, discord.NotFound) as exc:
             if exc.code in UNREACHABLE_CODES:
-                raise ChatUnreachable(f"Discord refuses the channel (code {exc.code})") from exc
+                # A user who takes no DMs from the server's members (50007) may still write to the
+                # bot: what waits for them is kept until they do.
+                keep = chat.kind == USER and exc.code == CANNOT_MESSAGE_USER
+                raise ChatUnreachable(
+                    f"Discord refuses the channel (code {exc.code})", keep_pending=keep
+                ) from exc
             raise
+
+    async def _channel(self, chat: ChatRef) -> discord.abc.Messageable:
+        if chat.kind == USER:
+            return await _bounded(self._client.create_dm(discord.Object(int(chat.chat_id))))
+        kind = discord.ChannelType.private if chat.kind == DM else None
+        return self._client.get_partial_messageable(int(chat.chat_id), type=kind)
 
     async def _fresh(self, job_id: int) -> JobThread | None:
         thread = self._threads.get(job_id)

@@ -11,7 +11,7 @@ import asyncio
 import hmac
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -54,6 +54,7 @@ ALBUM_WAIT_S = 1.0  # an album arrives as one message per photo: wait for the re
 START_RETRY_S = (1, 2, 5, 10, 30, 60)
 ALERT_CHARS = 200
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+START_PAYLOAD = "notices"  # `/start notices`: someone opened the private chat from a group's pointer
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,15 @@ class TelegramAdapter:
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         if not self._ready.is_set():
             raise RetryLater(1.0)  # still connecting: the outbox waits and sends again
+        if reply.event == Event.PRIVATE_WAITING:
+            reply = replace(reply, text=self._with_start_link(reply.text))
         await self._sender.send(chat, reply)
+
+    def _with_start_link(self, pointer: str) -> str:
+        """A pointer to the private chat with the link that opens it: Telegram shows a Start button
+        there, and pressing it writes to the bot, which delivers what waits."""
+        username = self.application.bot.username
+        return f"{pointer}\nhttps://t.me/{username}?start={START_PAYLOAD}" if username else pointer
 
     async def settled(self) -> None:
         """Waits until every answer handed to the chats' lanes has been sent."""
@@ -215,17 +224,24 @@ class TelegramAdapter:
     ) -> None:
         """Hands the answers to the chat's lane: the update is done once they are queued, and they
         leave at Telegram's pace."""
+        pointed = False
         for reply in replies:
-            if (
-                reply.private
-                and chat.kind != ChatType.PRIVATE
-                and await self._sent_privately(asker.id, reply)
-            ):
-                language = normalize_language(asker.language_code) or self._default_language
-                note = text(translate(language, "private.sent"))
-                self._sender.post(chat, note, reply_to=reply_to)
+            if not reply.private or chat.kind == ChatType.PRIVATE:
+                self._sender.post(chat, reply, reply_to=reply_to)
                 continue
-            self._sender.post(chat, reply, reply_to=reply_to)
+            # What only the asker may see (a balance, a payment link) never shows in a group: it goes
+            # to their private chat, and the group reads that it went, or, once, how to get it.
+            language = normalize_language(asker.language_code) or self._default_language
+            if await self._sent_privately(asker.id, reply):
+                note = translate(language, "private.sent")
+            elif pointed:
+                continue
+            else:
+                name = asker.first_name
+                key = "notices.needs_private_named" if name else "notices.needs_private"
+                note = self._with_start_link(translate(language, key, name=name))
+                pointed = True
+            self._sender.post(chat, text(note), reply_to=reply_to)
 
     async def _sent_privately(self, user_id: int, reply: Reply) -> bool:
         """Balances and history go to the asker's private chat, when they have one with the bot."""
@@ -256,6 +272,7 @@ class TelegramAdapter:
             said,
             tuple(incoming.attachment(photo, self._download) for photo in photos),
             str(message.message_id),
+            private_chat=_private_chat(message.from_user),
         )
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
@@ -297,7 +314,9 @@ class TelegramAdapter:
                 ActionPress(user, chat, press.job_id, press.kind, press.index)
             )
         else:
-            replies = await self._core.dispatch(Incoming(user, chat, press.command))
+            replies = await self._core.dispatch(
+                Incoming(user, chat, press.command, private_chat=_private_chat(query.from_user))
+            )
         refusal = next((reply for reply in replies if reply.error), None)
         if refusal is not None:
             await query.answer(render.caption(refusal.text)[:ALERT_CHARS], show_alert=True)
@@ -351,6 +370,11 @@ def _calls_request(ssl_context: ssl.SSLContext | None) -> HTTPXRequest:
 
 def _verify(ssl_context: ssl.SSLContext | None) -> dict[str, Any] | None:
     return {"verify": ssl_context} if ssl_context is not None else None
+
+
+def _private_chat(user: User) -> ChatRef:
+    """A user's private chat with the bot has the user's id (it exists once they opened it)."""
+    return render.chat_ref(user.id, ChatType.PRIVATE)
 
 
 def _is_menu_update(replies: list[Reply]) -> bool:

@@ -41,6 +41,9 @@ EDIT_INTERVAL_S = 3.0
 CHAT_ACTION_EVERY_S = 4.5  # Telegram shows a chat action for 5 s
 CHAT_ACTION_FOR_S = 15 * 60  # a job whose end this process never sees stops showing it eventually
 GONE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights to send")
+# 403 for a private chat the user never opened: the bot may write there once they do, so what waits
+# for it is kept (a notice from a group purchase) until they write (`Notifier.heard_from`).
+NOT_OPENED = "can't initiate conversation"
 FINISHED_REMEMBERED = 10_000  # jobs whose late progress is ignored
 JobKey = tuple[int, int]  # (chat id, job id)
 
@@ -369,7 +372,7 @@ def _on_board(reply: Reply) -> bool:
 def _as_core_error(error: Exception) -> Exception:
     """Telegram's refusals as the core knows them."""
     if isinstance(error, Forbidden):
-        return ChatUnreachable(str(error))
+        return ChatUnreachable(str(error), keep_pending=NOT_OPENED in error.message.lower())
     if isinstance(error, RetryAfter):  # still flooded after the pace's own retries
         return RetryLater(retry_seconds(error))
     if isinstance(error, BadRequest) and any(reason in error.message.lower() for reason in GONE):

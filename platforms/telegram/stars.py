@@ -11,6 +11,7 @@ from telegram import (
     PreCheckoutQuery,
     User,
 )
+from telegram.constants import ChatType
 
 from core.payments.stars import CURRENCY, StarsPurchases
 from platforms.telegram import render
@@ -83,4 +84,5 @@ class StarsCounter:
             payment.invoice_payload.removeprefix(PAYLOAD_PREFIX),
             payment.telegram_payment_charge_id,
             payment.total_amount,
+            private_chat=render.chat_ref(message.from_user.id, ChatType.PRIVATE),
         )

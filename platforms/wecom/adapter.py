@@ -181,6 +181,7 @@ class WeComAdapter:
             images,
             str(message.id),
             shows_buttons=self.capabilities.buttons,
+            private_chat=render.member_chat(user.user_id),  # a member writes from their own chat only
         )
         self._spawn(self._answer(request))
 

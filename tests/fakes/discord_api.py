@@ -106,6 +106,8 @@ class DiscordDouble:
     guild_commands: dict[int, set[str]] = field(default_factory=dict)  # published to one guild
     refused_commands: list[str] = field(default_factory=list)  # why published commands were refused
     dispatched: dict[str, float] = field(default_factory=dict)  # interaction token -> when it was sent
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # everyone who interacted, by id
+    dm_channels: dict[str, int] = field(default_factory=dict)  # user id -> the DM channel opened with them
     _interactions: dict[str, _Interaction] = field(default_factory=dict)
     _cdn: dict[str, bytes] = field(default_factory=dict)
     _failures: list[_Failure] = field(default_factory=list)
@@ -214,6 +216,7 @@ class DiscordDouble:
         interaction_id = snowflake(datetime.now(UTC) - age, next(self._ids))
         token = f"interaction-token-{interaction_id}"
         self._interactions[token] = _Interaction(interaction_id, who, channel_id, size_limit)
+        self.users[str(who["id"])] = who
         channel: dict[str, Any] = {"id": str(channel_id), "type": 0 if guild else 1}
         payload: dict[str, Any] = {
             "id": str(interaction_id),
@@ -413,11 +416,34 @@ class DiscordDouble:
                     for i, command in enumerate(body)
                 ]
             )
+        if path == "/users/@me/channels" and request.method == "POST":
+            return self._create_dm(body)
         if (match := re.fullmatch(r"/channels/(\d+)/messages", path)) and request.method == "POST":
             if _too_large(call.uploads, DEFAULT_UPLOAD_LIMIT):
                 return _json({"code": 40005, "message": "Request entity too large"}, 413)
             return _json(self._create(int(match[1]), body, call.uploads))
         return _json({"code": 0, "message": f"the double has no route {request.method} {path}"}, 404)
+
+    def _create_dm(self, body: Any) -> web.Response:
+        """`create_dm`: the DM channel with a user (the same one every time), shaped as the OpenAPI
+        description's `PrivateChannelResponse`; a user Discord does not know is refused as it does."""
+        given = body.get("recipient_id") if isinstance(body, dict) else None
+        # The description's snowflakes are digit strings; discord.py sends an int, which Discord takes.
+        recipient = str(given) if isinstance(given, int | str) and not isinstance(given, bool) else ""
+        if not recipient.isdigit():
+            return _json({"code": 50035, "message": "Invalid Form Body"}, 400)
+        if recipient not in self.users:
+            return _json({"code": 10013, "message": "Unknown User"}, 404)
+        if recipient not in self.dm_channels:
+            self.dm_channels[recipient] = snowflake(sequence=next(self._ids))
+        channel = {
+            "id": str(self.dm_channels[recipient]),
+            "type": 1,
+            "flags": 0,
+            "last_message_id": None,
+            "recipients": [self.users[recipient]],
+        }
+        return _json(channel)
 
     def _callback(self, token: str, body: dict[str, Any], call: Call) -> web.Response:
         state = self._interactions.get(token)

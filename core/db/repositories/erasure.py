@@ -25,6 +25,7 @@ from core.db.models import (
     Job,
     JobReference,
     LinkFailure,
+    NoticePointer,
     Payment,
     PrivacyCode,
     PrivacyProfile,
@@ -56,6 +57,7 @@ ERASED_TABLES: tuple[type[Base], ...] = (
     PrivacyCode,
     ExportFile,
     PrivacyProfile,
+    NoticePointer,
     Identity,
     LinkFailure,
     Account,
@@ -76,6 +78,7 @@ MOVED_BY_LINK: tuple[Any, ...] = (
     AnalyticsEvent,
     ConsentRecord,
     ExportFile,
+    NoticePointer,
 )
 
 
@@ -231,6 +234,7 @@ async def erase_rest(
     await session.execute(delete(SupportMessage).where(SupportMessage.ticket_id.in_(tickets)))
     await session.execute(delete(SupportTicket).where(SupportTicket.account_id == account_id))
     await session.execute(delete(PrivacyProfile).where(PrivacyProfile.account_id == account_id))
+    await session.execute(delete(NoticePointer).where(NoticePointer.account_id == account_id))
     await session.execute(delete(AccountQueue).where(AccountQueue.account_id == account_id))  # when served
     await session.execute(delete(Identity).where(Identity.account_id == account_id))
     await abuse.forget_link_failures(session, identities)

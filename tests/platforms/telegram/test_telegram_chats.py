@@ -46,14 +46,15 @@ async def test_a_mention_or_a_reply_to_the_bot_addresses_it_in_a_group(telegram_
     assert notes == [translate("en", "private.sent")] * 2
 
 
-async def test_private_answers_stay_in_the_group_when_the_asker_never_opened_a_private_chat(
+async def test_private_answers_are_never_shown_in_the_group_when_the_asker_never_opened_a_private_chat(
     telegram_bot: TelegramBot,
 ) -> None:
     api = telegram_bot.api
     api.fail_next("sendMessage", 403, "Forbidden: bot can't initiate conversation with a user")
     await telegram_bot.say(f"/balance@{BOT_USERNAME}", user=BOB, chat=GROUP)
     [answer] = api.of("sendMessage", GROUP)
-    assert answer.fields["text"].startswith("Balance:")
+    pointer = translate("en", "notices.needs_private_named", name=f"User{BOB}")
+    assert answer.fields["text"] == f"{pointer}\nhttps://t.me/{BOT_USERNAME}?start=notices"
 
 
 async def test_updates_that_are_not_for_the_bot_are_ignored_without_error(telegram_bot: TelegramBot) -> None:
