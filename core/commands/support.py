@@ -55,7 +55,7 @@ async def report(ctx: Context, command: Command) -> list[Reply]:
     )
     params = {"job": reported.job_id, "ticket": reported.ticket_id}
     if not reported.staffed:
-        answer = ctx.t("support.kept_write_by_email", ticket=reported.ticket_id, contact=desk.contact)
+        answer = ctx.t("report.kept_write_by_email", contact=desk.contact, **params)
     elif reported.existing:
         answer = ctx.t("report.already", **params)
     else:
