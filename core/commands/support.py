@@ -39,9 +39,10 @@ async def support(ctx: Context, command: Command) -> list[Reply]:
 
 async def report(ctx: Context, command: Command) -> list[Reply]:
     """`/report <job> [reason]`: a delivered result that is unusable, for a person to review."""
-    job_word, _, reason = command.text.partition(" ")
-    if not job_word:
+    words = command.text.split(maxsplit=1)
+    if not words:
         raise UserError("report_usage", limit=reports.MAX_REASON_CHARS)
+    job_word, reason = words[0], words[1] if len(words) > 1 else ""
     desk = ctx.services.support
     reported = await reports.report(
         desk,

@@ -62,6 +62,8 @@ async def test_a_report_opens_a_ticket_linked_to_the_job_and_the_staff_see_the_j
 
     [ticket] = await tickets(desk)
     assert (ticket.job_id, ticket.status, ticket.identity) == (job_id, "open", "test:alice")
+    [listed] = await desk.harness.app.core.services.support.tickets()
+    assert (listed["id"], listed["job_id"]) == (1, job_id)
     assert await thread(desk, ticket.id) == ["the faces are distorted --really"]
     await desk.delivered()
     for agent in (AGENT, ADMIN_AGENT):
@@ -77,6 +79,8 @@ async def test_a_report_opens_a_ticket_linked_to_the_job_and_the_staff_see_the_j
 
 async def test_the_chinese_alias_reports_in_chinese_without_a_reason(desk: Desk) -> None:
     job_id = await delivered_job(desk)
+    [first] = await desk.harness.say(f"/反馈 {job_id}\n第二行", user="bob", locale="zh-CN")
+    assert first.text == translate("zh-CN", "error.job_not_found", job=job_id), "a line break ends the number"
     [opened] = await desk.harness.say(f"/反馈 {job_id}", locale="zh-CN")
     assert opened.text == translate("zh-CN", "report.opened", job=job_id, ticket=1, credits=10)
     assert "积分将退回" in opened.text

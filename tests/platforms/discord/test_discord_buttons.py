@@ -188,4 +188,4 @@ async def test_several_images_come_one_by_one_then_their_buttons(bot: DiscordBot
         "i2b:job:1:vary:2",
         "i2b:cmd:/report 1",
     ]
-    assert [len(row["components"]) for row in actions["components"]] == [5, 2]
+    assert [len(row["components"]) for row in actions["components"]] == [5, 2, 1]
