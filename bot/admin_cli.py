@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.app import default_console_user
 from bot.config import Settings
+from core import reports
 from core.admin import accounts, audit
 from core.admin import jobs as admin_jobs
 from core.db.session import Database
@@ -78,6 +79,7 @@ def add_admin_commands(admin: Any, with_db: WithDatabase) -> None:
         ("show", "a ticket and its thread", _ticket_show),
         ("answer", "answer in the user's chat", _ticket_answer),
         ("close", "close it; the user is told", _ticket_close),
+        ("restore", "give back what the reported job charged, once per job; the user is told", _restore),
     ):
         parser = tickets.add_parser(name, help=help_)
         parser.add_argument("ticket", type=int)
@@ -309,6 +311,12 @@ async def _ticket_show(settings: Settings, db: Database, args: argparse.Namespac
         f"ticket #{ticket['id']} ({ticket['status']}) from {ticket['identity']}, "
         f"account {ticket['account_id']}"
     )
+    if (job := ticket["job"]) is not None:
+        print(
+            f"reports job {job['id']}: {job['status']} {job['tier']} {job['size']} x{job['images']}, "
+            f"charged {job['charged']} (subscription {job['subscription']}, one-time {job['one_time']}), "
+            f"error ref {job['error_ref'] or '-'}{', credits restored' if job['restored'] else ''}"
+        )
     for entry in ticket["thread"]:
         print(f"  {entry['created_at'][:16]} {entry['author']}: {entry['body']}")
     return 0
@@ -323,6 +331,15 @@ async def _ticket_answer(settings: Settings, db: Database, args: argparse.Namesp
 async def _ticket_close(settings: Settings, db: Database, args: argparse.Namespace) -> int:
     closed = await _desk(settings, db).close(args.ticket, actor=actor())
     print(f"ticket #{args.ticket} {'closed; the user will be told' if closed else 'was already closed'}")
+    return 0
+
+
+async def _restore(settings: Settings, db: Database, args: argparse.Namespace) -> int:
+    restored = await reports.restore(_desk(settings, db), args.ticket, actor=actor())
+    print(
+        f"restored {restored.credits} credits of job {restored.job_id} (ticket #{restored.ticket_id}); "
+        f"balance {restored.balance}; the user will be told"
+    )
     return 0
 
 

@@ -40,6 +40,16 @@ class EntryKind(StrEnum):
     SUBSCRIPTION_CYCLE = "subscription_cycle"
     REVERSAL = "reversal"  # a purchase refunded or disputed: its credits taken back
     ADMIN_DEDUCT = "admin_deduct"  # an operator's correction, with the reason in the note
+    RESTORE = "restore"  # a delivered image found unusable on review: what it charged given back
+
+
+class Restore(StrEnum):
+    """What restoring a delivered job's credits came to."""
+
+    RESTORED = "restored"
+    ALREADY = "already"  # restored before: at most once per job
+    REFUNDED = "refunded"  # the job failed or was cancelled: its credits came back then
+    NOT_CHARGED = "not_charged"  # nothing was taken for it, or it is not finished yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +341,42 @@ async def refund(session: AsyncSession, hold_id: int) -> bool:
         session, [_entry(closed, bucket, amount, EntryKind.REFUND) for bucket, amount in _split(closed)]
     )
     return True
+
+
+async def restore(session: AsyncSession, hold_id: int | None, *, key: str, note: str) -> tuple[Restore, int]:
+    """Gives a settled hold's credits back to the buckets they came from, once per `key` (one entry
+    per bucket, keyed `key:bucket`); (outcome, credits given). The account's row is locked first, so
+    concurrent restores of one hold run one at a time and the later one finds the earlier's entry."""
+    found = await repo.hold_with_status(session, hold_id) if hold_id is not None else None
+    if found is None:
+        return Restore.NOT_CHARGED, 0
+    hold, status = found
+    await lock(session, hold.account_id)
+    if status == HoldStatus.REFUNDED:
+        return Restore.REFUNDED, 0
+    amounts = _split(hold)
+    if status != HoldStatus.SETTLED or not amounts:
+        return Restore.NOT_CHARGED, 0
+    if await repo.entry_exists(session, f"{key}:{amounts[0][0]}"):
+        return Restore.ALREADY, 0
+    await repo.give(session, hold.account_id, hold.subscription_amount, hold.one_time_amount)
+    for bucket, amount in amounts:
+        await repo.add_entry(
+            session,
+            account_id=hold.account_id,
+            bucket=bucket,
+            delta=amount,
+            kind=EntryKind.RESTORE,
+            idempotency_key=f"{key}:{bucket}",
+            reference=hold.reference or f"hold:{hold.id}",
+            note=note,
+        )
+    return Restore.RESTORED, hold.subscription_amount + hold.one_time_amount
+
+
+async def restored(session: AsyncSession, key: str) -> bool:
+    """Whether `restore` with this key gave credits back already."""
+    return any([await repo.entry_exists(session, f"{key}:{bucket}") for bucket in SPEND_ORDER])
 
 
 async def recent_entries(session: AsyncSession, account_id: int, limit: int) -> list[LedgerEntry]:

@@ -2,7 +2,9 @@
 
 `/support <message>` opens a ticket for the account (or adds to its open one) and forwards a card to
 the staff chats: who, where, balances, recent jobs and ledger lines, and the message. Staff answer
-with `#<ticket> <text>`, `#<ticket> close` or, administrators only, `#<ticket> credit <n> <reason>`.
+with `#<ticket> <text>`, `#<ticket> close`, `#<ticket> restore` (a reported job's credits, once) or,
+administrators only, `#<ticket> credit <n> <reason>`. Reports of results (`/report`) are in
+`core.reports`.
 Everything a user must hear goes through the durable outbox, in the transaction that records it.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import credits
+from core import credits, reports
 from core.bidi import neutralize_bidi
 from core.db.models import SupportTicket
 from core.db.repositories import jobs as jobs_repo
@@ -103,12 +105,9 @@ class SupportDesk:
                 ticket.chat = answers  # where they can be reached now
             await remember_pointer(session, pointer)
             entry = await repo.add_message(session, ticket.id, "user", message)
-            card = await self._card(session, ticket, user, chat, message, appended=appended)
-            for staff_chat in self.staff_chats:
-                await self.notifier.enqueue(
-                    session, staff_chat, [text(card)], key=f"support:{entry.id}:{staff_chat.serialize()}"
-                )
-            staffed = bool(self.staff_chats) or (self.web_desk and await repo.has_operators(session))
+            card = await self.card(session, ticket, user, chat, message, appended=appended)
+            await self.forward(session, [text(card)], key=f"support:{entry.id}")
+            staffed = await self.staffed_in(session)
         self.notifier.wake()
         if not staffed:
             log.warning("support ticket %s stored, but no support desk is staffed", ticket.id)
@@ -120,8 +119,17 @@ class SupportDesk:
         )
         return Submitted(ticket.id, appended, staffed)
 
+    async def forward(self, session: AsyncSession, replies: list[Reply], *, key: str) -> None:
+        """Sends `replies` to every staff chat through the outbox, in the caller's transaction."""
+        for staff_chat in self.staff_chats:
+            await self.notifier.enqueue(session, staff_chat, replies, key=f"{key}:{staff_chat.serialize()}")
+
+    async def staffed_in(self, session: AsyncSession) -> bool:
+        return bool(self.staff_chats) or (self.web_desk and await repo.has_operators(session))
+
     async def answer(self, staff: UserRef, message: str) -> list[Reply]:
-        """A staff message: `#<ticket> <text>`, `#<ticket> close`, `#<ticket> credit <n> <reason>`."""
+        """A staff message: `#<ticket> <text>`, `#<ticket> close`, `#<ticket> restore`,
+        `#<ticket> credit <n> <reason>`."""
         t = Translator(self.staff_language)
         match = STAFF_COMMAND.match(message.strip())
         if match is None:
@@ -132,6 +140,9 @@ class SupportDesk:
         words = rest.split(maxsplit=3)
         if words[0].lower() == "close" and len(words) == 1:
             return [text(await self._close(staff, ticket_id, t))]
+        if words[0].lower() == "restore" and len(words) == 1:
+            restored = await reports.restore(self, ticket_id, actor=staff.identity)
+            return [text(t("report.staff_restored", **restored.params()))]
         if words[0].lower() == "credit":
             return [text(await self._credit(staff, ticket_id, words[1:], t))]
         return [text(await self._reply(staff, ticket_id, rest, t))]
@@ -172,15 +183,17 @@ class SupportDesk:
         ]
 
     async def ticket(self, ticket_id: int) -> dict[str, Any]:
-        """A ticket with its whole thread; UserError when there is no such ticket."""
+        """A ticket with its whole thread and the job it reports; UserError when there is no such ticket."""
         async with self.db.transaction() as session:
-            ticket = await self._ticket(session, ticket_id)
+            ticket = await self.ticket_row(session, ticket_id)
             thread = await repo.thread(session, ticket.id)
+            job = await reports.job_view(session, ticket.job_id)
         last = thread[-1] if thread else None
         return {
             **_ticket_fields(ticket),
             "chat": ticket.chat,
             "language": ticket.language,
+            "job": job,
             "last_at": (last.created_at if last else ticket.created_at).isoformat(),
             "last_author": last.author if last else None,
             "thread": [
@@ -199,11 +212,11 @@ class SupportDesk:
         if not body:
             raise UserError("support_staff_usage")
         async with self.db.transaction() as session:
-            ticket = await self._ticket(session, ticket_id)
+            ticket = await self.ticket_row(session, ticket_id)
             entry = await repo.add_message(session, ticket.id, actor, body)
             user_t = Translator(ticket.language)
             notice = user_t("support.replied", ticket=ticket.id, text=body)
-            await self._tell_user(session, ticket, notice, key=f"support:reply:{entry.id}")
+            await self.tell_user(session, ticket, notice, key=f"support:reply:{entry.id}")
             await repo.audit(
                 session,
                 actor=actor,
@@ -217,12 +230,12 @@ class SupportDesk:
     async def close(self, ticket_id: int, *, actor: str) -> bool:
         """Closes the ticket and tells the user; False when it was closed already."""
         async with self.db.transaction() as session:
-            ticket = await self._ticket(session, ticket_id)
+            ticket = await self.ticket_row(session, ticket_id)
             if not await repo.close(session, ticket.id, utcnow()):
                 return False
             await repo.add_message(session, ticket.id, actor, "(closed)")
             notice = Translator(ticket.language)("support.closed", ticket=ticket.id)
-            await self._tell_user(session, ticket, notice, key=f"support:close:{ticket.id}")
+            await self.tell_user(session, ticket, notice, key=f"support:close:{ticket.id}")
             await repo.audit(
                 session,
                 actor=actor,
@@ -239,7 +252,7 @@ class SupportDesk:
         if not 0 < amount <= MAX_CREDIT or not reason:
             raise UserError("support_credit_usage", limit=MAX_CREDIT)
         async with self.db.transaction() as session:
-            ticket = await self._ticket(session, ticket_id)
+            ticket = await self.ticket_row(session, ticket_id)
             await credits.lock(session, ticket.account_id)
             await credits.grant(
                 session,
@@ -262,19 +275,17 @@ class SupportDesk:
             notice = Translator(ticket.language)(
                 "support.credited", ticket=ticket.id, credits=amount, reason=reason, balance=balance.total
             )
-            await self._tell_user(session, ticket, notice, key=f"support:credit:{ticket.id}:{uuid.uuid4()}")
+            await self.tell_user(session, ticket, notice, key=f"support:credit:{ticket.id}:{uuid.uuid4()}")
         self.notifier.wake()
         return balance
 
-    async def _ticket(self, session: AsyncSession, ticket_id: int) -> SupportTicket:
+    async def ticket_row(self, session: AsyncSession, ticket_id: int) -> SupportTicket:
         ticket = await repo.get(session, ticket_id)
         if ticket is None:
             raise UserError("support_ticket_not_found", ticket=ticket_id)
         return ticket
 
-    async def _tell_user(
-        self, session: AsyncSession, ticket: SupportTicket, notice: str, *, key: str
-    ) -> None:
+    async def tell_user(self, session: AsyncSession, ticket: SupportTicket, notice: str, *, key: str) -> None:
         """Staff words reach the user without bidi controls, as the user's reach the staff; in their
         private chat, never in a group."""
         target = await private_target(session, ticket.account_id, ChatRef.parse(ticket.chat))
@@ -285,7 +296,7 @@ class SupportDesk:
             return
         await self.notifier.enqueue(session, target, [text(neutralize_bidi(notice))], key=key)
 
-    async def _card(
+    async def card(
         self,
         session: AsyncSession,
         ticket: SupportTicket,
@@ -342,6 +353,7 @@ def _ticket_fields(ticket: SupportTicket) -> dict[str, Any]:
         "identity": ticket.identity,
         "platform": ticket.identity.partition(":")[0],
         "status": ticket.status,
+        "job_id": ticket.job_id,
         "created_at": ticket.created_at.isoformat(),
         "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
     }

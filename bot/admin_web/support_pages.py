@@ -1,14 +1,18 @@
-"""The support inbox: tickets from every platform, answered, closed or credited from the web."""
+"""The support inbox: tickets from every platform, answered, closed or credited from the web; a reported
+job's ticket shows the job and its images, and restores its credits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.admin_web.guard import Action, Form, Page, field, see_other
+from bot.admin_web.guard import Action, Form, Page, field, secured, see_other
 from bot.admin_web.render import Renderer
+from core import reports
 from core.commands.parser import whole_number
 from core.errors import UserError
 from core.operators import SignedIn
@@ -20,12 +24,17 @@ NOTICES = {
     "answered": "Answer sent: it reaches the user's chat through the outbox.",
     "closed": "Ticket closed.",
     "credited": "Credits granted, and the user told.",
+    "restored": "The job's credits were restored, and the user told.",
 }
 PROBLEMS = {
     "answer": f"Write an answer of at most {ANSWER_MAX_CHARS:,} characters.",
     "amount": f"Give a whole number of credits from 1 to {MAX_CREDIT:,}.",
     "reason": "Give a reason: it is kept in the ledger and the audit log.",
     "closed": "This ticket is closed already.",
+    "restore_already": "The job's credits were already restored: at most once per job.",
+    "restore_refunded": "The job failed or was cancelled: its credits were refunded then.",
+    "restore_not_charged": "The job charged nothing that could be restored.",
+    "restore_no_job": "This ticket reports no job.",
 }
 
 
@@ -35,16 +44,24 @@ def ticket_path(ticket_id: int, **query: str) -> str:
 
 
 class SupportPages:
-    def __init__(self, desk: SupportDesk, renderer: Renderer) -> None:
+    def __init__(self, desk: SupportDesk, renderer: Renderer, locate: Callable[[str], Path]) -> None:
         self._desk = desk
         self._renderer = renderer
+        self._locate = locate  # where a job's kept image is
 
     def pages(self) -> dict[str, Page]:
-        return {"/admin/tickets": self.inbox, "/admin/tickets/{ticket_id:[0-9]+}": self.ticket}
+        base = "/admin/tickets/{ticket_id:[0-9]+}"
+        images = f"{base}/images/{{index:[0-9]+}}"
+        return {"/admin/tickets": self.inbox, base: self.ticket, images: self.image}
 
     def actions(self) -> dict[str, Action]:
         base = "/admin/tickets/{ticket_id:[0-9]+}"
-        return {f"{base}/answer": self.answer, f"{base}/close": self.close, f"{base}/credit": self.credit}
+        return {
+            f"{base}/answer": self.answer,
+            f"{base}/close": self.close,
+            f"{base}/credit": self.credit,
+            f"{base}/restore": self.restore,
+        }
 
     async def inbox(self, request: web.Request, signed_in: SignedIn) -> web.StreamResponse:
         status = request.query.get("status", "open")
@@ -91,6 +108,26 @@ class SupportPages:
             return see_other(ticket_path(ticket["id"], problem="reason"))
         await self._desk.credit(ticket["id"], credits, reason, actor=signed_in.actor)
         return see_other(ticket_path(ticket["id"], done="credited"))
+
+    async def restore(self, request: web.Request, signed_in: SignedIn, _form: Form) -> web.StreamResponse:
+        ticket = await self._existing(request)
+        try:
+            await reports.restore(self._desk, ticket["id"], actor=signed_in.actor)
+        except UserError as refused:
+            return see_other(ticket_path(ticket["id"], problem=refused.code))
+        return see_other(ticket_path(ticket["id"], done="restored"))
+
+    async def image(self, request: web.Request, _signed_in: SignedIn) -> web.StreamResponse:
+        """An image of the job the ticket reports: what the operator reviews."""
+        ticket = await self._existing(request)
+        index = whole_number(request.match_info["index"], digits=2)
+        outputs = ticket["job"]["outputs"] if ticket["job"] else []
+        if index is None or not 1 <= index <= len(outputs):
+            raise web.HTTPNotFound(text="No such image.")
+        path = self._locate(outputs[index - 1])
+        if not path.is_file():
+            raise web.HTTPNotFound(text="This image is no longer kept.")
+        return secured(web.FileResponse(path))
 
     async def _existing(self, request: web.Request) -> dict[str, Any]:
         ticket_id = whole_number(request.match_info["ticket_id"])

@@ -66,6 +66,7 @@ CATALOGUE: tuple[Entry, ...] = (
         ),
     ),
     Entry("original", (Option("job", required=True, integer=True, low=1), IMAGE)),
+    Entry("report", (Option("job", required=True, integer=True, low=1), Option("reason"))),
     Entry("subscription", (Option("manage", choices=("cancel", "portal")),)),
     Entry("invoices"),
     Entry("terms"),

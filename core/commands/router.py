@@ -76,6 +76,7 @@ HANDLERS: dict[str, Handler] = {
     "language": preferences.language,
     "grant": admin.grant,
     "support": support.support,
+    "report": support.report,
     "privacy": privacy.privacy,
     "terms": privacy.terms,
     "accept": privacy.accept,
@@ -87,7 +88,8 @@ HANDLERS: dict[str, Handler] = {
     "link": rights.link,
     "unlink": rights.unlink,
 }
-FREE_TEXT = frozenset({"support", "客服"})  # their text is a message to people, taken as written
+# Their text is a message to people, taken as written.
+FREE_TEXT = frozenset({"support", "客服", "report", "反馈"})
 ALIASES: dict[str, str] = {
     "画": "imagine",
     "生成": "imagine",
@@ -99,6 +101,7 @@ ALIASES: dict[str, str] = {
     "语言": "language",
     "帮助": "help",
     "客服": "support",
+    "反馈": "report",
     "原图": "original",
     "购买": "buy",
     "订阅": "subscription",

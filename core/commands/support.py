@@ -1,11 +1,15 @@
-"""`/support`: reach a human. Staff answers (`#<ticket> ...`) are handled by the support desk."""
+"""`/support`: reach a human; `/report`: a result for review. Staff answers (`#<ticket> ...`) are handled
+by the support desk."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from core import reports
+from core.commands.account import parse_job_id
 from core.commands.context import Context
 from core.commands.parser import Command
+from core.errors import UserError
 from core.messages import Reply, image, text
 
 MAX_MESSAGE_CHARS = 4000
@@ -39,6 +43,35 @@ async def support(ctx: Context, command: Command) -> list[Reply]:
         return [replace(text(answer), private=True)]
     key = "support.appended" if submitted.appended else "support.opened"
     return [replace(text(ctx.t(key, ticket=submitted.ticket_id)), private=True)]
+
+
+async def report(ctx: Context, command: Command) -> list[Reply]:
+    """`/report <job> [reason]`: a delivered result that is unusable, for a person to review."""
+    words = command.text.split(maxsplit=1)
+    if not words:
+        raise UserError("report_usage", limit=reports.MAX_REASON_CHARS)
+    job_word, reason = words[0], words[1] if len(words) > 1 else ""
+    desk = ctx.services.support
+    reported = await reports.report(
+        desk,
+        account_id=ctx.account.id,
+        user=ctx.user,
+        chat=ctx.chat,
+        language=ctx.language,
+        job_id=parse_job_id(job_word),
+        reason=reason,
+        locate=ctx.services.storage.path,
+        answers_to=ctx.notices_chat,  # staff answers and a restore never land in a group
+        pointer=ctx.pointer,
+    )
+    params = {"job": reported.job_id, "ticket": reported.ticket_id}
+    if not reported.staffed:
+        answer = ctx.t("report.kept_write_by_email", contact=desk.contact, **params)
+    elif reported.existing:
+        answer = ctx.t("report.already", **params)
+    else:
+        answer = ctx.t("report.opened", credits=reported.credits, **params)
+    return [replace(text(answer), private=True)]
 
 
 async def staff_message(ctx: Context, message: str) -> list[Reply]:

@@ -315,6 +315,10 @@ class SupportTicket(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    # The result it reports (`/report`): one ticket per job; kept when the job is erased, unlinked.
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True, unique=True
+    )
 
 
 class SupportMessage(Base):

@@ -56,6 +56,11 @@ def original_choice(t: Translator, job_id: int, index: int) -> Menu:
     return ((Choice(t("action.original"), f"/original {job_id} {index}"),),)
 
 
+def report_choice(t: Translator, job_id: int) -> Menu:
+    """Report the result for review: whoever presses it reports it, so only its owner gets a ticket."""
+    return ((Choice(t("report.button"), f"/report {job_id}"),),)
+
+
 def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles: StyleBook) -> list[Reply]:
     style = styles.get(job.style)
     caption = t(
@@ -73,7 +78,8 @@ def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles:
         single = image(
             paths[0], caption, job=job.id, buttons=buttons(t, job, 1), resend_note=_resend_note(t, job, 1)
         )
-        replies = [replace(single, choices=original_choice(t, job.id, 1))]
+        choices = ((*original_choice(t, job.id, 1)[0], *report_choice(t, job.id)[0]),)
+        replies = [replace(single, choices=choices)]
     else:
         replies = [
             replace(
@@ -87,7 +93,8 @@ def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles:
             )
             for i, path in enumerate(paths)
         ]
-    replies.append(actions(job.id, buttons(t, job, len(paths)), t("job.actions_hint", job=job.id)))
+    hint = actions(job.id, buttons(t, job, len(paths)), t("job.actions_hint", job=job.id))
+    replies.append(replace(hint, choices=report_choice(t, job.id)) if len(paths) > 1 else hint)
     return replies
 
 

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +20,7 @@ from core.db.repositories import payments as payments_repo
 from core.db.statuses import JobStatus
 from core.db.types import utcnow
 from core.i18n import translate
+from core.privacy.settings import PrivacySettings
 from tests.bot.test_cli import IDENTITY, chat_in_console, run, run_json
 from tests.core.generation.job_rows import JOB_COLUMNS
 from tests.harness import DatabaseTarget
@@ -174,3 +178,48 @@ def test_a_job_is_found_by_the_error_reference_the_user_quotes(
     code, _, err = run(capsys, "admin", "job", "FFFFFFFF")
     assert code == 1
     assert "no job with error reference FFFFFFFF" in err
+
+
+def test_a_reported_jobs_credits_are_restored_once_from_the_command_line(
+    cli_env: DatabaseTarget, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_in_console(capsys, monkeypatch, "/imagine a cat", "/support where is my receipt?")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("/report 1 the cat has five legs\n"))  # once it is drawn
+    code, out, err = run(capsys, "console", "--user", "x", "--json")
+    assert code == 0, err
+    [opened] = [json.loads(line) for line in out.splitlines()]
+    contact = PrivacySettings().contact  # no desk is staffed: the user is told where help is
+    assert opened["text"] == translate("en", "report.kept_write_by_email", job=1, ticket=2, contact=contact)
+
+    code, out, _ = run(capsys, "admin", "tickets", "show", "2")
+    assert code == 0
+    assert "reports job 1: succeeded 1k 1024x1024 x1, charged 10 (subscription 0, one-time 10)" in out
+    assert "the cat has five legs" in out
+
+    code, out, _ = run(capsys, "admin", "tickets", "restore", "2")
+    assert (code, out.strip()) == (
+        0,
+        "restored 10 credits of job 1 (ticket #2); balance 40; the user will be told",
+    )
+    code, _, err = run(capsys, "admin", "tickets", "restore", "2")
+    assert code == 1
+    assert err.splitlines()[-1] == translate("en", "error.restore_already", job=1)
+    code, _, err = run(capsys, "admin", "tickets", "restore", "1")
+    assert code == 1
+    assert err.splitlines()[-1] == translate("en", "error.restore_no_job", ticket=1)
+    assert "credits restored" in run(capsys, "admin", "tickets", "show", "2")[1]
+
+    ledger = run_json(capsys, "admin", "ledger", IDENTITY, "--kind", "restore", "--json")
+    assert [(entry["delta"], entry["bucket"]) for entry in ledger] == [(10, "one_time")]
+    [restored] = audit_log(capsys, action="job_credits_restored")
+    assert restored["details"] == {"ticket": 2, "job": 1, "credits": 10}
+    assert restored["actor"].startswith("cli:")
+
+    async def outbox(session: AsyncSession) -> list[str]:
+        rows = await session.scalars(
+            select(Delivery).where(Delivery.chat == "console:private:x").order_by(Delivery.id)
+        )
+        return [row.payload["text"] for row in rows]
+
+    told = translate("en", "report.restored", job=1, ticket=2, credits=10, balance=40)
+    assert in_database(cli_env, outbox).count(told) == 1

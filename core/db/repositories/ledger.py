@@ -150,6 +150,13 @@ async def find_hold(session: AsyncSession, idempotency_key: str) -> Hold | None:
     return None if row is None else Hold(*row)
 
 
+async def hold_with_status(session: AsyncSession, hold_id: int) -> tuple[Hold, HoldStatus] | None:
+    row = (
+        await session.execute(select(*HOLD_COLUMNS, HOLDS.c.status).where(HOLDS.c.id == hold_id))
+    ).one_or_none()
+    return None if row is None else (Hold(*row[:-1]), HoldStatus(row[-1]))
+
+
 # Conditions a caller of `take` may add (built once: the statement is cached on them).
 HOLD_KEY_UNUSED = ~exists().where(HOLDS.c.idempotency_key == bindparam("hold_key"))
 

@@ -33,6 +33,11 @@ async def get(session: AsyncSession, ticket_id: int) -> SupportTicket | None:
     return await session.get(SupportTicket, ticket_id)
 
 
+async def by_job(session: AsyncSession, job_id: int) -> SupportTicket | None:
+    """The ticket that reports the job, whatever its status."""
+    return await session.scalar(select(SupportTicket).where(SupportTicket.job_id == job_id))
+
+
 async def add_message(session: AsyncSession, ticket_id: int, author: str, body: str) -> SupportMessage:
     message = SupportMessage(ticket_id=ticket_id, author=author, body=body)
     session.add(message)

@@ -43,6 +43,7 @@ FORMS = [
     "/admin/tickets/1/answer",
     "/admin/tickets/1/close",
     "/admin/tickets/1/credit",
+    "/admin/tickets/1/restore",
     "/admin/sign-out",
 ]
 
@@ -263,3 +264,57 @@ async def test_a_form_posted_as_multipart_is_refused_before_anything_is_read(des
     async with browser.client.post(browser.base + path, data=upload, allow_redirects=False) as response:
         assert response.status == 415
     assert (await desk.harness.balance()).total == TRIAL
+
+
+async def test_a_reported_job_is_reviewed_and_its_credits_restored_once_from_the_web(desk: Desk) -> None:
+    harness = desk.harness
+    job_id = await harness.imagine("a lighthouse")
+    await harness.chat.wait_final(job_id)
+    await harness.say("/support unrelated question")  # ticket 1, about no job
+    [opened] = await harness.say(f"/report {job_id} the lighthouse is upside down", locale="zh-CN")
+    assert opened.text == translate("zh-CN", "report.opened", job=job_id, ticket=2, credits=10)
+    browser = desk.browser
+    assert (await browser.get("/admin/tickets/2/images/1")).status == 303, "signed in only"
+    assert (await browser.post("/admin/tickets/2/restore", {}, csrf=False)).status == 303
+    await browser.sign_in()
+
+    page = await browser.get("/admin/tickets/2")
+    assert f"Reported job #{job_id}" in page.text
+    assert "charged 10 (subscription 0, one-time 10)" in page.text
+    assert 'src="/admin/tickets/2/images/1"' in page.text
+    assert 'action="/admin/tickets/2/restore"' in page.text
+    picture = await browser.client.get(browser.base + "/admin/tickets/2/images/1", allow_redirects=False)
+    async with picture:
+        assert (picture.status, picture.content_type) == (200, "image/png")
+        assert await picture.read() == harness.app.storage.path(f"outputs/job-{job_id}-1.png").read_bytes()
+    assert (await browser.get("/admin/tickets/2/images/2")).status == 404
+    assert (await browser.get("/admin/tickets/1/images/1")).status == 404
+    assert "restore" not in (await browser.get("/admin/tickets/1")).text
+
+    forged = await browser.post("/admin/tickets/2/restore", {"csrf": "forged"}, csrf=False)
+    assert forged.status == 403
+    before = (await harness.balance()).total
+    done = await browser.post("/admin/tickets/2/restore", {})
+    assert done.location == "/admin/tickets/2?done=restored"
+    again = await browser.post("/admin/tickets/2/restore", {})
+    assert again.location == "/admin/tickets/2?problem=restore_already"
+    assert "already restored" in (await browser.get(again.location)).text
+    none = await browser.post("/admin/tickets/1/restore", {})
+    assert none.location == "/admin/tickets/1?problem=restore_no_job"
+    assert (await harness.balance()).total == before + 10
+
+    page = await browser.get("/admin/tickets/2")
+    assert "credits restored" in page.text
+    assert 'action="/admin/tickets/2/restore"' not in page.text
+    assert "operator:ana" in page.text, "the thread records who restored them"
+    async with harness.app.db.read() as session:
+        [event] = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "job_credits_restored"))
+        ).all()
+        entries = (await session.scalars(select(LedgerEntry).where(LedgerEntry.kind == "restore"))).all()
+    assert (event.actor, event.details) == ("operator:ana", {"ticket": 2, "job": job_id, "credits": 10})
+    assert [(entry.delta, entry.bucket) for entry in entries] == [(10, "one_time")]
+    told = translate("zh-CN", "report.restored", job=job_id, ticket=2, credits=10, balance=before + 10)
+    await harness.app.notifier.drain()
+    assert [reply.text for reply in harness.chat.sent["alice"]].count(told) == 1
+    await harness.assert_ledger_consistent()

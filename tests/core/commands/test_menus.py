@@ -338,7 +338,8 @@ async def test_a_single_image_carries_its_actions_and_a_button_for_the_original_
     assert not picture.final
     assert picture.buttons == actions.buttons
     assert {button.kind for button in picture.buttons} == set(ActionKind)
-    assert picture.choices == original_menu(job, 1)
+    report = Choice(en("report.button"), f"/report {job}")  # anyone may press it: only the owner reports
+    assert picture.choices == ((*original_menu(job, 1)[0], report),)
     assert picture.path is not None
 
     original = await press(harness, picture.choices[0][0])

@@ -48,6 +48,7 @@ async def test_the_owner_upscales_and_anyone_else_is_told_it_cannot_be_found(bot
         "⬆️ Upscale 4K",
         "✨ Vary",
         "📄 Original file",
+        "🚩 Report",
     ]
     assert await bot.balance() == TRIAL - 10 - 20
     assert await bot.balance(BOB) == TRIAL
@@ -185,5 +186,6 @@ async def test_several_images_come_one_by_one_then_their_buttons(bot: DiscordBot
         "i2b:job:1:upscale-2k:2",
         "i2b:job:1:upscale-4k:2",
         "i2b:job:1:vary:2",
+        "i2b:cmd:/report 1",
     ]
-    assert [len(row["components"]) for row in actions["components"]] == [5, 2]
+    assert [len(row["components"]) for row in actions["components"]] == [5, 2, 1]

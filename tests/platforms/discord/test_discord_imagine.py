@@ -72,7 +72,7 @@ async def test_imagine_is_deferred_then_followed_up_with_the_image_and_its_butto
         assert (picture.format, picture.size) == ("PNG", (1360, 768))
     caption = followup.body["content"]
     assert caption.startswith("“a castle”\n1360×768 · None (as written) · 10 credits · balance 30")
-    assert [label for label, _ in buttons(followup.body)] == [*FOUR_BUTTONS, "📄 Original file"]
+    assert [label for label, _ in buttons(followup.body)] == [*FOUR_BUTTONS, "📄 Original file", "🚩 Report"]
     assert buttons(followup.body)[0][1] == "i2b:job:1:reroll:1"
     assert followup.body.get("flags", 0) & 64 == 0  # everyone in the channel sees the result
     assert await bot.balance() == TRIAL - 10

@@ -48,7 +48,7 @@ async def test_imagine_is_acknowledged_then_drawn_and_delivered_with_its_buttons
     [photo] = await api.wait_for("sendPhoto", chat_id=ALICE)
     with Image.open(io.BytesIO(photo.upload())) as image:
         assert image.size == (1248, 832)
-    assert labels(photo.buttons()) == [*JOB_ACTIONS, "📄 Original file"]
+    assert labels(photo.buttons()) == [*JOB_ACTIONS, "📄 Original file", "🚩 Report"]
     assert "a cat" in photo.fields["caption"]
     assert "1248×832" in photo.fields["caption"]
     assert await previewing_bot.balance() == TRIAL - 10  # a 1K image costs 10 credits
