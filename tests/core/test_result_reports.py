@@ -69,7 +69,7 @@ async def test_a_report_opens_a_ticket_linked_to_the_job_and_the_staff_see_the_j
     for agent in (AGENT, ADMIN_AGENT):
         card, picture = desk.staff_chat.sent[agent]
         assert "the faces are distorted --really" in card.text
-        assert f"Reported job #{job_id}: succeeded · 1k 1024×1024 · 1 image(s) · charged 10" in card.text
+        assert f"Reported job #{job_id}: done · 1k 1024×1024 · 1 image(s) · charged 10" in card.text
         assert "#1 restore" in card.text
         assert picture.type == ReplyType.IMAGE
         assert picture.path is not None
