@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale
 from babel.dates import format_date, format_time, get_datetime_format
+from babel.lists import format_list
+from babel.units import format_unit
 
 from core.commands.suggest import closest
 from core.errors import UserError
@@ -73,6 +75,16 @@ class Clock:
             return self.zone
         offset = (now or datetime.now(UTC)).astimezone(self.tz).utcoffset() or timedelta()
         return f"{self.zone} ({offset_name(offset)})"
+
+
+def duration(delta: timedelta, language: str) -> str:
+    """A wait in whole minutes, at least one: `1 hour, 5 minutes` / `1小时5分钟`."""
+    hours, minutes = divmod(max(1, int(delta.total_seconds() // 60)), 60)
+    locale = _locale(language)
+    parts = [format_unit(hours, "duration-hour", locale=locale)] if hours else []
+    if minutes or not hours:
+        parts.append(format_unit(minutes, "duration-minute", locale=locale))
+    return format_list(parts, style="unit", locale=locale)
 
 
 def zone_of(preferences: dict[str, object], language: str) -> str:

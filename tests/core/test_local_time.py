@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import core
 from core.errors import UserError
-from core.i18n import LANGUAGES, Translator, catalog
+from core.i18n import LANGUAGES, Translator, catalog, translate
 from core.i18n.local_time import Clock, parse_zone, zone_of
 from core.i18n.statuses import TABLES, status_text
 
@@ -155,3 +155,18 @@ def test_commands_format_dates_only_through_the_clock() -> None:
         if re.search(r"%[YmdHM]|strftime|isoformat", path.read_text(encoding="utf-8"))
     }
     assert formatted == set()
+
+
+@pytest.mark.parametrize(
+    ("wait", "english", "chinese"),
+    [
+        (timedelta(hours=23, minutes=59, seconds=59), "23 hours, 59 minutes", "23小时59分钟"),
+        (timedelta(hours=30, minutes=5), "30 hours, 5 minutes", "30小时5分钟"),
+        (timedelta(hours=1), "1 hour", "1小时"),
+        (timedelta(minutes=59), "59 minutes", "59分钟"),
+        (timedelta(seconds=3), "1 minute", "1分钟"),
+    ],
+)
+def test_a_wait_is_worded_in_the_readers_language(wait: timedelta, english: str, chinese: str) -> None:
+    assert translate("en", "error.export_too_soon", wait=wait).endswith(f" in {english}.")
+    assert f"：{chinese} 后" in translate("zh-CN", "error.export_too_soon", wait=wait)
