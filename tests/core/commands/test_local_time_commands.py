@@ -60,7 +60,8 @@ async def test_a_reset_of_the_defaults_keeps_the_zone(idle: Harness) -> None:
     await says(idle, "/settings ar 16:9")
     assert await says(idle, "/settings reset") == en("settings.reset")
     shown = await says(idle, "/settings")
-    assert shown.startswith(en("settings.current", ar="1:1", style="none", res="1k", model="gpt-image-2"))
+    untouched = await says(idle, "/settings", "bob")
+    assert shown.splitlines()[:-1] == untouched.splitlines()[:-1], "the defaults are back"
     assert shown.endswith(zone_line("Asia/Tokyo (UTC+9)"))
 
 
