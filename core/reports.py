@@ -26,6 +26,7 @@ from core.db.repositories import support as repo
 from core.db.statuses import ACTIVE_JOBS, JobStatus
 from core.errors import UserError
 from core.i18n import Translator
+from core.i18n.statuses import status_text
 from core.messages import ChatRef, Reply, UserRef, image, text
 from core.privacy.chats import NoticePointer, remember_pointer
 
@@ -186,7 +187,7 @@ async def _job_line(session: AsyncSession, t: Translator, job: Job) -> str:
     return t(
         "report.card_job",
         job=job.id,
-        status=t(f"status.{job.status}"),
+        status=status_text(t, JobStatus, job.status),
         tier=job.tier,
         width=job.width,
         height=job.height,

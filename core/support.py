@@ -29,6 +29,7 @@ from core.db.session import Database
 from core.db.types import utcnow
 from core.errors import UserError
 from core.i18n import Translator
+from core.i18n.local_time import Clock, zone_of
 from core.messages import ChatRef, Reply, UserRef, text
 from core.notifier import Notifier
 from core.privacy.chats import NoticePointer, private_target, remember_pointer
@@ -309,6 +310,7 @@ class SupportDesk:
         """What the staff see: enough to answer without asking who, where and what happened; what the
         user wrote comes without bidi controls, so the card reads as it is."""
         t = Translator(self.staff_language)
+        clock = Clock(self.staff_language, zone_of({}, self.staff_language))
         balance = await credits.balance(session, ticket.account_id)
         jobs = await jobs_repo.recent(session, ticket.account_id, CARD_JOBS)
         entries = await credits.recent_entries(session, ticket.account_id, CARD_LEDGER_LINES)
@@ -334,9 +336,9 @@ class SupportDesk:
                 f"{job.width}x{job.height} {job.cost}"
                 for job in jobs
             ),
-            t("support.card.ledger"),
+            t("support.card.ledger", zone=clock.zone_label()),
             *(
-                f"  {entry.delta:+d} {entry.kind} {entry.bucket} {entry.created_at:%Y-%m-%d %H:%M}"
+                f"  {entry.delta:+d} {entry.kind} {entry.bucket} {clock.moment(entry.created_at)}"
                 for entry in entries
             ),
             t("support.card.message"),

@@ -9,6 +9,7 @@ from core.commands.parser import Command, whole_number
 from core.db.models import Job, LedgerEntry
 from core.db.statuses import JobStatus
 from core.errors import UserError
+from core.i18n.statuses import status_text
 from core.messages import Reply, file, text
 
 RECENT_LEDGER_LINES = 5
@@ -38,6 +39,7 @@ async def balance(ctx: Context, _command: Command) -> list[Reply]:
     if recent:
         lines.append(t("balance.recent"))
         lines.extend(_ledger_line(ctx, entry) for entry in recent)
+        lines.append(ctx.t("local_time.zone_note", zone=ctx.clock.zone_label()))
     hint, choices = payments.way_to_pay(ctx.services, t, ctx.chat)
     lines.append(hint)
     return [text("\n".join(lines), private=True, choices=choices)]
@@ -48,7 +50,7 @@ def _ledger_line(ctx: Context, entry: LedgerEntry) -> str:
     if entry.reference and entry.reference.startswith("job:"):
         what = f"{what} #{entry.reference.removeprefix('job:')}"
     bucket = ctx.t(f"ledger.bucket.{entry.bucket}")
-    return f"  {entry.delta:+d}  {what} · {bucket} · {entry.created_at:%Y-%m-%d %H:%M} UTC"
+    return f"  {entry.delta:+d}  {what} · {bucket} · {ctx.clock.moment(entry.created_at)}"
 
 
 async def history(ctx: Context, _command: Command) -> list[Reply]:
@@ -56,7 +58,11 @@ async def history(ctx: Context, _command: Command) -> list[Reply]:
         jobs = await ctx.services.jobs.recent(session, ctx.account.id, HISTORY_JOBS)
     if not jobs:
         return [text(ctx.t("history.empty"), private=True)]
-    lines = [ctx.t("history.title"), *(_job_line(ctx, job) for job in jobs)]
+    lines = [
+        ctx.t("history.title"),
+        *(_job_line(ctx, job) for job in jobs),
+        ctx.t("local_time.zone_note", zone=ctx.clock.zone_label()),
+    ]
     return [text("\n".join(lines), private=True)]
 
 
@@ -84,7 +90,7 @@ def _job_line(ctx: Context, job: Job) -> str:
     prompt = " ".join(job.prompt.split())
     if len(prompt) > HISTORY_PROMPT_CHARS:
         prompt = prompt[: HISTORY_PROMPT_CHARS - 1] + "…"
-    status = ctx.t(f"status.{job.status}")
+    status = status_text(ctx.t, JobStatus, job.status)
     return ctx.t(
         "history.line",
         icon=STATUS_ICONS.get(job.status, "•"),
@@ -94,7 +100,7 @@ def _job_line(ctx: Context, job: Job) -> str:
         height=job.height,
         style=ctx.services.styles.label_of(job.style, ctx.language),
         prompt=prompt,
-        when=f"{job.created_at:%Y-%m-%d %H:%M}",
+        when=ctx.clock.moment(job.created_at),
     )
 
 

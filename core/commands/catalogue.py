@@ -47,7 +47,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("history", menu=True),
     Entry(
         "settings",
-        (Option("setting", choices=("ar", "style", "res", "model", "reset")), Option("value")),
+        (Option("setting", choices=("ar", "style", "res", "model", "tz", "reset")), Option("value")),
         menu=True,
     ),
     Entry("styles", menu=True),

@@ -15,6 +15,7 @@ from core.generation.jobs import JobService
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.i18n import Translator, normalize_language
+from core.i18n.local_time import Clock, zone_of
 from core.messages import Attachment, ChatRef, UserRef
 from core.notifier import Notifier
 from core.payments.service import Payments
@@ -87,3 +88,8 @@ class Context:
     @property
     def language(self) -> str:
         return self.t.language
+
+    @property
+    def clock(self) -> Clock:
+        """How this user reads dates and times: their language, their zone."""
+        return Clock(self.language, zone_of(self.account.preferences, self.language))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from core import credits
 from core.commands.context import Context, Services
 from core.commands.parser import Command
+from core.db.statuses import PaymentStatus, SubscriptionStatus
 from core.errors import UserError
 from core.i18n import Translator
+from core.i18n.statuses import status_text
 from core.messages import ChatRef, Choice, Event, Reply, text
 from core.payments.catalogue import Pack, Plan
 from core.payments.prices import format_money
@@ -71,7 +73,7 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     action = command.words[0].lower() if command.words else ""
     if action == "cancel":
         updated = await payments.cancel_renewal(ctx.account.id)
-        end = f"{updated.current_period_end:%Y-%m-%d}" if updated.current_period_end else "—"
+        end = ctx.clock.day(updated.current_period_end) if updated.current_period_end else "—"
         return [text(ctx.t("subscription.cancelled", end=end), private=True)]
     if action == "portal":
         url = await payments.portal(ctx.account.id)
@@ -84,11 +86,11 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     plan = payments.catalogue.find(current.plan)
     async with ctx.services.db.transaction() as session:
         balance = await credits.balance(session, ctx.account.id)
-    end = f"{current.current_period_end:%Y-%m-%d}" if current.current_period_end else "—"
+    end = ctx.clock.day(current.current_period_end) if current.current_period_end else "—"
     message = ctx.t(
         "subscription.status",
         plan=plan or current.plan,
-        status=ctx.t(f"subscription.states.{current.status}") if current.status in STATES else current.status,
+        status=status_text(ctx.t, SubscriptionStatus, current.status),
         end=end,
         credits=balance.subscription,
     )
@@ -100,9 +102,6 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     return [text(message + "\n" + ctx.t("payment.support_hint"), choices=(tuple(menu),), private=True)]
 
 
-STATES = ("active", "trialing", "past_due", "canceled", "unpaid", "incomplete")
-
-
 async def invoices(ctx: Context, _command: Command) -> list[Reply]:
     history = await ctx.services.payments.history(ctx.account.id, INVOICE_LINES)
     if not history:
@@ -111,15 +110,16 @@ async def invoices(ctx: Context, _command: Command) -> list[Reply]:
     for payment in history:
         line = ctx.t(
             "invoices.line",
-            date=f"{payment.created_at:%Y-%m-%d}",
+            date=ctx.clock.day(payment.created_at),
             amount=format_money(payment.amount, payment.currency, ctx.language)
             if payment.amount is not None and payment.currency
             else "—",
             credits=payment.credits,
             item=ctx.services.payments.catalogue.find(payment.item) or payment.item,
-            status=payment.status,
+            status=status_text(ctx.t, PaymentStatus, payment.status),
         )
         lines.append(line + (f" · {payment.receipt_url}" if payment.receipt_url else ""))
+    lines.append(ctx.t("local_time.zone_note", zone=ctx.clock.zone_label()))
     return [text("\n".join(lines), private=True)]
 
 

@@ -9,21 +9,30 @@ from core.commands.suggest import closest
 from core.errors import UserError
 from core.generation.sizes import AspectRatio, parse_tier
 from core.i18n import LANGUAGES, Translator, normalize_language
+from core.i18n.local_time import ZONE_KEY, Clock, parse_zone, zone_of
 from core.messages import Choice, Menu, Reply, text
 
 SETTINGS = ("ar", "style", "res", "model")
-SETTING_FLAGS = {name: setting for name, setting in OPTION_ALIASES.items() if setting in SETTINGS}
+ZONE_NAMES = {"tz": ZONE_KEY, "timezone": ZONE_KEY, "zone": ZONE_KEY, "时区": ZONE_KEY}
+SETTING_FLAGS = {
+    **{name: setting for name, setting in OPTION_ALIASES.items() if setting in SETTINGS},
+    **ZONE_NAMES,
+}
 LANGUAGE_NAMES = {"en": "English", "zh-CN": "简体中文"}
 LANGUAGE_WORDS = {"english": "en", "中文": "zh-CN", "chinese": "zh-CN", "简体中文": "zh-CN"}
 
 
 async def settings(ctx: Context, command: Command) -> list[Reply]:
-    """`/settings` shows; `/settings ar 16:9`, `/settings --style anime`, `/settings reset` change."""
+    """`/settings` shows; `/settings ar 16:9`, `/settings --style anime`, `/settings tz Asia/Shanghai`,
+    `/settings reset` change (a reset leaves the time zone: it is no default of /imagine)."""
     changes = dict(command.flags)
     words = command.words
     if words and words[0].lower() == "reset":
-        await ctx.services.accounts.set_preferences(ctx.account.id, {})
-        return [text(ctx.t("settings.reset"), choices=_settings_menu(ctx, {}))]
+        kept = {key: value for key, value in ctx.account.preferences.items() if key == ZONE_KEY}
+        await ctx.services.accounts.set_preferences(ctx.account.id, kept)
+        return [text(ctx.t("settings.reset"), choices=_settings_menu(ctx, kept))]
+    if len(words) > 2 and setting_name(words[0]) == ZONE_KEY:  # `/settings tz new york`
+        words = [words[0], " ".join(words[1:])]
     if len(words) == 2:
         if setting_name(words[0]) in {setting_name(flag) for flag in changes}:
             raise UserError("settings_usage")
@@ -78,9 +87,8 @@ def _settings_menu(ctx: Context, preferences: dict[str, str]) -> Menu:
 
 
 def setting_name(word: str) -> str | None:
-    """The /imagine option a default can be saved for (all but --n), by any of its names."""
-    name = OPTION_ALIASES.get(word.lower())
-    return name if name in SETTINGS else None
+    """The /imagine option a default can be saved for (all but --n), or the time zone, by any name."""
+    return SETTING_FLAGS.get(word.lower())
 
 
 def _validated(ctx: Context, key: str, value: str) -> str:
@@ -90,19 +98,24 @@ def _validated(ctx: Context, key: str, value: str) -> str:
         return parse_tier(value).value
     if key == "style":
         return style_name(ctx.services.styles, value)
+    if key == ZONE_KEY:
+        return parse_zone(value)
     if value not in ctx.services.generation.models:
         raise UserError("unknown_model", value=value, models=", ".join(ctx.services.generation.models))
     return value
 
 
 def _describe(ctx: Context, preferences: dict[str, str]) -> str:
-    return ctx.t(
+    defaults = ctx.t(
         "settings.current",
         ar=preferences.get("ar", "1:1"),
         style=ctx.services.styles.label_of(preferences.get("style", "none"), ctx.language),
         res=preferences.get("res", "1k"),
         model=preferences.get("model", ctx.services.generation.model),
     )
+    clock = Clock(ctx.language, zone_of(preferences, ctx.language))
+    chosen = "local_time.setting" if ZONE_KEY in preferences else "local_time.setting_default"
+    return defaults + "\n" + ctx.t(chosen, zone=clock.zone_label())
 
 
 async def language(ctx: Context, command: Command) -> list[Reply]:

@@ -75,7 +75,8 @@ async def terms(ctx: Context, _command: Command) -> list[Reply]:
         return [text(summary), accept_prompt(ctx)]  # the summary has the links
     profile = await ctx.services.privacy.consents.profile(ctx.account.id)
     when = profile.accepted_at if profile and profile.accepted_at else None
-    status = ctx.t("privacy.accepted_on", date=f"{when:%Y-%m-%d %H:%M}") if when else ""
+    clock = ctx.clock
+    status = ctx.t("privacy.accepted_on", date=clock.moment(when), zone=clock.zone_label()) if when else ""
     return [text("\n".join(line for line in (summary, status) if line))]
 
 

@@ -373,7 +373,7 @@ class Payment(Base):
     credits: Mapped[int]
     amount: Mapped[int | None]  # minor units (cents), or Stars
     currency: Mapped[str | None] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(24))  # paid | refunded | partially_refunded | failed
+    status: Mapped[str] = mapped_column(String(24))  # a PaymentStatus
     payment_intent: Mapped[str | None] = mapped_column(String(200), index=True)
     customer: Mapped[str | None] = mapped_column(String(200))
     subscription: Mapped[str | None] = mapped_column(String(200))
@@ -412,7 +412,7 @@ class Subscription(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)  # Stripe's subscription id
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
     plan: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))  # a SubscriptionStatus, or a newer one of Stripe's
     customer: Mapped[str | None] = mapped_column(String(200))
     chat: Mapped[str | None] = mapped_column(String(200))
     current_period_end: Mapped[datetime | None]

@@ -41,3 +41,27 @@ class RequestStatus(StrEnum):
 
     PENDING = "pending"
     DONE = "done"
+
+
+class PaymentStatus(StrEnum):
+    """A purchase: paid; refunded in whole or in part; disputed with the bank, then paid again (won)
+    or dispute_lost."""
+
+    PAID = "paid"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    DISPUTED = "disputed"
+    DISPUTE_LOST = "dispute_lost"
+
+
+class SubscriptionStatus(StrEnum):
+    """A plan's state as Stripe names it (a value Stripe adds later is stored as it comes)."""
+
+    ACTIVE = "active"
+    TRIALING = "trialing"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    PAUSED = "paused"

@@ -39,7 +39,7 @@ def refusal(
     if TIER_ORDER.index(tier) > TIER_ORDER.index(allowed):
         return UserError("resolution_locked", res=tier.value.upper(), items=unlocking(tier))
     if standing.cooldown_strike is not None:
-        return UserError("safety_cooldown", wait=duration(standing.cooldown_strike + STRIKE_WINDOW - now))
+        return UserError("safety_cooldown", wait=standing.cooldown_strike + STRIKE_WINDOW - now)
     return None
 
 
@@ -51,9 +51,3 @@ def unaffordable(standing: Standing, *, cost: int, max_queued: int) -> UserError
     if standing.queued >= max_queued:
         return UserError("queue_full", limit=max_queued)
     return None
-
-
-def duration(delta: timedelta) -> str:
-    minutes = max(1, int(delta.total_seconds() // 60))
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"

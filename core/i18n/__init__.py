@@ -7,9 +7,12 @@ keys (`[error] bad_ratio = ...` is `error.bad_ratio`). Placeholders use `{name}`
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol, runtime_checkable
+
+from core.i18n.local_time import duration
 
 LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
 FALLBACK = "en"
@@ -60,15 +63,22 @@ class _KeepMissing(dict[str, object]):
 
 
 def translate(language: str, key: str, /, **params: object) -> str:
-    """The message for `key` in `language` (English when missing there), with `params` filled in."""
+    """The message for `key` in `language` (English when missing there), with `params` filled in; a
+    `timedelta` is worded as a duration in that language."""
     template = catalog(language).get(key) or catalog(FALLBACK).get(key)
     if template is None:
         raise KeyError(f"no message {key!r} in the catalogs")
-    shown = {
-        name: value.localized(language) if isinstance(value, Localized) else value
-        for name, value in params.items()
-    }
+    shown = {name: _shown(value, language) for name, value in params.items()}
     return template.format_map(_KeepMissing(shown))
+
+
+def _shown(value: object, language: str) -> object:
+    """A parameter as the message's language shows it: a localized name, a worded duration."""
+    if isinstance(value, Localized):
+        return value.localized(language)
+    if isinstance(value, timedelta):
+        return duration(value, language)
+    return value
 
 
 class Translator:

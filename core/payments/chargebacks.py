@@ -11,6 +11,7 @@ from core import credits
 from core.db.models import Payment
 from core.db.repositories import payments as repo
 from core.db.repositories.support import audit
+from core.db.statuses import PaymentStatus
 from core.payments.event_context import EventContext
 from core.payments.freezes import FreezeReason
 
@@ -29,7 +30,7 @@ async def charge_refunded(ctx: EventContext, charge: dict[str, Any]) -> None:
     taken = await _reclaim(ctx, payment, share, key=f"stripe:{charge['id']}:refunded:{refunded}")
     if taken is None:
         return
-    payment.status = "refunded" if refunded >= amount else "partially_refunded"
+    payment.status = PaymentStatus.REFUNDED if refunded >= amount else PaymentStatus.PARTIALLY_REFUNDED
     balance = await credits.balance(ctx.session, payment.account_id)
     await ctx.tell(
         payment.account_id,
@@ -46,7 +47,7 @@ async def dispute_opened(ctx: EventContext, dispute: dict[str, Any]) -> None:
     payment = await _payment_of(ctx, dispute)
     if payment is None:
         return
-    payment.status = "disputed"
+    payment.status = PaymentStatus.DISPUTED
     if await repo.frozen_reason(ctx.session, payment.account_id) != FreezeReason.DISPUTE_LOST:
         await repo.set_frozen(ctx.session, payment.account_id, FreezeReason.DISPUTE)
     await ctx.tell(
@@ -63,8 +64,8 @@ async def dispute_closed(ctx: EventContext, dispute: dict[str, Any]) -> None:
     chat = await _chat(ctx, payment)
     status = str(dispute.get("status"))
     if status in WON:
-        if payment.status == "disputed":
-            payment.status = "paid"
+        if payment.status == PaymentStatus.DISPUTED:
+            payment.status = PaymentStatus.PAID
         if await _lift_dispute_pause(ctx, payment.account_id):
             await ctx.tell(
                 payment.account_id, chat, "payment.dispute_won", f"payment:dispute-won:{dispute['id']}"
@@ -76,7 +77,7 @@ async def dispute_closed(ctx: EventContext, dispute: dict[str, Any]) -> None:
     taken = await _reclaim(ctx, payment, owed, key=f"stripe:{dispute['id']}:lost")
     if taken is None:
         return
-    payment.status = "dispute_lost"
+    payment.status = PaymentStatus.DISPUTE_LOST
     await repo.set_frozen(ctx.session, payment.account_id, FreezeReason.DISPUTE_LOST)
     balance = await credits.balance(ctx.session, payment.account_id)
     await ctx.tell(

@@ -13,6 +13,7 @@ from typing import Any
 
 from core import credits
 from core.db.repositories import payments as repo
+from core.db.statuses import PaymentStatus, SubscriptionStatus
 from core.payments import chargebacks
 from core.payments.catalogue import Pack, Plan
 from core.payments.event_context import PROVIDER, EventContext, Lookups, NotYet, time_of
@@ -89,7 +90,7 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
                 str(session_obj["subscription"]),
                 account_id=account_id,
                 plan=item.id,
-                status="active",
+                status=SubscriptionStatus.ACTIVE,
                 customer=session_obj.get("customer"),
                 chat=chat,
                 updated_at=time_of(session_obj.get("created")),
@@ -121,7 +122,7 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
         credits=item.credits,
         amount=session_obj.get("amount_total"),
         currency=session_obj.get("currency"),
-        status="paid",
+        status=PaymentStatus.PAID,
         payment_intent=session_obj.get("payment_intent"),
         customer=session_obj.get("customer"),
         chat=chat,
@@ -163,7 +164,7 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
         subscription_id,
         account_id=account_id,
         plan=plan.id,
-        status="active",
+        status=SubscriptionStatus.ACTIVE,
         customer=invoice.get("customer"),
         chat=chat,
         current_period_end=period_end,
@@ -188,7 +189,7 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
         credits=plan.credits_per_cycle,
         amount=invoice.get("amount_paid"),
         currency=invoice.get("currency"),
-        status="paid",
+        status=PaymentStatus.PAID,
         payment_intent=ctx.found.payment_intent,
         customer=invoice.get("customer"),
         subscription=subscription_id,
@@ -230,7 +231,7 @@ async def subscription_changed(
         ctx.session, stored.account_id if stored else int(metadata["account_id"])
     )
     plan = stored.plan if stored else metadata.get("item", "")
-    status = "canceled" if deleted else str(sub.get("status", "active"))
+    status = SubscriptionStatus.CANCELED if deleted else str(sub.get("status", "active"))
     await repo.save_subscription(
         ctx.session,
         str(sub["id"]),

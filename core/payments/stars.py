@@ -15,6 +15,7 @@ from core import credits
 from core.accounts import Accounts
 from core.db.repositories import payments as repo
 from core.db.session import Database
+from core.db.statuses import PaymentStatus
 from core.i18n import Translator, normalize_language
 from core.messages import ChatRef, UserRef, text
 from core.notifier import Notifier
@@ -103,7 +104,7 @@ class StarsPurchases:
                 credits=pack.credits,
                 amount=stars,
                 currency=CURRENCY,
-                status="paid",
+                status=PaymentStatus.PAID,
                 customer=user.user_id,
                 chat=told.serialize(),
             )
@@ -144,5 +145,5 @@ class StarsPurchases:
                 return 0
             payment.credits_reclaimed += taken
             payment.shortfall += owed - taken
-            payment.status = "refunded"
+            payment.status = PaymentStatus.REFUNDED
             return taken

@@ -71,7 +71,7 @@ class Exports:
             await credits.lock(session, account_id)  # two /export at once: one builds, one is told to wait
             previous = (await repo.ensure_profile(session, account_id)).last_export_at
             if previous is not None and now - previous < EXPORT_INTERVAL:
-                raise UserError("export_too_soon", wait=wait_text(previous + EXPORT_INTERVAL - now))
+                raise UserError("export_too_soon", wait=previous + EXPORT_INTERVAL - now)
             await repo.update_profile(session, account_id, last_export_at=now)
         try:
             return await self._build(
@@ -235,9 +235,3 @@ def write_parts(
         write_zip(path, payload if index == 1 else None, group)
         paths.append(path)
     return paths
-
-
-def wait_text(delta: timedelta) -> str:
-    minutes = max(1, int(delta.total_seconds() // 60))
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"

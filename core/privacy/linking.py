@@ -34,7 +34,6 @@ from core.errors import UserError
 from core.messages import UserRef
 from core.privacy import codes
 from core.privacy.consent import Source
-from core.privacy.export import wait_text
 from core.privacy.identities import IdentityHasher, account_identities
 from core.privacy.ledger import PrivacyEntryKind, move
 
@@ -103,7 +102,7 @@ class Linker:
             await credits.lock(session, account_id)  # the account's attempts one at a time
             failures = await abuse.link_failures_since(session, identity, now - FAILURE_WINDOW)
             if len(failures) >= WRONG_CODES:
-                raise UserError("link_paused", wait=wait_text(failures[-WRONG_CODES] + FAILURE_WINDOW - now))
+                raise UserError("link_paused", wait=failures[-WRONG_CODES] + FAILURE_WINDOW - now)
             if digest is not None and await repo.code_by_hash(session, PURPOSE, digest, now) is not None:
                 return True
             await abuse.add_link_failure(session, identity, now)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import leases, upsert
 from core.db.leases import Lease
 from core.db.models import Account, Checkout, Payment, PrivacyProfile, StripeEvent, Subscription
+from core.db.statuses import PaymentStatus, SubscriptionStatus
 
 # --- events -----------------------------------------------------------------------------------------
 
@@ -147,7 +148,10 @@ async def last_disputed(session: AsyncSession, account_id: int) -> Payment | Non
     """The account's newest payment whose dispute is open or was lost."""
     return await session.scalar(
         select(Payment)
-        .where(Payment.account_id == account_id, Payment.status.in_(("disputed", "dispute_lost")))
+        .where(
+            Payment.account_id == account_id,
+            Payment.status.in_((PaymentStatus.DISPUTED, PaymentStatus.DISPUTE_LOST)),
+        )
         .order_by(Payment.id.desc())
         .limit(1)
     )
@@ -165,7 +169,7 @@ async def chat_of(session: AsyncSession, payment: Payment) -> str | None:
 async def has_open_dispute(session: AsyncSession, account_id: int) -> bool:
     return bool(
         await session.scalar(
-            select(exists().where(Payment.account_id == account_id, Payment.status == "disputed"))
+            select(exists().where(Payment.account_id == account_id, Payment.status == PaymentStatus.DISPUTED))
         )
     )
 
@@ -194,7 +198,11 @@ async def current_subscription(session: AsyncSession, account_id: int) -> Subscr
         select(Subscription)
         .where(
             Subscription.account_id == account_id,
-            or_(Subscription.status.in_(("active", "trialing", "past_due"))),
+            or_(
+                Subscription.status.in_(
+                    (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+                )
+            ),
         )
         .order_by(Subscription.updated_at.desc())
         .limit(1)

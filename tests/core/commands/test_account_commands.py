@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL through the real core. Messages are compared with 
 
 from __future__ import annotations
 
+from core.i18n.local_time import Clock
 from tests.core.commands.chat import (
     answer,
     en,
@@ -49,8 +50,9 @@ async def test_history_is_empty_and_then_lists_the_finished_job(harness: Harness
             height=1024,
             style="None (as written)",  # the style's label
             prompt="a lighthouse at dusk",
-            when=f"{job.created_at:%Y-%m-%d %H:%M}",
-        )
+            when=Clock("en", "UTC").moment(job.created_at),
+        ),
+        en("local_time.zone_note", zone="UTC"),
     ]
     assert f"#{job_id}" in lines[1]
 

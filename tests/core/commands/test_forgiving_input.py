@@ -230,7 +230,7 @@ async def test_settings_take_a_style_label_and_a_one_dash_flag(idle: Harness) ->
         "unknown_setting_suggest", name="stlye", suggestion="style"
     )
     assert await says(idle, "/settings --ra 1:1") == error(
-        "unknown_flag_suggest", flag="--ra", suggestion="--ar", known="--ar --style --res --model"
+        "unknown_flag_suggest", flag="--ra", suggestion="--ar", known="--ar --style --res --model --tz"
     )
 
 

@@ -99,7 +99,8 @@ def test_a_reply_queued_before_menus_existed_still_reads_as_a_plain_reply() -> N
 def current(ar: str = "1:1", style: str = "none", res: str = "1k") -> str:
     """`/settings` for these defaults: the style shown by its label."""
     label = styles.StyleBook(list(styles.DEFAULT_STYLES)).label_of(style, "en")
-    return en("settings.current", ar=ar, style=label, res=res, model="gpt-image-2")
+    defaults = en("settings.current", ar=ar, style=label, res=res, model="gpt-image-2")
+    return defaults + "\n" + en("local_time.setting_default", zone="UTC")
 
 
 async def test_the_settings_menu_ticks_the_current_values_and_a_press_saves_one(idle: Harness) -> None:

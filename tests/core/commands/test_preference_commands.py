@@ -27,7 +27,8 @@ from tests.harness import Harness
 def current(ar: str = "1:1", style: str = "none", res: str = "1k", model: str = "gpt-image-2") -> str:
     """`/settings` for these defaults: the style shown by its label."""
     label = styles.StyleBook(list(styles.DEFAULT_STYLES)).label_of(style, "en")
-    return en("settings.current", ar=ar, style=label, res=res, model=model)
+    defaults = en("settings.current", ar=ar, style=label, res=res, model=model)
+    return defaults + "\n" + en("local_time.setting_default", zone="UTC")
 
 
 async def test_settings_show_the_defaults(idle: Harness) -> None:

@@ -51,9 +51,15 @@ def test_a_resolution_above_what_the_account_unlocked_names_what_would_unlock_it
 
 
 @pytest.mark.parametrize(
-    ("strike_age", "wait"), [(timedelta(minutes=1), "23h 59m"), (timedelta(hours=23, minutes=30), "30m")]
+    ("strike_age", "wait"),
+    [
+        (timedelta(minutes=1), timedelta(hours=23, minutes=59)),
+        (timedelta(hours=23, minutes=30), timedelta(minutes=30)),
+    ],
 )
-def test_a_safety_cooldown_lasts_until_the_deciding_strike_ages_out(strike_age: timedelta, wait: str) -> None:
+def test_a_safety_cooldown_lasts_until_the_deciding_strike_ages_out(
+    strike_age: timedelta, wait: timedelta
+) -> None:
     refused = refusal(replace(FREE, cooldown_strike=NOW - strike_age))
     assert refused is not None
     assert (refused.code, refused.params) == ("safety_cooldown", {"wait": wait})

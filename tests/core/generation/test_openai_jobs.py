@@ -158,7 +158,7 @@ async def test_repeated_safety_blocks_pause_generation_for_the_account(
     assert replies[0].stage is None
     # Five strikes just now: the oldest of them leaves the 24-hour window in about a day.
     assert replies[0].text in {
-        translate("en", "error.safety_cooldown", wait=w) for w in ("23h 59m", "24h 00m")
+        translate("en", "error.safety_cooldown", wait=w) for w in ("23 hours, 59 minutes", "24 hours")
     }
     assert (await bot.balance()).total == 40
     other = await bot.say("/imagine a harmless kitten", "bob")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from core.db.models import Payment
 from core.i18n import translate
+from core.i18n.local_time import Clock
 from core.payments.webhooks import StripeEvents
 from tests.core.payments.conftest import WEBHOOK_SECRET, Shop
 from tests.fakes.stripe_api import event, sign_webhook
@@ -26,7 +27,7 @@ async def subscribe(shop: Shop) -> dict[str, Any]:
 
 
 def day(unix: int) -> str:
-    return f"{datetime.fromtimestamp(unix, UTC):%Y-%m-%d}"
+    return Clock("en", "UTC").day(datetime.fromtimestamp(unix, UTC))  # alice reads English, in UTC
 
 
 async def plan_payments(shop: Shop) -> list[Payment]:

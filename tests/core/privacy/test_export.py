@@ -129,7 +129,7 @@ async def test_an_account_exports_at_most_once_a_day(gated: Harness) -> None:
     assert first.type == ReplyType.FILE
     [second] = await gated.say("/mydata")
     assert second.error
-    assert second.text == en("error.export_too_soon", wait="23h 59m")
+    assert second.text == en("error.export_too_soon", wait="23 hours, 59 minutes")
 
 
 async def test_an_export_too_large_for_the_chat_is_split_into_parts_that_fit(gated: Harness) -> None:

@@ -38,7 +38,7 @@ async def test_after_five_wrong_codes_linking_pauses_for_an_hour_and_says_until_
 
     [paused] = await elsewhere(gated, f"/link {code}")  # even the right code waits now
 
-    assert paused.text in {en("error.link_paused", wait=wait) for wait in ("59m", "1h 00m")}
+    assert paused.text in {en("error.link_paused", wait=wait) for wait in ("59 minutes", "1 hour")}
     assert len(set((await owners(gated)).values())) == 2
     [other] = await gated.say("/link ZZZZ9999")  # another identity has tries of its own
     assert other.text == en("error.link_code_invalid")
