@@ -4,6 +4,7 @@ and an erased result's buttons answer clearly without charging; `/privacy keep o
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -12,13 +13,16 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.db.models import ConsentRecord, Job, JobReference
 from core.db.statuses import JobStatus
 from core.db.types import utcnow
 from core.i18n import translate
 from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Reply
+from core.privacy.unkept import Unkept
+from core.privacy.vacuum import Vacuum
+from tests.bot.ops_apps import until
 from tests.core.privacy.helpers import accepted, account_id, database_text
 from tests.harness import Harness
 
@@ -235,3 +239,27 @@ async def queued_job_reading(harness: Harness, job_id: int) -> int:
         await session.flush()
         session.add(JobReference(path=source.outputs[0], job_id=job.id))
         return job.id
+
+
+async def test_the_hourly_pass_runs_in_one_process_and_erases_what_is_due(gated: Harness) -> None:
+    await accepted(gated)
+    await gated.say("/privacy keep off")
+    job = await drawn(gated, "a quiet harbour", "en")
+    async with gated.app.db.transaction() as session:  # the window passed: the job finished long ago
+        await session.execute(update(Job).where(Job.id == job).values(finished_at=utcnow() - LATER))
+    app = gated.app
+    unkept = app.core.services.privacy.unkept
+    other = Unkept(app.db, app.storage, app.settings.privacy.retention, Vacuum(app.db))
+
+    running = asyncio.create_task(unkept.run())
+    try:
+        await until(lambda: job_erased(gated, job))
+        assert not await other._take_turn(timedelta(hours=1))  # erased less than an hour ago
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert (await gated.job(job)).prompt == ""
+
+
+async def job_erased(harness: Harness, job_id: int) -> bool:
+    return (await harness.job(job_id)).erased_at is not None
