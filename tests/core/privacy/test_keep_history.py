@@ -19,7 +19,7 @@ from core.db.models import ConsentRecord, Job, JobReference
 from core.db.statuses import JobStatus
 from core.db.types import utcnow
 from core.i18n import translate
-from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Reply
+from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, UserRef
 from core.privacy.unkept import Unkept
 from core.privacy.vacuum import Vacuum
 from tests.bot.ops_apps import until
@@ -263,3 +263,22 @@ async def test_the_hourly_pass_runs_in_one_process_and_erases_what_is_due(gated:
 
 async def job_erased(harness: Harness, job_id: int) -> bool:
     return (await harness.job(job_id)).erased_at is not None
+
+
+async def test_an_unlinked_identity_keeps_its_choice_not_to_keep_history(gated: Harness) -> None:
+    await accepted(gated)
+    await gated.say("/privacy keep off")
+    [reply] = await gated.say("/link")
+    code = reply.text.split("/link ")[1].split()[0].rstrip(".")
+    elsewhere = UserRef("other", "a-on-discord")
+    chat = ChatRef("other", "dm", "chan-a")
+    await gated.app.core.dispatch(Incoming(elsewhere, chat, f"/link {code}"))
+    await gated.app.core.dispatch(Incoming(elsewhere, chat, "/unlink"))
+
+    [shown] = await gated.app.core.dispatch(Incoming(elsewhere, chat, "/privacy"))
+    assert shown.text.endswith(translate("en", "privacy.keep.state_off", hours=HOURS))
+    fresh = await gated.app.core.services.accounts.find("other", "a-on-discord")
+    assert fresh is not None
+    async with gated.app.db.read() as session:
+        records = await session.scalars(select(ConsentRecord).where(ConsentRecord.account_id == fresh.id))
+        assert ("keep_history", False, "carried") in [(r.kind, r.granted, r.source) for r in records]
