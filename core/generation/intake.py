@@ -57,7 +57,6 @@ class _Accepted:
     subscription: int
     one_time: int
     balance: credits.Balance
-    kept: bool  # the account keeps history: the job is not erased after `unkept_hours`
 
 
 Outcome = Queued | Exception
@@ -138,8 +137,7 @@ class Intake:
         payer.subscription -= subscription
         payer.one_time -= one_time
         payer.queued += 1
-        balance = credits.Balance(payer.subscription, payer.one_time)
-        return _Accepted(order, subscription, one_time, balance, payer.keeps_history)
+        return _Accepted(order, subscription, one_time, credits.Balance(payer.subscription, payer.one_time))
 
 
 async def _queue(session: AsyncSession, accepted: list[_Accepted]) -> dict[int, Queued]:
@@ -172,7 +170,6 @@ async def _queue(session: AsyncSession, accepted: list[_Accepted]) -> dict[int, 
             "hold_id": hold.id,
             "references": list(item.order.references),
             "request_key": item.order.request_key,
-            "kept": item.kept,
         }
         for item, job_id, hold in zip(accepted, job_ids, holds, strict=True)
     ]

@@ -7,18 +7,17 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, bindparam, false, func, select
+from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import signals
-from core.db.models import Account, AccountQueue, CreditHold, Job, PrivacyProfile
+from core.db.models import Account, AccountQueue, CreditHold, Job
 from core.db.statuses import JobStatus
 
 ACCOUNTS = Account.__table__
 QUEUES = AccountQueue.__table__
 JOBS = Job.__table__
 HOLDS = CreditHold.__table__
-PROFILES = PrivacyProfile.__table__
 
 
 @dataclass(slots=True)
@@ -29,7 +28,6 @@ class Payer:
     one_time: int
     frozen_reason: str | None
     queued: int
-    keeps_history: bool = True  # `/privacy keep`: whether its new jobs are kept for history
 
 
 _QUEUED = select(QUEUES.c.queued).where(QUEUES.c.account_id == ACCOUNTS.c.id).scalar_subquery()
@@ -45,26 +43,16 @@ _PAYERS = (
     .order_by(ACCOUNTS.c.id)  # PostgreSQL: locked in one order by every batch, so none deadlock
     .with_for_update(of=ACCOUNTS, key_share=True)  # as credits.lock: rows referencing the account may go on
 )
-_UNKEPT = select(PROFILES.c.account_id).where(
-    PROFILES.c.account_id.in_(bindparam("ids", expanding=True)), PROFILES.c.keep_history == false()
-)
 
 
 async def payers(session: AsyncSession, account_ids: Collection[int]) -> dict[int, Payer]:
-    """Each account's balances, freeze, queued jobs and history choice, its row held until the
-    transaction ends (PostgreSQL; SQLite's write transaction is exclusive already). An account erased
-    since is absent."""
+    """Each account's balances, freeze and queued jobs, its row held until the transaction ends
+    (PostgreSQL; SQLite's write transaction is exclusive already). An account erased since is absent."""
     rows = await (await session.connection()).execute(_PAYERS, {"ids": sorted(account_ids)})
-    found = {
+    return {
         account: Payer(subscription, one_time, frozen, queued)
         for account, subscription, one_time, frozen, queued in rows
     }
-    # Read once the rows are locked: on PostgreSQL a statement that waited for the lock sees the
-    # snapshot of its start, and a `/privacy keep off` committed meanwhile would be missed.
-    unkept = await session.scalars(_UNKEPT, {"ids": sorted(found)})
-    for account in unkept:
-        found[account].keeps_history = False
-    return found
 
 
 @dataclass(frozen=True, slots=True)
