@@ -124,6 +124,7 @@ class App:
                     tasks.append(group.create_task(self.worker.run(), name="worker"))
                     privacy = self.core.services.privacy
                     tasks.append(group.create_task(privacy.retention.run(), name="retention-purge"))
+                    tasks.append(group.create_task(privacy.unkept.run(), name="unkept-erasure"))
                     tasks.append(group.create_task(privacy.broadcasts.run(), name="broadcasts"))
                     wake_on[signals.JOBS] = self.worker.wake
                 if self.notifier.has_senders:

@@ -76,6 +76,8 @@ async def original(ctx: Context, command: Command) -> list[Reply]:
     job = await ctx.services.jobs.get(job_id)
     if job is None or job.account_id != ctx.account.id:  # alike: which job numbers exist stays unknown
         raise UserError("job_not_found", job=job_id)
+    if job.erased_at is not None:
+        raise UserError("job_erased", job=job_id)
     if job.status != JobStatus.SUCCEEDED or not job.outputs:
         raise UserError("job_not_finished", job=job_id)
     if not 1 <= index <= len(job.outputs):
@@ -92,7 +94,7 @@ def _job_line(ctx: Context, job: Job) -> str:
         prompt = prompt[: HISTORY_PROMPT_CHARS - 1] + "…"
     status = status_text(ctx.t, JobStatus, job.status)
     return ctx.t(
-        "history.line",
+        "history.line_erased" if job.erased_at else "history.line",
         icon=STATUS_ICONS.get(job.status, "•"),
         job=job.id,
         status=status,

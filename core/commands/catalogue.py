@@ -54,7 +54,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("language", (Option("language", choices=LANGUAGES),), menu=True),
     Entry("cancel", (Option("job", integer=True, low=1),), menu=True),
     Entry("support", (Option("message"),), menu=True),
-    Entry("privacy", menu=True),
+    Entry("privacy", (Option("setting", choices=("keep",)), Option("switch", choices=SWITCH)), menu=True),
     Entry("help", menu=True),
     Entry("start"),
     Entry(

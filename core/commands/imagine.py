@@ -89,6 +89,8 @@ async def run_action(ctx: Context, job_id: int, kind: ActionKind, index: int) ->
     parent = await ctx.services.jobs.get(job_id) if 0 < job_id <= LARGEST_JOB_ID else None
     if parent is None or parent.account_id != ctx.account.id:  # alike: job numbers stay unknown
         raise UserError("job_not_found", job=job_id)
+    if parent.erased_at is not None:  # nothing left to draw from: refused before anything is charged
+        raise UserError("job_erased", job=job_id)
     base = ImagineSpec(
         prompt=parent.prompt,
         ratio=AspectRatio.parse(parent.ratio),

@@ -19,6 +19,9 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+$")
 MAX_EMAIL = 254
 MAX_NAME = 100
 SWITCH = {"on": True, "off": False}
+# what a switch may be typed as: the words of its buttons in every language
+SWITCH_WORDS = {**SWITCH, "开启": True, "关闭": False, "开": True, "关": False}
+KEEP_WORDS = frozenset({"keep", "保留"})
 
 
 def direct_only(ctx: Context, name: str) -> None:
@@ -27,7 +30,13 @@ def direct_only(ctx: Context, name: str) -> None:
         raise UserError("direct_only", command=f"/{name}")
 
 
-async def privacy(ctx: Context, _command: Command) -> list[Reply]:
+async def privacy(ctx: Context, command: Command) -> list[Reply]:
+    """`/privacy` explains; `/privacy keep on|off` keeps history or has it erased after a while."""
+    words = [word.lower() for word in command.words]
+    if words:
+        if len(words) != 2 or words[0] not in KEEP_WORDS or words[1] not in SWITCH_WORDS:
+            raise UserError("privacy_usage")
+        return [await _keep(ctx, SWITCH_WORDS[words[1]])]
     settings = ctx.services.privacy.settings
     retention = settings.retention
 
@@ -44,7 +53,33 @@ async def privacy(ctx: Context, _command: Command) -> list[Reply]:
         support=kept(retention.support_days),
         contact=settings.contact,
     )
-    return [text(message, private=True, choices=_rights_menu(ctx))]
+    keeps = await ctx.services.privacy.consents.keeps_history(ctx.account.id)
+    message += "\n" + ctx.t(f"privacy.keep.state_{'on' if keeps else 'off'}", hours=retention.unkept_hours)
+    return [text(message, private=True, choices=(*_rights_menu(ctx), *_keep_menu(ctx, keeps)))]
+
+
+async def _keep(ctx: Context, keep: bool) -> Reply:
+    consents = ctx.services.privacy.consents
+    hours = consents.settings.retention.unkept_hours
+    changed = await consents.set_keep_history(ctx.account.id, keep, ctx.user.platform)
+    word = "on" if keep else "off"
+    message = ctx.t(f"privacy.keep.{word}" if changed else f"privacy.keep.state_{word}", hours=hours)
+    if not changed:
+        message = ctx.t("privacy.consent.unchanged") + "\n" + message
+    return text(message, private=True, choices=_keep_menu(ctx, keep))
+
+
+def _keep_menu(ctx: Context, current: bool) -> Menu:
+    """Keeping history on or off, the current choice ticked."""
+    return (
+        tuple(
+            Choice(
+                ("✓ " if value == current else "") + ctx.t(f"privacy.keep.button_{word}"),
+                f"/privacy keep {word}",
+            )
+            for word, value in SWITCH.items()
+        ),
+    )
 
 
 def _rights_menu(ctx: Context) -> Menu:
@@ -111,9 +146,9 @@ async def consent(ctx: Context, command: Command) -> list[Reply]:
     if not words:
         return [await _choices(ctx)]
     kinds = {choice.value: choice for choice in Consent}
-    if len(words) != 2 or words[0] not in kinds or words[1] not in SWITCH:
+    if len(words) != 2 or words[0] not in kinds or words[1] not in SWITCH_WORDS:
         raise UserError("consent_usage")
-    return [await _set(ctx, kinds[words[0]], SWITCH[words[1]])]
+    return [await _set(ctx, kinds[words[0]], SWITCH_WORDS[words[1]])]
 
 
 async def marketing(ctx: Context, command: Command) -> list[Reply]:
@@ -121,9 +156,9 @@ async def marketing(ctx: Context, command: Command) -> list[Reply]:
     words = [word.lower() for word in command.words]
     if not words:
         return [await _choices(ctx)]
-    if len(words) != 1 or words[0] not in SWITCH:
+    if len(words) != 1 or words[0] not in SWITCH_WORDS:
         raise UserError("marketing_usage")
-    return [await _set(ctx, Consent.MARKETING, SWITCH[words[0]])]
+    return [await _set(ctx, Consent.MARKETING, SWITCH_WORDS[words[0]])]
 
 
 async def _set(ctx: Context, choice: Consent, granted: bool) -> Reply:
@@ -208,11 +243,14 @@ async def _profile(ctx: Context, *, saved: bool) -> Reply:
     language = (account.language if account else None) or ctx.language
     t = Translator(language)
     unset = t("privacy.profile.unset")
+    keeps = found is None or found.keep_history
+    hours = ctx.services.privacy.settings.retention.unkept_hours
     message = t(
         "privacy.profile.show",
         name=(found.name if found else None) or unset,
         email=(found.email if found else None) or unset,
         language=LANGUAGE_NAMES.get(language, language),
         identities=", ".join(f"{i.platform}:{i.platform_user_id}" for i in identities),
+        history=t(f"privacy.keep.profile_{'on' if keeps else 'off'}", hours=hours),
     )
     return text((t("privacy.profile.saved") + "\n" if saved else "") + message, private=True)

@@ -116,6 +116,14 @@ class Job(Base):
             postgresql_where=text("status = 'queued' AND not_before IS NOT NULL"),
             sqlite_where=text("status = 'queued' AND not_before IS NOT NULL"),
         ),
+        # Jobs whose content is to be erased (made while the account kept no history), by when they
+        # finished: what the upkeep walks (core.privacy.unkept). Erased ones leave the index.
+        Index(
+            "ix_jobs_unkept",
+            "finished_at",
+            postgresql_where=text("kept = false AND erased_at IS NULL"),
+            sqlite_where=text("kept = 0 AND erased_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,6 +162,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None] = mapped_column(index=True)  # the operators' daily figures
+    # False: made while the account kept no history (`/privacy keep off`), so its prompt, references
+    # and images are erased a while after it finished; `erased_at` says when that was done.
+    kept: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    erased_at: Mapped[datetime | None]
 
 
 class JobReference(Base):
@@ -453,6 +465,8 @@ class PrivacyProfile(Base):
     direct_chat: Mapped[str | None] = mapped_column(String(200))  # their private chat: broadcasts go there
     last_export_at: Mapped[datetime | None]
     hold_reason: Mapped[str | None] = mapped_column(String(200))  # a legal hold: no erasure, no purge
+    # `/privacy keep off`: new jobs are made unkept (their content erased after `unkept_hours`)
+    keep_history: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     merged_into: Mapped[int | None] = mapped_column(index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -464,7 +478,7 @@ class ConsentRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # terms | analytics | marketing
+    kind: Mapped[str] = mapped_column(String(16))  # terms | analytics | marketing | keep_history
     granted: Mapped[bool]
     terms_version: Mapped[str | None] = mapped_column(String(32))
     policy_version: Mapped[str | None] = mapped_column(String(32))

@@ -17,6 +17,7 @@ from core import credits
 from core.accounts import Accounts, Trial
 from core.db.models import PrivacyProfile
 from core.db.repositories import privacy as repo
+from core.db.repositories import unkept
 from core.db.repositories.support import audit
 from core.db.session import Database
 from core.db.types import utcnow
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 class Choice(StrEnum):
     ANALYTICS = "analytics"
     MARKETING = "marketing"
+
+
+KEEP_HISTORY = "keep_history"  # the consent record of `/privacy keep on|off`
 
 
 class Source(StrEnum):
@@ -131,6 +135,27 @@ class Consents:
             await self._record(session, account_id, choice.value, granted, platform, Source.USER)
         log.info("a %s consent was %s", choice.value, "given" if granted else "withdrawn")
         return True
+
+    async def set_keep_history(self, account_id: int, keep: bool, platform: str) -> bool:
+        """`/privacy keep on|off`; False when it already was as asked. Off makes every job of the
+        account not erased yet unkept (core.privacy.unkept), in the same transaction; on keeps only
+        what comes next."""
+        async with self._db.transaction() as session:
+            await credits.lock(session, account_id)  # as the intake: a job queued now sees the choice
+            profile = await repo.ensure_profile(session, account_id)
+            if profile.keep_history == keep:
+                return False
+            await repo.update_profile(session, account_id, keep_history=keep)
+            if not keep:
+                await unkept.unkeep_all(session, account_id)
+            await self._record(session, account_id, KEEP_HISTORY, keep, platform, Source.USER)
+        log.info("history keeping was turned %s", "on" if keep else "off")
+        return True
+
+    async def keeps_history(self, account_id: int) -> bool:
+        async with self._db.read() as session:
+            found = await repo.profile(session, account_id)
+        return found is None or found.keep_history
 
     async def note_direct_chat(self, account_id: int, chat: str) -> None:
         """Remembers the user's private chat (broadcasts and notices go there)."""

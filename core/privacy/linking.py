@@ -33,7 +33,7 @@ from core.db.types import utcnow
 from core.errors import UserError
 from core.messages import UserRef
 from core.privacy import codes
-from core.privacy.consent import Source
+from core.privacy.consent import KEEP_HISTORY, Source
 from core.privacy.identities import IdentityHasher, account_identities
 from core.privacy.ledger import PrivacyEntryKind, move
 
@@ -136,6 +136,17 @@ class Linker:
                     kind="terms",
                     granted=True,
                     terms_version=old.terms_version,
+                    policy_version=old.policy_version,
+                    platform=user.platform,
+                    source=Source.CARRIED.value,
+                )
+            if old is not None and not old.keep_history:  # a restriction follows the person
+                await repo.update_profile(session, fresh, keep_history=False)
+                await repo.add_consent(
+                    session,
+                    account_id=fresh,
+                    kind=KEEP_HISTORY,
+                    granted=False,
                     policy_version=old.policy_version,
                     platform=user.platform,
                     source=Source.CARRIED.value,

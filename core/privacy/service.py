@@ -18,6 +18,7 @@ from core.privacy.identities import IdentityHasher
 from core.privacy.linking import Linker
 from core.privacy.retention import Retention
 from core.privacy.settings import PrivacySettings
+from core.privacy.unkept import Unkept
 from core.privacy.vacuum import Vacuum
 
 
@@ -30,6 +31,7 @@ class Privacy:
     eraser: Eraser
     linker: Linker
     retention: Retention
+    unkept: Unkept
     broadcasts: Broadcasts
 
     @classmethod
@@ -45,13 +47,15 @@ class Privacy:
         default_language: str,
     ) -> Privacy:
         identities = IdentityHasher(db, settings.identity_hash_secret)
+        vacuum = Vacuum(db)
         return cls(
             settings=settings,
             consents=Consents(db, accounts, settings, identities),
             analytics=Analytics(db),
             exports=Exports(db, storage),
-            eraser=Eraser(db, storage, worker, identities, Vacuum(db)),
+            eraser=Eraser(db, storage, worker, identities, vacuum),
             linker=Linker(db, identities, max_per_platform=settings.max_identities_per_platform),
             retention=Retention(db, storage, settings.retention),
+            unkept=Unkept(db, storage, settings.retention, vacuum),
             broadcasts=Broadcasts(db, notifier, default_language),
         )

@@ -9,16 +9,21 @@ from pydantic import Field, SecretStr
 from core.policy import Section
 
 Days = Annotated[int, Field(ge=0, le=36500)]
+# At least an hour, so a result's buttons stay usable a while; at most 30 days.
+Hours = Annotated[int, Field(ge=1, le=720)]
 Version = Annotated[str, Field(pattern=r"^[\w.-]{1,32}$")]
 
 
 class RetentionSettings(Section):
-    """Days after which the daily purge removes data; 0 keeps it."""
+    """Days after which the daily purge removes data; 0 keeps it. `unkept_hours`: how long after a
+    job finished its prompt, uploads and images stay when the account keeps no history
+    (`/privacy keep off`)."""
 
     outputs_days: Days = 30
     uploads_days: Days = 30
     failed_job_details_days: Days = 90
     support_days: Days = 365
+    unkept_hours: Hours = 24
 
 
 class PrivacySettings(Section):

@@ -238,6 +238,11 @@ def test_explicit_path_beats_the_variable_which_beats_config_toml(
         pytest.param('[bot]\ndefault_language = "fr"\n', ["bot.default_language", "zh-CN"], id="language"),
         pytest.param("[web]\nport = 70000\n", ["web.port"], id="port"),
         pytest.param("[credits.prices]\n1k = 0\n", ["credits.prices.1k"], id="price"),
+        pytest.param(
+            "[privacy.retention]\nunkept_hours = 0\n",
+            ["privacy.retention.unkept_hours", "greater than or equal to 1"],
+            id="unkept-hours",
+        ),
     ],
 )
 def test_invalid_configuration_names_the_key(tmp_path: Path, toml: str, expected: list[str]) -> None:

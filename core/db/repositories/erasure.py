@@ -192,8 +192,13 @@ async def next_jobs(session: AsyncSession, account_id: int, limit: int) -> list[
 
 async def delete_jobs(session: AsyncSession, job_ids: Sequence[int]) -> None:
     """The jobs and their outbox messages (keyed `job:<id>:...`); their references go with them."""
-    await _delete_keyed(session, [f"job:{job_id}:" for job_id in job_ids])
+    await delete_job_deliveries(session, job_ids)
     await session.execute(delete(Job).where(Job.id.in_(list(job_ids))))
+
+
+async def delete_job_deliveries(session: AsyncSession, job_ids: Sequence[int]) -> None:
+    """The outbox messages about these jobs (keyed `job:<id>:...`), through the key's index."""
+    await _delete_keyed(session, [f"job:{job_id}:" for job_id in job_ids])
 
 
 async def delete_some(session: AsyncSession, model: type[Base], account_id: int, limit: int) -> int:

@@ -39,7 +39,9 @@ async def ensure_profile(session: AsyncSession, account_id: int) -> PrivacyProfi
     found = await profile(session, account_id)
     if found is not None:
         return found
-    created = PrivacyProfile(account_id=account_id, analytics=False, marketing=False, trial_granted=False)
+    created = PrivacyProfile(
+        account_id=account_id, analytics=False, marketing=False, trial_granted=False, keep_history=True
+    )
     session.add(created)
     await session.flush()
     return created

@@ -22,18 +22,23 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import NEVER_SERVED, AccountQueue, Job
+from core.db.models import NEVER_SERVED, AccountQueue, Job, PrivacyProfile
 from core.db.statuses import JobStatus
 from core.db.upsert import insert_for
 
 JOBS = Job.__table__
 QUEUES = AccountQueue.__table__
+PROFILES = PrivacyProfile.__table__
 
-_INSERT = insert(JOBS)
+# A job is kept unless its account chose `/privacy keep off` (core.privacy.unkept): read by the
+# insert itself, after the intake locked the account, so a choice committed meanwhile is seen.
+_KEPT = select(PROFILES.c.keep_history).where(PROFILES.c.account_id == bindparam("owner")).scalar_subquery()
+_INSERT = insert(JOBS).values(kept=func.coalesce(_KEPT, true()))
 
 
 def _oldest(next_job: ColumnElement[int | None], job: ColumnElement[int]) -> ColumnElement[int]:
@@ -64,7 +69,9 @@ async def insert_queued(session: AsyncSession, jobs: Sequence[dict[str, Any]]) -
     """Inserts these jobs (each a row's values, `id` and `account_id` included) as `queued` and
     counts them in their accounts' rows, one statement for each table."""
     connection = await session.connection()
-    await connection.execute(_INSERT, [{**job, "status": JobStatus.QUEUED} for job in jobs])
+    await connection.execute(
+        _INSERT, [{**job, "status": JobStatus.QUEUED, "owner": job["account_id"]} for job in jobs]
+    )
     added: dict[int, list[int]] = {}
     for job in jobs:
         added.setdefault(job["account_id"], []).append(job["id"])

@@ -90,6 +90,8 @@ async def test_a_new_user_can_read_and_accept_but_not_generate_or_buy_before_acc
         "/consent",
         "/link",
         "/delete",
+        "/privacy keep on",
+        "/privacy keep off",
     ]
     summary, how = await gated.say("/terms")
     assert "https://getimage2.com/terms" in summary.text

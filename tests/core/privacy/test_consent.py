@@ -140,6 +140,7 @@ async def test_the_profile_is_shown_and_corrected_and_the_email_never_logged(
             email=EMAIL,
             language="简体中文",
             identities="test:alice",
+            history=translate("zh-CN", "privacy.keep.profile_on"),
         )
     )
     assert EMAIL not in caplog.text
