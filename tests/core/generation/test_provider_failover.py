@@ -20,10 +20,13 @@ from core.db.types import utcnow
 from core.generation.providers.pool import ProviderPool
 from core.i18n import translate
 from core.messages import ReplyType
+from tests.bot.metrics_page import Page
 from tests.fakes.openai_images import OpenAIImagesDouble
 from tests.harness import DatabaseTarget, Harness, harness_for
 
 IMAGE_CALLS = ("/v1/images/generations", "/v1/images/edits")
+SECONDS = "image2bot_provider_call_seconds_count"
+BREAKER = "image2bot_provider_breaker"
 HOUR = 3600.0
 
 
@@ -107,6 +110,11 @@ async def test_every_job_succeeds_on_the_second_endpoint_when_the_first_answers_
                 assert await ledger_kinds(bot, user) == Counter(trial=1, reserve=1, settle=1)
                 assert not any("temporary problem" in r.text for r in bot.chat.for_job(job_id))
             await bot.assert_ledger_consistent()
+            assert bot.app.metrics is not None
+            page = Page((await bot.app.metrics.page()).decode())
+            assert page.value(SECONDS, provider="healthy", result="ok") == 3
+            assert (page.value(SECONDS, provider="limited", result="rate_limited") or 0) >= 2
+            assert page.value(BREAKER, provider="limited", state="closed") == 1  # 100 failures to open
 
     assert answered(healthy) == Counter(ok=3)
     assert answered(limited)["outage"] >= 2  # tried first (weight 100 to 1), then left for the other
@@ -199,6 +207,11 @@ async def test_a_broken_endpoint_gets_no_request_until_its_probe_then_exactly_on
             assert (await breaker(bot, "flaky")).state(utcnow()) == "closed"
             after = await bot.imagine("a lighthouse", "gus")  # closed: the heavier one again
             assert (await bot.chat.wait_final(after)).type == ReplyType.ACTIONS
+            assert bot.app.metrics is not None
+            page = Page((await bot.app.metrics.page()).decode())
+            assert page.value(BREAKER, provider="flaky", state="closed") == 1
+            assert page.value(BREAKER, provider="flaky", state="open") == 0
+            assert page.value(SECONDS, provider="flaky", result="server_error") == 1
 
     assert answered(flaky) == Counter(outage=1, hang=1, ok=1)
     assert answered(steady) == Counter(ok=5)
