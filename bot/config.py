@@ -26,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot.provider_settings import ProviderEntry, check_entries
+from bot.provider_settings import OpenAISettings, ProviderEntry, check_entries
 from bot.web import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS
 from core.db.session import Database
 from core.generation.styles import DEFAULT_STYLES, Style
@@ -56,17 +56,6 @@ class DatabaseSettings(Section):
         if url is not None and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
         return url
-
-
-class OpenAISettings(Section):
-    api_key: SecretStr | None = Field(default=None, validate_default=True)
-    base_url: str | None = None
-    moderation: bool = True
-
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _fall_back_to_env(cls, value: Any) -> Any:
-        return value or os.environ.get("OPENAI_API_KEY") or None
 
 
 class BotSettings(Section):

@@ -3,13 +3,27 @@ and limits; and how the single `[openai]` section (or the offline renderer) read
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import os
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from core.policy import Section
 
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+
+
+class OpenAISettings(Section):
+    """`[openai]`: the single endpoint, when no `[[providers]]` are listed."""
+
+    api_key: SecretStr | None = Field(default=None, validate_default=True)
+    base_url: str | None = None
+    moderation: bool = True
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _fall_back_to_env(cls, value: Any) -> Any:
+        return value or os.environ.get("OPENAI_API_KEY") or None
 
 
 class ProviderEntry(Section):

@@ -72,6 +72,8 @@ class Dispatcher:
             tried.append(call.endpoint)
             failover = isinstance(outcome, TransientProviderError | TimeoutError)
             async with self.db.transaction() as session:
+                if failover:  # the claims' lock before the breaker's row, as a claim takes them
+                    await repo.serialize_claims(session)
                 now = utcnow()
                 breaker = await endpoints.finished(
                     session,

@@ -7,7 +7,6 @@ window, the concurrent calls and the breaker's single probe then hold across pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -145,34 +144,38 @@ async def finished(
     open_for: timedelta,
 ) -> Breaker:
     """Records how a call ended and moves its endpoint's breaker: a failure counts (`threshold` in a
-    row open it, none when 0; a failed probe re-opens it), a success closes it (after a probe) or resets the
-    count. Returns the breaker as it now stands."""
+    row open it, none when 0; a failed probe re-opens it); a success closes it after a probe, else
+    resets the count unless it is open. Returns the breaker as it now stands. A success, the common
+    case, costs one write more than the call's own (none for an endpoint that never failed)."""
     await session.execute(
         update(ProviderCall).where(ProviderCall.id == call.id).values(finished_at=now, outcome=outcome)
     )
-    await session.execute(
-        upsert(session, ProviderBreaker).values(endpoint=call.endpoint).on_conflict_do_nothing()
-    )
     row = ProviderBreaker.__table__.c
-    mine = update(ProviderBreaker).where(ProviderBreaker.endpoint == call.endpoint)
     if failure:
+        created = upsert(session, ProviderBreaker).values(endpoint=call.endpoint)
+        await session.execute(created.on_conflict_do_nothing())
         reopen = now + open_for
         opens = and_(row.open_until.is_(None), row.failures + 1 >= threshold)
         closed_or_open = case((opens, reopen), else_=row.open_until) if threshold > 0 else row.open_until
-        await session.execute(
-            mine.values(
-                failures=row.failures + 1,
-                last_error=outcome,
-                last_error_at=now,
-                open_until=reopen if call.probe else closed_or_open,
-                probe_at=None if call.probe else row.probe_at,
-            )
-        )
+        values = {
+            "failures": row.failures + 1,
+            "last_error": outcome,
+            "last_error_at": now,
+            "open_until": reopen if call.probe else closed_or_open,
+            "probe_at": None if call.probe else row.probe_at,
+        }
     elif call.probe:
-        await session.execute(mine.values(failures=0, open_until=None, probe_at=None))
+        values = {"failures": 0, "open_until": None, "probe_at": None}
     else:
-        await session.execute(mine.where(row.open_until.is_(None)).values(failures=0))
-    return (await breakers_of(session, [call.endpoint])).get(call.endpoint, CLOSED)
+        values = {"failures": case((row.open_until.is_(None), 0), else_=row.failures)}
+    changed = await session.execute(
+        update(ProviderBreaker)
+        .where(ProviderBreaker.endpoint == call.endpoint)
+        .values(**values)
+        .returning(row.failures, row.open_until, row.probe_at, row.last_error, row.last_error_at)
+    )
+    found = changed.first()
+    return CLOSED if found is None else Breaker(*found)
 
 
 async def abandoned(session: AsyncSession, call: Call, now: datetime) -> None:
@@ -184,10 +187,6 @@ async def abandoned(session: AsyncSession, call: Call, now: datetime) -> None:
         await session.execute(
             update(ProviderBreaker).where(ProviderBreaker.endpoint == call.endpoint).values(probe_at=None)
         )
-
-
-async def breakers_of(session: AsyncSession, names: Sequence[str]) -> dict[str, Breaker]:
-    return {name: breaker for name, breaker in (await breakers(session)).items() if name in names}
 
 
 @dataclass(frozen=True, slots=True)

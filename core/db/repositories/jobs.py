@@ -119,7 +119,7 @@ async def claim_next(
     every worker process (SQLite: its writers already take turns), so a claim always counts the
     running jobs, the window's calls and the breakers of the others.
     """
-    await locks.serialize(session, "job-claims")
+    await serialize_claims(session)
     connection = await session.connection()
     window = PROVIDER_WINDOW * (1 + WINDOW_SLACK)
     routes = routes or (Route("", images_per_minute),)
@@ -152,6 +152,11 @@ async def claim_next(
     return Claim(None, wake_at=due)
 
 
+async def serialize_claims(session: AsyncSession) -> None:
+    """Until the transaction ends, no claim runs (see `claim_next`)."""
+    await locks.serialize(session, "job-claims")
+
+
 async def reroute(
     session: AsyncSession,
     job: Job,
@@ -161,7 +166,7 @@ async def reroute(
 ) -> Call | None:
     """Another endpoint for a running job whose call failed: the first of `routes` that serves its
     model and whose breaker, concurrent calls and window allow its images now, stamped there."""
-    await locks.serialize(session, "job-claims")
+    await serialize_claims(session)
     breakers = await endpoints.breakers(session)
     since = now - PROVIDER_WINDOW * (1 + WINDOW_SLACK)
     for route in routes:
