@@ -63,6 +63,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
     "overhead": _with_doubles(overhead.run),
     "burst": _with_doubles(burst.run, openai_latency_s=burst.PROVIDER_LATENCY_S),
     "saturation": _with_doubles(saturation.run, **saturation.doubles_options()),
+    "saturation_pool": _with_doubles(saturation.run_pool, **saturation.doubles_options(endpoints=2)),
     "ledger": ledger.run,
     "memory": _with_doubles(memory.run),
     "image": _image,

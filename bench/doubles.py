@@ -1,7 +1,8 @@
 """The local test doubles in a process of their own, so their CPU and their event loop are not the bot's.
 
-`python -m bench.doubles [--openai-rate R --openai-window S] [--openai-latency S]` starts the Telegram
-Bot API, OpenAI Images, Discord and WeCom doubles of tests/fakes on 127.0.0.1, prints one JSON line
+`python -m bench.doubles [--openai-rate R --openai-window S] [--openai-latency S] [--openai-endpoints N]`
+starts the Telegram Bot API, OpenAI Images (N of them, each with its own limit), Discord and WeCom
+doubles of tests/fakes on 127.0.0.1, prints one JSON line
 with their addresses, then serves until its standard input closes. A small control server lets the
 benchmark feed Telegram updates and read what the doubles saw; every time it reports is
 `time.monotonic()`, one clock for every process on the machine.
@@ -106,6 +107,7 @@ class Doubles:
     openai: RateLimitedImagesDouble
     discord: DiscordDouble
     wecom: WeComAPIDouble
+    more_openai: list[RateLimitedImagesDouble] = field(default_factory=list)  # further endpoints
     _background: set[asyncio.Task[None]] = field(default_factory=set)  # scripted faults waiting their moment
 
     def addresses(self, control_port: int) -> dict[str, Any]:
@@ -113,6 +115,7 @@ class Doubles:
             "control": f"http://127.0.0.1:{control_port}",
             "telegram": self.telegram.base_url,
             "openai": self.openai.base_url,
+            "openai_endpoints": [double.base_url for double in (self.openai, *self.more_openai)],
             "discord": self.discord.api,
             "wecom": self.wecom.base_url,
         }
@@ -168,7 +171,9 @@ class Doubles:
 
         @routes.get("/openai/stats")
         async def stats(_request: web.Request) -> web.Response:
-            return web.json_response({"accepted": self.openai.accepted, "rejected": self.openai.rejected})
+            endpoints = [self.openai, *self.more_openai]
+            each = [{"accepted": double.accepted, "rejected": double.rejected} for double in endpoints]
+            return web.json_response({**each[0], "endpoints": each})
 
         @routes.get("/discord/identified")
         async def identified(_request: web.Request) -> web.Response:
@@ -273,9 +278,16 @@ async def serve(args: argparse.Namespace) -> None:
         ),
         discord=DiscordDouble(),
         wecom=WeComAPIDouble(WECOM_CORP_ID, WECOM_SECRET),
+        more_openai=[
+            RateLimitedImagesDouble(
+                rate=args.openai_rate, window_s=args.openai_window, latency_s=args.openai_latency
+            )
+            for _ in range(args.openai_endpoints - 1)
+        ],
     )
     await doubles.telegram.start()
-    await doubles.openai.start()
+    for openai in (doubles.openai, *doubles.more_openai):
+        await openai.start()
     await doubles.discord.start()
     await doubles.wecom.start()
     control = web.Application()
@@ -290,7 +302,8 @@ async def serve(args: argparse.Namespace) -> None:
         await runner.cleanup()
         await doubles.wecom.stop()
         await doubles.discord.close()
-        await doubles.openai.close()
+        for openai in (doubles.openai, *doubles.more_openai):
+            await openai.close()
         await doubles.telegram.stop()
 
 
@@ -298,7 +311,7 @@ async def serve(args: argparse.Namespace) -> None:
 class RemoteDoubles:
     """The benchmark's handle on the doubles process."""
 
-    urls: dict[str, str]
+    urls: dict[str, Any]  # each double's address; `openai_endpoints`: every images double's
     http: aiohttp.ClientSession
 
     async def feed_telegram(self, updates: list[dict[str, Any]]) -> tuple[float, float]:
@@ -329,7 +342,8 @@ class RemoteDoubles:
         async with self.http.get(f"{self.urls['control']}/telegram/calls", params={"method": method}) as got:
             return list(await got.json())
 
-    async def openai_stats(self) -> dict[str, list[float]]:
+    async def openai_stats(self) -> dict[str, Any]:
+        """`accepted` and `rejected` request times of the first images double; `endpoints`: of each."""
         async with self.http.get(f"{self.urls['control']}/openai/stats") as answer:
             return dict(await answer.json())
 
@@ -369,7 +383,11 @@ class RemoteDoubles:
 
 @asynccontextmanager
 async def remote_doubles(
-    *, openai_rate: int = 0, openai_window_s: float = 60.0, openai_latency_s: float = 0.0
+    *,
+    openai_rate: int = 0,
+    openai_window_s: float = 60.0,
+    openai_latency_s: float = 0.0,
+    openai_endpoints: int = 1,
 ) -> AsyncIterator[RemoteDoubles]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -381,6 +399,8 @@ async def remote_doubles(
         str(openai_window_s),
         "--openai-latency",
         str(openai_latency_s),
+        "--openai-endpoints",
+        str(openai_endpoints),
         cwd=ROOT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -407,6 +427,7 @@ def main() -> None:
     parser.add_argument("--openai-rate", type=int, default=0, help="images per window; 0: unlimited")
     parser.add_argument("--openai-window", type=float, default=60.0)
     parser.add_argument("--openai-latency", type=float, default=0.0)
+    parser.add_argument("--openai-endpoints", type=int, default=1, help="images doubles, each limited alike")
     asyncio.run(serve(parser.parse_args()))
 
 

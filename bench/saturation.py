@@ -12,6 +12,10 @@ Reported: images the provider accepted during the first five windows / (5 R); th
 calls answered 429; and fairness, the worst ratio over users of the time until their last image
 to their fair share (their finish time under an equal split of the provider's rate among the users
 still waiting, plus one picture's latency).
+
+`saturation_pool` (`run_pool`) does the same against two endpoints of R images a minute each, listed
+as `[[providers]]` with `images_per_minute = R`, twice the backlog and twice the worker concurrency:
+the figures are then against 2R.
 """
 
 from __future__ import annotations
@@ -47,56 +51,80 @@ FINISH_TIMEOUT_S = 120
 OVER = ("succeeded", "failed", "cancelled")
 
 
-def doubles_options() -> dict[str, Any]:
-    return {"openai_rate": RATE, "openai_window_s": WINDOW_S, "openai_latency_s": LATENCY_S}
+def doubles_options(endpoints: int = 1) -> dict[str, Any]:
+    return {
+        "openai_rate": RATE,
+        "openai_window_s": WINDOW_S,
+        "openai_latency_s": LATENCY_S,
+        "openai_endpoints": endpoints,
+    }
 
 
 async def run(doubles: RemoteDoubles) -> list[Figure]:
+    return await _measure(doubles, endpoints=1)
+
+
+async def run_pool(doubles: RemoteDoubles) -> list[Figure]:
+    return await _measure(doubles, endpoints=2)
+
+
+async def _measure(doubles: RemoteDoubles, endpoints: int) -> list[Figure]:
     if not hasattr(jobs_repo, "PROVIDER_WINDOW"):
         raise RuntimeError("core.db.repositories.jobs.PROVIDER_WINDOW is gone: update bench/saturation.py")
     production_window = jobs_repo.PROVIDER_WINDOW
     jobs_repo.PROVIDER_WINDOW = timedelta(seconds=WINDOW_S)
+    demands = DEMANDS * endpoints
+    concurrency = GenerationSettings().concurrency * endpoints
     try:
-        finished, started_wall = await _drain_backlog(doubles)
+        finished, started_wall = await _drain_backlog(doubles, endpoints, demands, concurrency)
     finally:
         jobs_repo.PROVIDER_WINDOW = production_window
     stats = await doubles.openai_stats()
-    accepted, rejected = sorted(stats["accepted"]), stats["rejected"]
+    each = stats["endpoints"][:endpoints]
+    accepted = sorted(at for endpoint in each for at in endpoint["accepted"])
+    rejected = [at for endpoint in each for at in endpoint["rejected"]]
+    rate = RATE * endpoints
     start = accepted[0]
     in_windows = sum(1 for at in accepted if at < start + MEASURED_WINDOWS * WINDOW_S)
-    throughput = in_windows / (MEASURED_WINDOWS * RATE)
+    throughput = in_windows / (MEASURED_WINDOWS * rate)
     calls = len(accepted) + len(rejected)
     share_429 = len(rejected) / calls
-    fairness, worst = _fairness(finished, started_wall)
+    fairness, worst = _fairness(finished, started_wall, rate)
     details = {
         "scale": f"1/{SCALE}: window {WINDOW_S} s, picture {LATENCY_S} s",
-        "rate_per_window": RATE,
-        "concurrency": GenerationSettings().concurrency,
-        "users": len(DEMANDS),
-        "images": sum(DEMANDS),
+        "endpoints": endpoints,
+        "rate_per_window": rate,
+        "concurrency": concurrency,
+        "users": len(demands),
+        "images": sum(demands),
         "accepted_in_measured_windows": in_windows,
+        "accepted_by_endpoint": [len(endpoint["accepted"]) for endpoint in each],
         "provider_calls": calls,
         "answered_429": len(rejected),
         "worst_user": worst,
     }
+    key, what = ("saturation", "R") if endpoints == 1 else ("saturation_pool", f"{endpoints}R")
+    title = f"Provider saturation: throughput / R (R={RATE}/min, 1/{SCALE} time)"
+    if endpoints > 1:
+        title = f"Provider pool saturation: {endpoints} endpoints, throughput / {what} (R={RATE}/min each)"
     return [
         Figure(
-            key="saturation_throughput",
-            title=f"3. Provider saturation: throughput / R (R={RATE}/min, 1/{SCALE} time)",
+            key=f"{key}_throughput",
+            title=f"3. {title}",
             value=f"{throughput:.2f}",
             target=f">= {TARGET_THROUGHPUT}",
             met=throughput >= TARGET_THROUGHPUT,
             details=details,
         ),
         Figure(
-            key="saturation_429",
+            key=f"{key}_429",
             title="   429 answers / provider calls",
             value=f"{share_429:.1%} ({len(rejected)} of {calls})",
             target=f"<= {TARGET_429:.0%}",
             met=share_429 <= TARGET_429,
         ),
         Figure(
-            key="saturation_fairness",
+            key=f"{key}_fairness",
             title="   fairness: worst user's wait / fair share",
             value=f"{fairness:.2f}",
             target=f"<= {TARGET_FAIRNESS:.0f}",
@@ -105,18 +133,31 @@ async def run(doubles: RemoteDoubles) -> list[Figure]:
     ]
 
 
-async def _drain_backlog(doubles: RemoteDoubles) -> tuple[dict[str, list[float]], float]:
+async def _drain_backlog(
+    doubles: RemoteDoubles, endpoints: int, demands: list[int], concurrency: int
+) -> tuple[dict[str, list[float]], float]:
     """Queues every user's jobs, starts the pool, waits for the last image: when each user's images
-    were finished (epoch seconds), and when the pool started."""
+    were finished (epoch seconds), and when the pool started. One endpoint: the `[openai]` section;
+    more: `[[providers]]`."""
     defaults = GenerationSettings()
     scaled = {
         "provider": "openai",
         "provider_images_per_minute": RATE,
-        "max_queued_jobs_per_user": max(DEMANDS),
+        "concurrency": concurrency,
+        "max_queued_jobs_per_user": max(demands),
         "retry_backoff_s": defaults.retry_backoff_s / SCALE,
         "retry_backoff_max_s": defaults.retry_backoff_max_s / SCALE,
         "timeout_s": defaults.timeout_s / SCALE,
     }
+    sections: dict[str, Any] = {"openai": {"api_key": "sk-bench", "base_url": doubles.urls["openai"]}}
+    if endpoints > 1:
+        urls = doubles.urls["openai_endpoints"][:endpoints]
+        sections = {
+            "providers": [
+                {"name": f"endpoint-{i}", "api_key": "sk-bench", "base_url": url, "images_per_minute": RATE}
+                for i, url in enumerate(urls, 1)
+            ]
+        }
     with tempfile.TemporaryDirectory() as tmp:
         database = DatabaseTarget(f"sqlite+aiosqlite:///{Path(tmp) / 'image2bot.db'}")
         async with harness_for(
@@ -124,16 +165,16 @@ async def _drain_backlog(doubles: RemoteDoubles) -> tuple[dict[str, list[float]]
             Path(tmp),
             run_workers=False,
             generation=scaled,
-            openai={"api_key": "sk-bench", "base_url": doubles.urls["openai"]},
-            credits={"trial": 10 * max(DEMANDS)},
+            credits={"trial": 10 * max(demands)},
+            **sections,
         ) as harness:
-            for number, wanted in enumerate(DEMANDS):
+            for number, wanted in enumerate(demands):
                 for take in range(wanted):
                     await harness.imagine(f"a kite over the dunes, take {take}", user=f"user{number}")
             started_wall = time.time()
             pool = asyncio.create_task(harness.app.worker.run())
             try:
-                await _until_done(harness.app.db, sum(DEMANDS))
+                await _until_done(harness.app.db, sum(demands))
                 async with harness.app.db.transaction() as session:
                     rows = (await session.execute(select(Job.identity, Job.status, Job.finished_at))).all()
             finally:
@@ -160,9 +201,11 @@ async def _until_done(db: Database, count: int) -> None:
             await asyncio.sleep(0.5)
 
 
-def _fairness(finished: dict[str, list[float]], started: float) -> tuple[float, dict[str, float]]:
+def _fairness(
+    finished: dict[str, list[float]], started: float, per_window: int
+) -> tuple[float, dict[str, float]]:
     """The worst (wait / fair share) over users, and that user's figures."""
-    rate = RATE / WINDOW_S
+    rate = per_window / WINDOW_S
     demands = sorted((len(times), identity) for identity, times in finished.items())
     worst: tuple[float, dict[str, float]] = (0.0, {})
     served_before = 0

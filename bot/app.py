@@ -11,12 +11,13 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot import ops, tls
+from bot import ops
 from bot.config import Settings
 from bot.doors import build_discord, build_telegram, build_wecom
 from bot.metrics import Metrics
 from bot.payments import build_payments, stripe_webhook
 from bot.privacy import build_privacy, connect_doors
+from bot.providers import build_pool
 from bot.web import STRIPE_EVENT_MAX_BYTES, WebServer
 from core.accounts import Accounts
 from core.commands.context import Services
@@ -24,8 +25,9 @@ from core.commands.router import Core
 from core.db import migrate, signals
 from core.db.session import Database
 from core.generation.jobs import JobService
-from core.generation.providers.base import ImageProvider
+from core.generation.providers.base import ImageProvider, PromptChecker
 from core.generation.providers.local import LocalProvider
+from core.generation.providers.pool import ProviderPool
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
@@ -85,7 +87,7 @@ class App:
     settings: Settings
     db: Database
     storage: Storage
-    provider: ImageProvider
+    provider: PromptChecker
     notifier: Notifier
     worker: WorkerPool
     core: Core
@@ -182,14 +184,14 @@ def build(
     settings: Settings,
     console: ConsoleOptions | None = None,
     *,
-    provider: ImageProvider | None = None,
+    provider: ImageProvider | ProviderPool | None = None,
     role: Role = Role.ALL,
 ) -> App:
     """Wires the application for `role`; `provider` replaces the configured image provider (tests,
     embedding)."""
     db = settings.open_database()
     storage = Storage(settings.storage.data_dir)
-    provider = provider or build_provider(settings)
+    provider = provider or build_pool(settings)
     notifier = Notifier(db, claim_s=settings.bot.delivery_claim_s)
     styles = StyleBook(settings.styles)
     metrics = Metrics(
@@ -328,25 +330,7 @@ def support_chats(settings: Settings) -> tuple[ChatRef, ...]:
     return tuple(chats)
 
 
-def build_provider(settings: Settings) -> ImageProvider:
-    if settings.provider_name == "openai" and settings.openai.api_key is not None:
-        from core.generation.providers.openai import OpenAIProvider  # the SDK takes a second to import
-
-        log.info("image provider: OpenAI (%s)", settings.generation.model)
-        return OpenAIProvider(
-            api_key=settings.openai.api_key.get_secret_value(),
-            base_url=settings.openai.base_url,
-            moderation=settings.openai.moderation,
-            timeout_s=settings.generation.timeout_s,
-            ssl_context=tls.httpx2_context(),
-        )
-    log.warning(
-        "image provider: the offline demo renderer (no OpenAI key): images are drawn locally, not generated"
-    )
-    return LocalProvider(step_delay_s=settings.generation.local_step_delay_s)
-
-
-def worker_settings(settings: Settings, provider: ImageProvider) -> GenerationSettings:
+def worker_settings(settings: Settings, provider: ImageProvider | ProviderPool) -> GenerationSettings:
     """The offline renderer has no provider's rate limit to respect: the images-per-minute window is
     off for it, so a demo is never held to a paid tier's pace."""
     if isinstance(provider, LocalProvider):

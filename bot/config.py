@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.provider_settings import OpenAISettings, ProviderEntry, check_entries
 from bot.web import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS
 from core.db.session import Database
 from core.generation.styles import DEFAULT_STYLES, Style
@@ -55,17 +56,6 @@ class DatabaseSettings(Section):
         if url is not None and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
         return url
-
-
-class OpenAISettings(Section):
-    api_key: SecretStr | None = Field(default=None, validate_default=True)
-    base_url: str | None = None
-    moderation: bool = True
-
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _fall_back_to_env(cls, value: Any) -> Any:
-        return value or os.environ.get("OPENAI_API_KEY") or None
 
 
 class BotSettings(Section):
@@ -268,6 +258,7 @@ class Settings(BaseSettings):
     credits: CreditSettings = Field(default_factory=CreditSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    providers: list[ProviderEntry] = Field(default_factory=list)
     styles: list[Style] = Field(default_factory=lambda: list(DEFAULT_STYLES))
     bot: BotSettings = Field(default_factory=BotSettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -281,6 +272,13 @@ class Settings(BaseSettings):
     support: SupportSettings = Field(default_factory=SupportSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @field_validator("providers")
+    @classmethod
+    def _providers_serve(cls, entries: list[ProviderEntry], info: ValidationInfo) -> list[ProviderEntry]:
+        if entries and "generation" in info.data:  # a generation error is reported already
+            check_entries(entries, info.data["generation"].models)
+        return entries
 
     @field_validator("styles")
     @classmethod
@@ -309,8 +307,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _provider_has_key(self) -> Settings:
-        if self.generation.provider == "openai" and self.openai.api_key is None:
-            raise ValueError("generation.provider is 'openai': set openai.api_key or OPENAI_API_KEY")
+        if self.generation.provider == "openai" and self.openai.api_key is None and not self.providers:
+            raise ValueError(
+                "generation.provider is 'openai': set openai.api_key or OPENAI_API_KEY, or list [[providers]]"
+            )
         return self
 
     @model_validator(mode="after")
@@ -364,7 +364,7 @@ class Settings(BaseSettings):
     @property
     def provider_name(self) -> Literal["openai", "local"]:
         if self.generation.provider == "auto":
-            return "openai" if self.openai.api_key else "local"
+            return "openai" if self.openai.api_key or self.providers else "local"
         return self.generation.provider
 
 

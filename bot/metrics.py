@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # From a quick answer to a long render with retries: a real generation takes 20 s to several minutes.
 JOB_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
+# One call at a provider endpoint: a refusal in milliseconds to a render of several minutes.
+CALL_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+BREAKER_STATES = ("closed", "open", "half_open", "probing")
 KNOWN_JOB_STATES = frozenset(JobStatus)
 KNOWN_LEDGER_KINDS = frozenset(EntryKind)
 
@@ -60,6 +63,19 @@ class Metrics:
             ["provider", "code"],
             registry=self.registry,
         )
+        self._provider_seconds = Histogram(
+            "image2bot_provider_call_seconds",
+            "Calls at each image provider endpoint by result (ok or the error code), and how long they took",
+            ["provider", "result"],
+            buckets=CALL_BUCKETS,
+            registry=self.registry,
+        )
+        self._breakers = Gauge(
+            "image2bot_provider_breaker",
+            "1 for each endpoint's circuit breaker state, as this process last saw it",
+            ["provider", "state"],
+            registry=self.registry,
+        )
         self._webhooks = Counter(
             "image2bot_webhook_events",
             "Webhook deliveries by source, event type and result",
@@ -75,10 +91,15 @@ class Metrics:
     def job_finished(self, state: str, seconds: float) -> None:
         self._job_duration.labels(state).observe(max(0.0, seconds))
 
-    def provider_call(self, provider: str, error: str | None) -> None:
+    def provider_call(self, provider: str, error: str | None, seconds: float) -> None:
         self._provider_calls.labels(provider).inc()
         if error is not None:
             self._provider_errors.labels(provider, error).inc()
+        self._provider_seconds.labels(provider, error or "ok").observe(max(0.0, seconds))
+
+    def provider_state(self, provider: str, state: str) -> None:
+        for known in BREAKER_STATES:
+            self._breakers.labels(provider, known).set(1 if known == state else 0)
 
     def webhook_event(self, source: str, kind: str, result: str) -> None:
         self._webhooks.labels(source, kind, result).inc()

@@ -60,6 +60,10 @@ class GenerationSettings(Section):
     max_concurrent_decodes: PositiveInt = 1  # each may hold ~250 MB: core/generation/references.py
     safety_strikes: PositiveInt = 5
     local_step_delay_s: Annotated[float, Field(ge=0)] = 0.4
+    # With several provider endpoints: this many failures in a row (429, 5xx, timeouts, broken
+    # streams) take one out for breaker_open_s, then a single probe call decides whether it is back.
+    breaker_failures: PositiveInt = 3
+    breaker_open_s: Annotated[float, Field(gt=0)] = 60.0
 
     @field_validator("fixed_sizes")
     @classmethod

@@ -20,8 +20,13 @@ class Telemetry(Protocol):
         """A job reached its final state `seconds` after it was submitted (observed by its worker)."""
         ...
 
-    def provider_call(self, provider: str, error: str | None) -> None:
-        """One render at the image provider; `error` is its failure's code (None: it succeeded)."""
+    def provider_call(self, provider: str, error: str | None, seconds: float) -> None:
+        """One render at an image provider endpoint (`provider` is its configured name), which took
+        `seconds`; `error` is its failure's code (None: it succeeded)."""
+        ...
+
+    def provider_state(self, provider: str, state: str) -> None:
+        """An endpoint's circuit breaker as this process last saw it: closed, open, half_open, probing."""
         ...
 
     def webhook_event(self, source: str, kind: str, result: str) -> None:
@@ -38,7 +43,10 @@ class NoTelemetry:
     def job_finished(self, state: str, seconds: float) -> None:
         pass
 
-    def provider_call(self, provider: str, error: str | None) -> None:
+    def provider_call(self, provider: str, error: str | None, seconds: float) -> None:
+        pass
+
+    def provider_state(self, provider: str, state: str) -> None:
         pass
 
     def webhook_event(self, source: str, kind: str, result: str) -> None:

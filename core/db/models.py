@@ -209,14 +209,33 @@ class Delivery(Base):
 
 
 class ProviderCall(Base):
-    """One render started at the image provider: the rolling window behind the global images-per-minute
-    limit, shared by every worker process."""
+    """One render started at an image provider endpoint: the rolling window behind each endpoint's
+    images per minute and concurrent calls, shared by every worker process. `finished_at` and
+    `outcome` (`ok` or an error code) are written when the call returns: what `admin providers` shows."""
 
     __tablename__ = "provider_calls"
+    __table_args__ = (Index("ix_provider_calls_endpoint_started_at", "endpoint", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(index=True)
     images: Mapped[int]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class ProviderBreaker(Base):
+    """An endpoint's circuit breaker, shared by every worker process: open while `open_until` is set
+    (no calls); once it has passed, one probe is let through (`probe_at` is when it was taken)."""
+
+    __tablename__ = "provider_breakers"
+
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    open_until: Mapped[datetime | None]
+    probe_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(32))
+    last_error_at: Mapped[datetime | None]
 
 
 NEVER_SERVED = datetime(1970, 1, 1, tzinfo=UTC)

@@ -20,7 +20,7 @@ from core.db.types import utcnow
 from core.errors import UserError
 from core.generation import admission
 from core.generation.intake import Intake, Order
-from core.generation.providers.base import ImageProvider, ProviderError
+from core.generation.providers.base import PromptChecker, ProviderError
 from core.generation.references import References
 from core.generation.sizes import (
     AspectRatio,
@@ -80,7 +80,7 @@ class WorkerControl(Protocol):
 @dataclass(slots=True)
 class JobService:
     db: Database
-    provider: ImageProvider
+    provider: PromptChecker
     storage: Storage
     generation: GenerationSettings
     pricing: CreditSettings

@@ -23,11 +23,13 @@ from core.accounts import safety_identifier
 from core.db.leases import Backoff
 from core.db.models import Job
 from core.db.repositories import jobs as repo
+from core.db.repositories.endpoints import Call
 from core.db.session import Database
 from core.db.statuses import JobStatus
 from core.db.types import utcnow
 from core.errors import new_reference
 from core.generation import replies
+from core.generation.dispatch import Dispatcher
 from core.generation.providers.base import (
     ContentBlocked,
     ImageProvider,
@@ -36,6 +38,7 @@ from core.generation.providers.base import (
     RenderResult,
     TransientProviderError,
 )
+from core.generation.providers.pool import ProviderPool
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.i18n import Translator
@@ -52,7 +55,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class WorkerPool:
     db: Database
-    provider: ImageProvider
+    provider: ImageProvider | ProviderPool  # one provider: a pool of one endpoint named after it
     storage: Storage
     notifier: Notifier
     styles: StyleBook
@@ -64,6 +67,13 @@ class WorkerPool:
     _running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _aborted: set[int] = field(default_factory=set)
     _interrupted: set[int] = field(default_factory=set)  # cut off by this pool stopping
+    _dispatch: Dispatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        pool = self.provider
+        if not isinstance(pool, ProviderPool):
+            pool = ProviderPool.single(pool, images_per_minute=self.settings.provider_images_per_minute)
+        self._dispatch = Dispatcher(self.db, pool, self.settings, self.telemetry)
 
     def wake(self) -> None:
         self._wake.set()
@@ -118,7 +128,8 @@ class WorkerPool:
             job = claim.job
             if job.id in self._running:  # taken from this pool while it was cut off, and back again
                 self.abort(job.id)
-            task = group.create_task(self._guarded(job))
+            assert claim.call is not None  # a claim stamps the job's call with the job
+            task = group.create_task(self._guarded(job, claim.call))
             self._running[job.id] = task
             task.add_done_callback(lambda done, job_id=job.id: self._finished(job_id, done))
         return self.poll_interval_s
@@ -162,7 +173,7 @@ class WorkerPool:
         """Jobs whose worker died (its lease lapsed) go back to the queue, or are refunded once out of
         attempts. Slots long gone from the provider window are forgotten on the way."""
         async with self.db.transaction() as session:
-            await repo.forget_provider_calls(session, utcnow())
+            await repo.forget_provider_calls(session, utcnow(), self._dispatch.limits)
             expired = await repo.expired_leases(session, utcnow())
             # Accounts first, in id order, as the intake locks them: a refund after the queue's row
             # would otherwise deadlock against an intake batch on PostgreSQL.
@@ -203,8 +214,9 @@ class WorkerPool:
                 owner=self.owner,
                 lease=self.lease,
                 max_running_per_account=self.settings.max_running_jobs_per_user,
-                images_per_minute=self.settings.provider_images_per_minute,
                 now=utcnow(),
+                routes=self._dispatch.routes(),
+                limits=self._dispatch.limits,
             )
 
     def _wait_until(self, moment: datetime | None) -> float:
@@ -212,9 +224,9 @@ class WorkerPool:
             return self.poll_interval_s
         return min(self.poll_interval_s, max(0.0, (moment - utcnow()).total_seconds()))
 
-    async def _guarded(self, job: Job) -> None:
+    async def _guarded(self, job: Job, call: Call) -> None:
         try:
-            await self._run(job)
+            await self._run(job, call)
         except asyncio.CancelledError:
             if job.id not in self._aborted:
                 self._interrupted.add(job.id)
@@ -229,19 +241,19 @@ class WorkerPool:
                     "job %s could not be closed [ref %s]", job.id, reference, extra=_fields(job, reference)
                 )
 
-    async def _run(self, job: Job) -> None:
-        """Calls the provider at once (the claim stamped the job's slot in the provider window as it
+    async def _run(self, job: Job, call: Call) -> None:
+        """Calls the provider at once (the claim stamped the job's call in its endpoint's window as it
         committed) and tells the chat the job started meanwhile; every later message waits for that
         one, so the chat sees them in order."""
         t = Translator(job.language)
         announced = asyncio.create_task(self._tell(job, [replies.started(t, job)]))
         announced.add_done_callback(_retrieved)
         try:
-            await self._render(job, t, announced)
+            await self._render(job, t, announced, call)
         finally:
             announced.cancel()  # stopped or aborted before it went: it is worth nothing now
 
-    async def _render(self, job: Job, t: Translator, announced: asyncio.Task[None]) -> None:
+    async def _render(self, job: Job, t: Translator, announced: asyncio.Task[None], call: Call) -> None:
         references: tuple[bytes, ...] = ()
         if job.references:
             references = await asyncio.to_thread(lambda: tuple(self.storage.read(p) for p in job.references))
@@ -266,15 +278,7 @@ class WorkerPool:
             await asyncio.wait({announced})
             await self._tell(job, [replies.partial(t, job, index, path)])
 
-        outcome: RenderResult | Exception
-        try:
-            async with asyncio.timeout(self.settings.timeout_s):
-                outcome = await self.provider.render(request, on_partial)
-        except (ContentBlocked, TransientProviderError, PermanentProviderError, TimeoutError) as exc:
-            outcome = exc
-        self.telemetry.provider_call(
-            self.provider.name, None if isinstance(outcome, RenderResult) else _error_code(outcome)
-        )
+        outcome = await self._dispatch.render(job, request, on_partial, call)
         await asyncio.wait({announced})
         await self._conclude(job, outcome)
 
@@ -381,10 +385,6 @@ class WorkerPool:
     async def _tell(self, job: Job, messages: list[Reply]) -> None:
         """Progress: best effort, worthless once late."""
         await self.notifier.send(ChatRef.parse(job.chat), messages)
-
-
-def _error_code(outcome: Exception) -> str:
-    return "timeout" if isinstance(outcome, TimeoutError) else getattr(outcome, "code", "provider_error")
 
 
 def _fields(job: Job, reference: str | None = None) -> dict[str, object]:

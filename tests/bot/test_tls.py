@@ -24,6 +24,7 @@ from bot import tls
 from bot.app import App, build
 from core.generation.providers.base import TransientProviderError
 from core.generation.providers.openai import OpenAIProvider
+from core.generation.providers.pool import ProviderPool
 from platforms.telegram.adapter import TelegramAdapter
 from tests.harness import make_settings, sqlite_target
 
@@ -105,7 +106,9 @@ async def test_the_bot_refuses_a_server_no_authority_vouches_for(
         [telegram] = [adapter for adapter in app.adapters if isinstance(adapter, TelegramAdapter)]
         with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
             await telegram.application.bot.get_me()
-        assert isinstance(app.provider, OpenAIProvider)
+        assert isinstance(app.provider, ProviderPool)
+        [openai_endpoint] = app.provider.endpoints
+        assert isinstance(openai_endpoint.provider, OpenAIProvider)
         with pytest.raises(TransientProviderError) as refused:  # the SDK's APIConnectionError, mapped
             await app.provider.check_prompt("a cat", "safety-id")
         assert isinstance(_root_cause(refused.value), ssl.SSLCertVerificationError)

@@ -277,6 +277,11 @@ class OpenAIImagesDouble:
     def hang(self, seconds: float, times: int = 1, *, prompt: str | None = None) -> None:
         self._push(times, _Behaviour("hang", seconds=seconds), prompt)
 
+    def release_hangs(self) -> None:
+        """Ends every hanging request now: each is answered as if it had not hung."""
+        self._closing.set()
+        self._closing.clear()
+
     def drip(self, every_s: float = 0.05, times: int = 1, *, prompt: str | None = None) -> None:
         """A stream that sends a preview every `every_s` and never completes: it never goes quiet
         long enough for a read timeout, so only a deadline on the whole generation ends it."""

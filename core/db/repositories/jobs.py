@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +14,6 @@ from sqlalchemy import (
     ScalarSelect,
     Update,
     bindparam,
-    delete,
     exists,
     func,
     literal_column,
@@ -28,7 +27,8 @@ from sqlalchemy.sql.selectable import NamedFromClause
 from core.db import leases, locks
 from core.db.leases import Lease
 from core.db.models import Account, Job, ProviderCall, SafetyStrike
-from core.db.repositories import queue
+from core.db.repositories import endpoints, queue
+from core.db.repositories.endpoints import Call, Limits, Route
 from core.db.statuses import ACTIVE_JOBS, JobStatus
 
 
@@ -80,6 +80,7 @@ class Claim:
 
     job: Job | None
     wake_at: datetime | None = None
+    call: Call | None = None  # the job's call, stamped in its endpoint's window
 
 
 PROVIDER_WINDOW = timedelta(minutes=1)
@@ -100,51 +101,98 @@ async def claim_next(
     owner: str,
     lease: timedelta,
     max_running_per_account: int,
-    images_per_minute: int,
+    images_per_minute: int = 0,
     now: datetime,
+    routes: Sequence[Route] = (),
+    limits: Limits = endpoints.DEFAULT_LIMITS,
 ) -> Claim:
     """Leases the fairest due job to `owner`, round robin across accounts: fewest running jobs first,
     then the account served least recently, then the oldest job; within the account's running limit
-    and the provider's images per minute (a request larger than the whole limit waits for an empty
-    window). The job's slot in that window is stamped `now`: the worker calls the provider as soon
-    as this commits.
+    and an endpoint's limits. `routes` are the endpoints in the order to try them (by default one,
+    unnamed, of `images_per_minute`): the first whose breaker and concurrent calls allow a call takes
+    the fairest job of a model it serves that fits its images per minute (a request larger than the
+    whole limit waits for an empty window). The job's call is stamped `now` in that endpoint's window:
+    the worker calls the provider as soon as this commits.
 
     The accounts are read in that order from their queue counts (`queue`), through one index, so a
     claim costs the same whatever the backlog and the history. Claims serialize on a lock shared by
     every worker process (SQLite: its writers already take turns), so a claim always counts the
-    running jobs and the window slots of the others.
+    running jobs, the window's calls and the breakers of the others.
     """
-    await locks.serialize(session, "job-claims")
+    await serialize_claims(session)
     connection = await session.connection()
     window = PROVIDER_WINDOW * (1 + WINDOW_SLACK)
+    routes = routes or (Route("", images_per_minute),)
+    breakers = await endpoints.breakers(session)
     params = {
         "now": now,
         "since": now - window,
         "max_running": max_running_per_account,
-        "per_minute": images_per_minute,
         "owner": owner,
         "until": now + lease,
     }
-    claimed = (await connection.execute(_claim(bool(images_per_minute)), params)).first()
-    if claimed is None:
-        due, oldest = (await connection.execute(_WAKE, params)).one()
-        if images_per_minute and oldest is not None:
-            due = min(due, oldest + window) if due else oldest + window
-        return Claim(None, wake_at=due)
-    await queue.served(session, claimed.account_id, claimed.id, now)
-    if images_per_minute:
-        await connection.execute(_STAMP, {"now": now, "slot_images": claimed.n})
-    return Claim(Job(**claimed._mapping))
+    for route in routes:
+        probe = await endpoints.admits(
+            session, route, breakers.get(route.name, endpoints.CLOSED), now, limits
+        )
+        if probe is None:
+            continue
+        limited, served = bool(route.images_per_minute), route.models is not None
+        route_params = {**params, "endpoint": route.name, "per_minute": route.images_per_minute}
+        if served:
+            route_params["models"] = list(route.models or ())
+        claimed = (await connection.execute(_claim(limited, served), route_params)).first()
+        if claimed is not None:
+            await queue.served(session, claimed.account_id, claimed.id, now)
+            call = await endpoints.stamp(session, route.name, claimed.n, now, probe=probe)
+            return Claim(Job(**claimed._mapping), call=call)
+    due, oldest = (await connection.execute(_WAKE, params)).one()
+    if any(route.images_per_minute for route in routes) and oldest is not None:
+        due = min(due, oldest + window) if due else oldest + window
+    return Claim(None, wake_at=due)
+
+
+async def serialize_claims(session: AsyncSession) -> None:
+    """Until the transaction ends, no claim runs (see `claim_next`)."""
+    await locks.serialize(session, "job-claims")
+
+
+async def reroute(
+    session: AsyncSession,
+    job: Job,
+    routes: Sequence[Route],
+    now: datetime,
+    limits: Limits = endpoints.DEFAULT_LIMITS,
+) -> Call | None:
+    """Another endpoint for a running job whose call failed: the first of `routes` that serves its
+    model and whose breaker, concurrent calls and window allow its images now, stamped there."""
+    await serialize_claims(session)
+    breakers = await endpoints.breakers(session)
+    since = now - PROVIDER_WINDOW * (1 + WINDOW_SLACK)
+    for route in routes:
+        if not route.serves(job.model):
+            continue
+        probe = await endpoints.admits(
+            session, route, breakers.get(route.name, endpoints.CLOSED), now, limits
+        )
+        if probe is None:
+            continue
+        if route.images_per_minute:
+            used = await endpoints.images_since(session, route.name, since)
+            if used and used + job.n > route.images_per_minute:
+                continue
+        return await endpoints.stamp(session, route.name, job.n, now, probe=probe)
+    return None
 
 
 @functools.cache
-def _claim(window_limited: bool) -> Update:
+def _claim(window_limited: bool, model_limited: bool = False) -> Update:
     """One statement picks and leases the job (built once: building it costs more than running it).
     It walks the accounts with queued jobs in turn order and stops at the first one with a job it
     may start now; within a tie of turns, the account whose oldest queued job is oldest goes first."""
     used = (
         select(func.coalesce(func.sum(CALLS.c.images), 0))
-        .where(CALLS.c.started_at > bindparam("since"))
+        .where(CALLS.c.endpoint == bindparam("endpoint"), CALLS.c.started_at > bindparam("since"))
         .scalar_subquery()
     )
 
@@ -155,6 +203,8 @@ def _claim(window_limited: bool) -> Update:
         ]
         if window_limited:
             conditions.append(or_(used == 0, job.c.n + used <= bindparam("per_minute")))
+        if model_limited:
+            conditions.append(job.c.model.in_(bindparam("models", expanding=True)))
         return conditions
 
     waiting = JOBS.alias("waiting")
@@ -192,7 +242,6 @@ def _claim(window_limited: bool) -> Update:
     )
 
 
-_STAMP = CALLS.insert().values(started_at=bindparam("now"), images=bindparam("slot_images"))
 # Nothing to claim: when a backoff ends (`ix_jobs_backoff`), and when the oldest slot leaves the
 # provider window.
 _WAKE = select(
@@ -203,10 +252,13 @@ _WAKE = select(
 )
 
 
-async def forget_provider_calls(session: AsyncSession, now: datetime) -> None:
-    """Drops window slots long past (upkeep: claims only read the last window)."""
+async def forget_provider_calls(
+    session: AsyncSession, now: datetime, limits: Limits = endpoints.DEFAULT_LIMITS
+) -> None:
+    """Drops window slots long past (upkeep: claims only read the last window), but not a call that
+    may still be running (it counts against its endpoint's concurrent calls)."""
     window = PROVIDER_WINDOW * (1 + WINDOW_SLACK)
-    await session.execute(delete(ProviderCall).where(ProviderCall.started_at <= now - 2 * window))
+    await endpoints.forget(session, now - 2 * window, now - limits.call_horizon)
 
 
 async def renew_leases(

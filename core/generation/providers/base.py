@@ -77,15 +77,19 @@ class PermanentProviderError(ProviderError):
     code = "rejected"
 
 
-class ImageProvider(Protocol):
-    name: str
+class PromptChecker(Protocol):
+    """What the intake needs: one provider, or a pool of them (`providers.pool`)."""
 
     async def check_prompt(self, prompt: str, safety_identifier: str) -> bool:
         """True when the prompt may be generated. Runs before credits are reserved."""
         ...
 
+    async def close(self) -> None: ...
+
+
+class ImageProvider(PromptChecker, Protocol):
+    name: str
+
     async def render(self, request: RenderRequest, on_partial: OnPartial) -> RenderResult:
         """Produce `request.n` images of exactly the requested size, or raise a ProviderError."""
         ...
-
-    async def close(self) -> None: ...

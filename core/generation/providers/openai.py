@@ -58,8 +58,11 @@ class OpenAIProvider:
         moderation: bool,
         timeout_s: float,
         ssl_context: ssl.SSLContext | None = None,
+        azure_api_version: str | None = None,
     ) -> None:
-        """`ssl_context`: one the process shares (else the SDK builds its own, reading the CA bundle)."""
+        """`ssl_context`: one the process shares (else the SDK builds its own, reading the CA bundle).
+        `azure_api_version`: Azure OpenAI, at `base_url` (the resource's endpoint), through the SDK's
+        Azure client; the model names are then the deployments' names."""
         self._moderation = moderation
         self._checks: Batcher[tuple[str, str], bool] = Batcher(
             self._check_prompts, max_size=MODERATION_BATCH, concurrency=MODERATION_CALLS
@@ -67,9 +70,20 @@ class OpenAIProvider:
         http_client = None
         if ssl_context is not None:  # the SDK's own default client, but for the context
             http_client = openai.DefaultAsyncHttpxClient(timeout=timeout_s, verify=ssl_context)
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http_client
-        )
+        self._client: openai.AsyncOpenAI
+        if azure_api_version is not None:
+            self._client = openai.AsyncAzureOpenAI(
+                api_key=api_key,
+                azure_endpoint=base_url,
+                api_version=azure_api_version,
+                max_retries=0,
+                timeout=timeout_s,
+                http_client=http_client,
+            )
+        else:
+            self._client = openai.AsyncOpenAI(
+                api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http_client
+            )
 
     async def check_prompt(self, prompt: str, safety_identifier: str) -> bool:
         if not self._moderation:
