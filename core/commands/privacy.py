@@ -71,12 +71,14 @@ async def _keep(ctx: Context, keep: bool) -> Reply:
 
 def _keep_menu(ctx: Context, current: bool) -> Menu:
     """Keeping history on or off, the current choice ticked."""
+    return _switch_menu(ctx, current, "privacy.keep.button", "/privacy keep")
+
+
+def _switch_menu(ctx: Context, current: bool, label: str, command: str) -> Menu:
+    """The two positions of a switch (`<label>_on`, `<command> on`), the current one ticked."""
     return (
         tuple(
-            Choice(
-                ("✓ " if value == current else "") + ctx.t(f"privacy.keep.button_{word}"),
-                f"/privacy keep {word}",
-            )
+            Choice(("✓ " if value == current else "") + ctx.t(f"{label}_{word}"), f"{command} {word}")
             for word, value in SWITCH.items()
         ),
     )
@@ -191,15 +193,7 @@ async def _choices(ctx: Context) -> Reply:
 
 def _consent_menu(ctx: Context, choice: Consent, current: bool) -> Menu:
     """The two positions of one choice, the current one ticked."""
-    return (
-        tuple(
-            Choice(
-                ("✓ " if value == current else "") + ctx.t(f"privacy.consent.button_{choice.value}_{word}"),
-                f"/consent {choice.value} {word}",
-            )
-            for word, value in SWITCH.items()
-        ),
-    )
+    return _switch_menu(ctx, current, f"privacy.consent.button_{choice.value}", f"/consent {choice.value}")
 
 
 async def profile(ctx: Context, command: Command) -> list[Reply]:

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import upsert
 from core.db.models import NamedLease
+from core.db.session import Database
+from core.db.types import utcnow
 
 Bound = BindParameter[Any]
 
@@ -103,6 +105,14 @@ async def release(
 
 NAMED = NamedLease.__table__
 _NAMED_LEASE = Lease(NAMED.c.owner, NAMED.c.until)
+
+
+async def take_turn(db: Database, name: str, owner: str, hold: timedelta) -> bool:
+    """Whether `owner` runs a periodic pass now: it takes the named lease for `hold`, unless another
+    process holds it (that one ran less than `hold` ago)."""
+    now = utcnow()
+    async with db.transaction() as session:
+        return await acquire(session, name, owner, now + hold, now)
 
 
 async def acquire(session: AsyncSession, name: str, owner: str, until: datetime, now: datetime) -> bool:

@@ -74,20 +74,13 @@ class Retention:
         while True:
             wait = min(interval_s, LOOK_AGAIN.total_seconds())
             try:
-                if await self._take_turn(timedelta(seconds=interval_s)):
+                if await leases.take_turn(self._db, LEASE, self._owner, timedelta(seconds=interval_s)):
                     wait = interval_s
                     await self.purge()
             except Exception:
                 log.exception("retention purge failed; trying again at the next run")
                 stop_if_cancelled()
             await asyncio.sleep(wait)
-
-    async def _take_turn(self, interval: timedelta) -> bool:
-        """Whether this process purges now: it takes the lease for the interval, unless another
-        process holds it (that one purged less than an interval ago)."""
-        now = utcnow()
-        async with self._db.transaction() as session:
-            return await leases.acquire(session, LEASE, self._owner, now + interval, now)
 
     async def purge(self, now: datetime | None = None) -> Purged:
         """Removes what expired, in batches: each write is its own short transaction, files go

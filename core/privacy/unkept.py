@@ -56,18 +56,12 @@ class Unkept:
         """Erases what is due once per interval among every process sharing the database."""
         while True:
             try:
-                if await self._take_turn(timedelta(seconds=interval_s)):
+                if await leases.take_turn(self._db, LEASE, self._owner, timedelta(seconds=interval_s)):
                     await self.erase_due()
             except Exception:
                 log.exception("erasing unkept content failed; trying again at the next run")
                 stop_if_cancelled()
             await asyncio.sleep(interval_s)
-
-    async def _take_turn(self, interval: timedelta) -> bool:
-        """Whether this process erases now: none other did within the interval."""
-        now = utcnow()
-        async with self._db.transaction() as session:
-            return await leases.acquire(session, LEASE, self._owner, now + interval, now)
 
     async def erase_due(self, now: datetime | None = None) -> int:
         """Erases the content of every unkept job finished more than `unkept_hours` before `now`;

@@ -13,7 +13,6 @@ import pytest_asyncio
 from core.db import leases
 from core.db.leases import Backoff
 from core.db.types import utcnow
-from core.privacy.retention import Retention
 from tests.core.privacy.helpers import accepted
 from tests.harness import DatabaseTarget, Harness, harness_for
 
@@ -54,12 +53,10 @@ def test_a_backoff_doubles_up_to_its_cap_and_waits_at_least_what_was_asked() -> 
 
 
 async def test_one_process_purges_per_interval(quiet: Harness) -> None:
-    retention = quiet.app.core.services.privacy.retention
-    other = Retention(quiet.app.db, quiet.app.storage, quiet.app.settings.privacy.retention)
     day = timedelta(days=1)
-    assert await retention._take_turn(day)
-    assert not await other._take_turn(day)  # purged less than a day ago, by the first process
-    assert await retention._take_turn(day)
+    assert await leases.take_turn(quiet.app.db, "retention", "process-a", day)
+    assert not await leases.take_turn(quiet.app.db, "retention", "process-b", day)  # a purged within the day
+    assert await leases.take_turn(quiet.app.db, "retention", "process-a", day)
 
 
 async def test_a_broadcast_is_sent_by_the_process_holding_the_lease_only(quiet: Harness) -> None:
