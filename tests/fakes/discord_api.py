@@ -44,7 +44,17 @@ def snowflake(at: datetime | None = None, sequence: int = 0) -> int:
 
 
 def user(user_id: int, name: str) -> dict[str, Any]:
-    return {"id": str(user_id), "username": name, "discriminator": "0", "global_name": name, "avatar": None}
+    """A person as Discord's description shapes a `UserResponse`."""
+    return {
+        "id": str(user_id),
+        "username": name,
+        "discriminator": "0",
+        "global_name": name,
+        "avatar": None,
+        "public_flags": 0,
+        "flags": 0,
+        "primary_guild": None,
+    }
 
 
 @dataclass

@@ -33,6 +33,18 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+@functools.cache
+def _response_validator(schema_name: str) -> Draft202012Validator:
+    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
+    return Draft202012Validator(schema)
+
+
+def response_errors(schema_name: str, body: Any) -> list[str]:
+    """How an answer of the double differs from what the description says Discord answers."""
+    return [_described(error) for error in _response_validator(schema_name).iter_errors(body)]
+
+
 def command_errors(commands: list[dict[str, Any]]) -> list[str]:
     """Why Discord would refuse this list of commands (a bulk overwrite); empty when it would take it."""
     found = [_described(error) for error in _validator().iter_errors(commands)]
