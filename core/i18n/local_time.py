@@ -145,7 +145,7 @@ def _known(zone: str) -> bool:
             return parse_zone(zone) == zone
         except UserError:
             return False
-    return zone in _names().values()
+    return _names().get(zone.casefold()) == zone
 
 
 @cache
