@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.db.models import Job
 from core.db.repositories import endpoints
 from core.db.repositories import jobs as repo
@@ -37,6 +39,12 @@ from core.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Outcome = RenderResult | ContentBlocked | TransientProviderError | PermanentProviderError | TimeoutError
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    outcome: Outcome
+    call: Call  # the call that gave it: a result's is recorded with the result (`succeeded`)
 
 
 @dataclass(slots=True)
@@ -64,11 +72,14 @@ class Dispatcher:
             for endpoint in self.pool.order(exclude)
         ]
 
-    async def render(self, job: Job, request: RenderRequest, on_partial: OnPartial, call: Call) -> Outcome:
-        """The first call's outcome that is final, or the last failure once no endpoint is left."""
+    async def render(self, job: Job, request: RenderRequest, on_partial: OnPartial, call: Call) -> Rendered:
+        """The first call's outcome that is final, or the last failure once no endpoint is left. A
+        failure's end is recorded here; a result's in the transaction that stores it (`succeeded`)."""
         tried: list[str] = []
         while True:
             outcome = await self._call(call, request, on_partial)
+            if isinstance(outcome, RenderResult):
+                return Rendered(outcome, call)
             tried.append(call.endpoint)
             failover = isinstance(outcome, TransientProviderError | TimeoutError)
             async with self.db.transaction() as session:
@@ -78,7 +89,7 @@ class Dispatcher:
                 breaker = await endpoints.finished(
                     session,
                     call,
-                    endpoints.OK if isinstance(outcome, RenderResult) else error_code(outcome),
+                    error_code(outcome),
                     now,
                     failure=failover,
                     threshold=self.settings.breaker_failures if len(self.pool.endpoints) > 1 else 0,
@@ -89,7 +100,7 @@ class Dispatcher:
                     following = await repo.reroute(session, job, self.routes(tried), now, self.limits)
             self.telemetry.provider_state(call.endpoint, breaker.state(utcnow()))
             if following is None:
-                return outcome
+                return Rendered(outcome, call)
             log.info(
                 "job %s: endpoint %s failed (%s); moving to %s",
                 job.id,
@@ -99,6 +110,20 @@ class Dispatcher:
                 extra={"job_id": job.id},
             )
             call = following
+
+    async def succeeded(self, session: AsyncSession, call: Call) -> None:
+        """In the transaction that stores a result: its call ended well, which may close a breaker."""
+        now = utcnow()
+        breaker = await endpoints.finished(
+            session,
+            call,
+            endpoints.OK,
+            now,
+            failure=False,
+            threshold=self.settings.breaker_failures,
+            open_for=timedelta(seconds=self.settings.breaker_open_s),
+        )
+        self.telemetry.provider_state(call.endpoint, breaker.state(now))
 
     async def _call(self, call: Call, request: RenderRequest, on_partial: OnPartial) -> Outcome:
         endpoint = self.pool.get(call.endpoint)

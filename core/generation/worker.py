@@ -278,13 +278,13 @@ class WorkerPool:
             await asyncio.wait({announced})
             await self._tell(job, [replies.partial(t, job, index, path)])
 
-        outcome = await self._dispatch.render(job, request, on_partial, call)
+        rendered = await self._dispatch.render(job, request, on_partial, call)
         await asyncio.wait({announced})
-        await self._conclude(job, outcome)
+        await self._conclude(job, rendered.outcome, rendered.call)
 
-    async def _conclude(self, job: Job, outcome: RenderResult | Exception) -> None:
+    async def _conclude(self, job: Job, outcome: RenderResult | Exception, call: Call) -> None:
         if isinstance(outcome, RenderResult):
-            await self._succeed(job, outcome)
+            await self._succeed(job, outcome, call)
         elif isinstance(outcome, ContentBlocked):
             log.info("job %s blocked by the provider's safety system", job.id, extra=_fields(job))
             await self._fail(job, "blocked", strike=True)
@@ -309,11 +309,12 @@ class WorkerPool:
             )
             await self._retry_or_fail(job, retry_after)
 
-    async def _succeed(self, job: Job, result: RenderResult) -> None:
+    async def _succeed(self, job: Job, result: RenderResult, call: Call) -> None:
         outputs = await asyncio.to_thread(
             lambda: [self.storage.save_output(job.id, i, png) for i, png in enumerate(result.images)]
         )
         async with self.db.transaction() as session:
+            await self._dispatch.succeeded(session, call)  # with the result: no transaction of its own
             balances = await repo.succeed(
                 session, job.id, owner=self.owner, attempt=job.attempts, outputs=outputs, now=utcnow()
             )
