@@ -12,8 +12,10 @@ from pathlib import Path
 import hypothesis
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 
 from bot.__main__ import PAYLOAD_LOGGERS
+from core import operators
 from core.db.session import Database
 from tests.fakes.openai_images import openai_double  # noqa: F401  (a fixture other modules use)
 from tests.harness import (
@@ -64,6 +66,17 @@ def _postgres_target(schema: str) -> DatabaseTarget:
 
 async def _migrate_schema(schema: str) -> None:
     await migrate_database(_postgres_target(schema))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_password_hashes() -> Iterator[None]:
+    """Operators' passwords are hashed with argon2 at a cost chosen to slow down guessing (half a second
+    a hash on these machines). The tests sign in hundreds of times to check what a sign-in decides, not
+    how long it takes, so in the test processes the same hasher runs at its lowest cost; a hash carries
+    its own parameters, so every check works as before. Bot processes the tests start keep the real cost."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operators, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
