@@ -12,6 +12,7 @@ from core.i18n.statuses import status_text
 from core.messages import ChatRef, Choice, Event, Reply, text
 from core.payments.catalogue import Pack, Plan
 from core.payments.prices import format_money
+from core.payments.stars_plans import is_stars
 
 INVOICE_LINES = 10
 
@@ -96,6 +97,12 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     )
     if current.cancel_at_period_end:
         message += "\n" + ctx.t("subscription.ends", end=end)
+    if is_stars(current.id):  # renewed, and cancelled, in Telegram
+        return [
+            text(
+                "\n".join((message, ctx.t("subscription.stars"), ctx.t("payment.support_hint"))), private=True
+            )
+        ]
     menu = [Choice(ctx.t("action.manage_billing"), "/subscription portal")]
     if not current.cancel_at_period_end:
         menu.insert(0, Choice(ctx.t("action.cancel_renewal"), "/subscription cancel"))

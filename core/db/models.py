@@ -448,9 +448,11 @@ class StripeEvent(Base):
 
 
 class Subscription(Base):
-    """A plan an account subscribes to, as Stripe last told us."""
+    """A plan an account subscribes to, as Stripe last told us, or as Telegram Stars payments made it
+    (core.payments.stars_plans), whose lapses are found by the end of the paid period."""
 
     __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_current_period_end", "current_period_end"),)
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)  # Stripe's subscription id
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)

@@ -128,6 +128,8 @@ class TelegramAdapter:
         if self._stars is not None:
             self.application.add_handler(PreCheckoutQueryHandler(self._on_precheck))
             self.application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, self._on_paid))
+            refunded = filters.StatusUpdate.REFUNDED_PAYMENT
+            self.application.add_handler(MessageHandler(refunded, self._on_refunded))
         self.application.add_handler(
             MessageHandler(filters.UpdateType.MESSAGE & ~filters.IS_AUTOMATIC_FORWARD, self._on_message)
         )
@@ -336,6 +338,10 @@ class TelegramAdapter:
     async def _on_paid(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None and self._stars is not None:
             await self._stars.paid(update.message)
+
+    async def _on_refunded(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message is not None and self._stars is not None:
+            await self._stars.refunded(update.message)
 
     async def _replace_menu(self, message: Message, reply: Reply) -> None:
         """A press on a menu (settings, language) updates that menu in place instead of adding one."""

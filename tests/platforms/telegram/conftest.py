@@ -43,6 +43,7 @@ async def api() -> AsyncIterator[TelegramBotAPIDouble]:
     await double.start()
     yield double
     await double.stop()
+    assert double.violations == [], "the bot made calls Telegram would refuse"
 
 
 @dataclass

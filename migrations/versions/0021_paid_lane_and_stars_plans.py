@@ -1,5 +1,5 @@
 """a paid lane: each job's lane, decided when it is queued, and each account queue's lane, by which
-the claim walks its turns
+the claim walks its turns; subscriptions by the end of their paid period (Stars subscriptions lapse)
 
 Revision ID: 0021
 Revises: 0018
@@ -42,9 +42,13 @@ def upgrade() -> None:
         postgresql_where=QUEUED,
         sqlite_where=QUEUED,
     )
+    op.create_index(
+        "ix_subscriptions_current_period_end", "subscriptions", ["current_period_end"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_subscriptions_current_period_end", table_name="subscriptions")
     op.drop_index("ix_account_queues_head", table_name="account_queues")
     op.drop_index("ix_account_queues_turn", table_name="account_queues")
     op.create_index(
