@@ -12,7 +12,7 @@ from core.i18n.statuses import status_text
 from core.messages import ChatRef, Choice, Event, Reply, text
 from core.payments.catalogue import Pack, Plan
 from core.payments.prices import format_money
-from core.payments.stars_plans import is_stars
+from core.payments.stars_plans import StarsSubscriptions, is_stars
 
 INVOICE_LINES = 10
 
@@ -73,7 +73,11 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     payments = ctx.services.payments
     action = command.words[0].lower() if command.words else ""
     if action == "cancel":
-        updated = await payments.cancel_renewal(ctx.account.id)
+        current = await payments.subscription(ctx.account.id)
+        if current is not None and is_stars(current.id):
+            updated = await StarsSubscriptions(ctx.services.stars).cancel_renewal(current)
+        else:
+            updated = await payments.cancel_renewal(ctx.account.id)
         end = ctx.clock.day(updated.current_period_end) if updated.current_period_end else "—"
         return [text(ctx.t("subscription.cancelled", end=end), private=True)]
     if action == "portal":
@@ -97,12 +101,11 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     )
     if current.cancel_at_period_end:
         message += "\n" + ctx.t("subscription.ends", end=end)
-    if is_stars(current.id):  # renewed, and cancelled, in Telegram
-        return [
-            text(
-                "\n".join((message, ctx.t("subscription.stars"), ctx.t("payment.support_hint"))), private=True
-            )
-        ]
+    if is_stars(current.id):  # renewed by Telegram; cancelled there, or here through Telegram
+        lines = (message, ctx.t("subscription.stars"), ctx.t("payment.support_hint"))
+        can_cancel = ctx.services.stars.renewals is not None and not current.cancel_at_period_end
+        stop = (Choice(ctx.t("action.cancel_renewal"), "/subscription cancel"),)
+        return [text("\n".join(lines), choices=(stop,) if can_cancel else (), private=True)]
     menu = [Choice(ctx.t("action.manage_billing"), "/subscription portal")]
     if not current.cancel_at_period_end:
         menu.insert(0, Choice(ctx.t("action.cancel_renewal"), "/subscription cancel"))

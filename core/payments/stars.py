@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +39,16 @@ class UnknownCharge(LookupError):
     pass
 
 
+class RenewalRefused(Exception):
+    """Telegram did not take the change to a subscription's renewal."""
+
+
+class RenewalSwitch(Protocol):
+    """The door that asks Telegram to stop renewing a Stars subscription (editUserStarSubscription)."""
+
+    async def stop_renewal(self, telegram_user_id: int, charge_id: str) -> None: ...
+
+
 @dataclass
 class StarsPurchases:
     db: Database
@@ -45,6 +56,7 @@ class StarsPurchases:
     notifier: Notifier
     catalogue: Catalogue
     default_language: str
+    renewals: RenewalSwitch | None = None  # set where a Telegram door runs
 
     async def translator(self, user: UserRef) -> Translator:
         account = await self.accounts.resolve(user)

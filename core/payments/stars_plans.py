@@ -16,13 +16,15 @@ from datetime import datetime, timedelta
 
 from core import credits
 from core.db import leases
+from core.db.models import Subscription
 from core.db.repositories import payments as repo
 from core.db.statuses import SubscriptionStatus
 from core.db.types import utcnow
+from core.errors import UserError
 from core.instance import process_name
 from core.messages import ChatRef, UserRef
 from core.payments.cycles import Cycle, start_cycle
-from core.payments.stars import CURRENCY, PROVIDER, StarsPurchases
+from core.payments.stars import CURRENCY, PROVIDER, RenewalRefused, StarsPurchases
 from core.waiting import stop_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,21 @@ class StarsSubscriptions:
         if started:
             log.info("telegram stars: a plan cycle started for account %s", account_id)
         return started
+
+    async def cancel_renewal(self, subscription: Subscription) -> Subscription:
+        """Asks Telegram not to renew it (the plan stays until its period ends, then lapses)."""
+        purchases = self.purchases
+        async with purchases.db.read() as session:
+            last = await repo.last_cycle(session, PROVIDER, subscription.id)
+        if purchases.renewals is None or last is None or subscription.customer is None:
+            raise UserError("stars_subscription")
+        try:
+            await purchases.renewals.stop_renewal(int(subscription.customer), last.reference)
+        except RenewalRefused:
+            log.error("telegram stars: Telegram refused to stop a renewal")
+            raise UserError("payment_unavailable") from None
+        async with purchases.db.transaction() as session:
+            return await repo.save_subscription(session, subscription.id, cancel_at_period_end=True)
 
     async def end_lapsed(self, now: datetime | None = None) -> int:
         """Ends the Stars subscriptions whose paid period ended more than the grace ago without a

@@ -35,7 +35,7 @@ from core.commands.router import Core
 from core.errors import ChatUnreachable, RetryLater, UserError
 from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Event, Incoming, Reply, ReplyType, text
-from core.payments.stars import StarsPurchases
+from core.payments.stars import RenewalSwitch, StarsPurchases
 from core.send_budget import SendBudget
 from core.status_boards import SharedBoards
 from platforms.base import Capabilities
@@ -135,6 +135,11 @@ class TelegramAdapter:
         )
         self.application.add_handler(CallbackQueryHandler(self._on_press))
         self.application.add_error_handler(self._on_error)
+
+    @property
+    def stars_renewals(self) -> RenewalSwitch | None:
+        """What stops a Stars subscription's renewal through this door's bot, when it sells in Stars."""
+        return self._stars
 
     # --- lifecycle ---------------------------------------------------------------------------------
 

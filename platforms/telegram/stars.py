@@ -13,9 +13,10 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 
 from core.payments.catalogue import Plan
-from core.payments.stars import CURRENCY, StarsPurchases, UnknownCharge
+from core.payments.stars import CURRENCY, RenewalRefused, StarsPurchases, UnknownCharge
 from core.payments.stars_plans import PERIOD, StarsSubscriptions
 from platforms.telegram import render
 from platforms.telegram.callbacks import CallbackSigner
@@ -132,6 +133,13 @@ class StarsCounter:
             payment.total_amount,
             private_chat=private_chat,
         )
+
+    async def stop_renewal(self, telegram_user_id: int, charge_id: str) -> None:
+        """Telegram will not renew the subscription this charge paid for (the RenewalSwitch)."""
+        try:
+            await self._bot.edit_user_star_subscription(telegram_user_id, charge_id, is_canceled=True)
+        except TelegramError as error:
+            raise RenewalRefused(type(error).__name__) from error
 
     async def refunded(self, message: Message) -> None:
         """Telegram returned the Stars of a payment (however the refund was made): its credits go

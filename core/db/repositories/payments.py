@@ -144,6 +144,16 @@ async def newer_cycle_paid(session: AsyncSession, payment: Payment) -> bool:
     )
 
 
+async def last_cycle(session: AsyncSession, provider: str, subscription_id: str) -> Payment | None:
+    """The newest paid cycle of a subscription."""
+    return await session.scalar(
+        select(Payment)
+        .where(Payment.provider == provider, Payment.subscription == subscription_id)
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+
+
 async def last_disputed(session: AsyncSession, account_id: int) -> Payment | None:
     """The account's newest payment whose dispute is open or was lost."""
     return await session.scalar(

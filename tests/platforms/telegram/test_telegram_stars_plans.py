@@ -156,7 +156,34 @@ async def test_subscription_shows_the_stars_plan_and_its_renewal_date(shop: Tele
         )
     )
     assert translate("en", "subscription.stars") in status
-    assert shop.api.of("sendMessage", ALICE)[-1].buttons() == [], "Telegram manages a Stars subscription"
+    [cancel] = shop.api.of("sendMessage", ALICE)[-1].buttons()
+    assert cancel["text"] == translate("en", "action.cancel_renewal")
+
+
+async def test_cancelling_asks_telegram_to_stop_renewing_and_the_plan_stays_until_its_end(
+    shop: TelegramBot,
+) -> None:
+    expires = datetime(2031, 3, 4, 12, tzinfo=UTC)
+    await pay(shop, "charge-1", int((expires - timedelta(days=30)).timestamp()), first=True)
+    await pay(shop, "charge-2", int(expires.timestamp()))
+    shop.api.fail_next("editUserStarSubscription", 400, "Bad Request: SUBSCRIPTION_NOT_FOUND")
+    await shop.say("/subscription cancel")
+    assert texts(shop)[-1].startswith(translate("en", "error.payment_unavailable").split("\n")[0][:20])
+
+    await shop.say("/subscription cancel")
+
+    edits = shop.api.of("editUserStarSubscription")
+    assert [
+        (e.fields["user_id"], e.fields["telegram_payment_charge_id"], e.fields["is_canceled"]) for e in edits
+    ] == [
+        (ALICE, "charge-2", True),
+        (ALICE, "charge-2", True),
+    ]
+    assert texts(shop)[-1] == translate("en", "subscription.cancelled", end="Mar 4, 2031")
+    await shop.say("/subscription")
+    assert translate("en", "subscription.ends", end="Mar 4, 2031") in texts(shop)[-1]
+    assert shop.api.of("sendMessage", ALICE)[-1].buttons() == []
+    assert (await buckets(shop)).subscription == 1000, "the plan's credits stay until its end"
 
 
 async def test_a_refund_takes_back_what_is_left_of_that_period_once(shop: TelegramBot) -> None:
