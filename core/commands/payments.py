@@ -20,13 +20,17 @@ INVOICE_LINES = 10
 async def buy(ctx: Context, command: Command) -> list[Reply]:
     payments = ctx.services.payments
     t = ctx.t
+    sold_here = ctx.chat.platform in payments.sold_in_chat_on  # the door sells items with a Stars price
     if not payments.available:
-        if payments.open_in(ctx.chat):
-            # the door offers what it sells itself
-            shown = None if command.words else Event.CATALOGUE_SHOWN
-            return [text(t("buy.title"), private=True, event=shown)]
-        hint, _ = way_to_pay(ctx.services, t, ctx.chat)
-        return [text(hint, private=True)]
+        if not payments.open_in(ctx.chat):
+            hint, _ = way_to_pay(ctx.services, t, ctx.chat)
+            return [text(hint, private=True)]
+        if not command.words:  # the door offers what it sells itself
+            return [text(t("buy.title"), private=True, event=Event.CATALOGUE_SHOWN)]
+        item = payments.catalogue.find(command.words[0])
+        if item is None or not item.stars:
+            raise UserError("unknown_item", value=command.words[0], items=_sold_in_chat(ctx))
+        return [text(t("buy.title"), private=True, event=Event.ITEM_CHOSEN, item=item.id)]
     if command.words:
         item = ctx.services.payments.catalogue.find(command.words[0])
         if item is None or item not in payments.purchasable():
@@ -36,7 +40,10 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
         # Discord ephemeral answer), and a group sees at most that it was sent, or how to get it.
         url = await payments.link(ctx.account.id, ctx.notices_chat, item, pointer=ctx.pointer)
         message = t("buy.link", item=item, what=describe(ctx, item), url=url)
-        return [text("\n".join((message, t("buy.refunds"), t("payment.support_hint"))), private=True)]
+        lines = "\n".join((message, t("buy.refunds"), t("payment.support_hint")))
+        if sold_here and item.stars:
+            return [text(lines, private=True, event=Event.ITEM_CHOSEN, item=item.id)]
+        return [text(lines, private=True)]
     lines = [t("buy.title")]
     lines.extend(f"• {describe(ctx, item)} — /buy {item.id}" for item in payments.purchasable())
     lines.append(t("buy.refunds"))
@@ -140,3 +147,8 @@ async def paysupport(ctx: Context, _command: Command) -> list[Reply]:
 
 def _ids(ctx: Context) -> str:
     return ", ".join(item.id for item in ctx.services.payments.purchasable())
+
+
+def _sold_in_chat(ctx: Context) -> str:
+    catalogue = ctx.services.payments.catalogue
+    return ", ".join(item.id for item in [*catalogue.packs, *catalogue.plans] if item.stars)

@@ -284,8 +284,8 @@ class TelegramAdapter:
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
         await self._answer(chat, replies, asker=message.from_user, reply_to=reply_to)
-        if self._stars is not None and any(reply.event == Event.CATALOGUE_SHOWN for reply in replies):
-            await self._stars.offer(message)
+        if self._stars is not None:
+            await self._stars.follow(message, replies)
 
     async def _on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query

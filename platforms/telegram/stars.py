@@ -15,6 +15,7 @@ from telegram import (
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
+from core.messages import Event, Reply
 from core.payments.catalogue import Plan
 from core.payments.stars import CURRENCY, RenewalRefused, StarsPurchases, UnknownCharge
 from core.payments.stars_plans import PERIOD, StarsSubscriptions
@@ -34,6 +35,14 @@ class StarsCounter:
         self._signer = signer
         self._purchases = purchases
         self._plans = StarsSubscriptions(purchases)
+
+    async def follow(self, message: Message, replies: list[Reply]) -> None:
+        """After the catalogue, the Stars offers; after `/buy <item>` sold in Stars, its invoice."""
+        for reply in replies:
+            if reply.event == Event.CATALOGUE_SHOWN:
+                await self.offer(message)
+            elif reply.event == Event.ITEM_CHOSEN and reply.item and message.from_user is not None:
+                await self.invoice(message.chat.id, message.from_user, reply.item)
 
     async def offer(self, message: Message) -> None:
         """After the catalogue: one button per pack and per plan that has a Stars price."""

@@ -103,6 +103,20 @@ async def test_buy_offers_the_plan_in_stars_and_a_press_sends_a_subscription_lin
     assert api.of("sendInvoice") == [], "a subscription is sold only through its link"
 
 
+async def test_buy_with_the_plan_sends_its_subscription_link_and_refuses_what_stars_do_not_buy(
+    shop: TelegramBot,
+) -> None:
+    await shop.say("/buy pro")
+    [link] = shop.api.of("createInvoiceLink")
+    assert link.fields["payload"] == "stars-plan:pro"
+    [button] = shop.api.of("sendMessage", ALICE)[-1].buttons()
+    assert button["url"] == link.result
+
+    await shop.say("/buy team")
+    assert texts(shop)[-1] == translate("en", "error.unknown_item", value="team", items="pro")
+    assert len(shop.api.of("createInvoiceLink")) == 1
+
+
 async def test_pre_checkout_approves_the_plan_at_its_stars_price_only(shop: TelegramBot) -> None:
     for amount in (750, 700):
         query = {
