@@ -28,6 +28,7 @@ from bench import (
     image,
     image_memory,
     job_life,
+    lanes,
     ledger,
     memory,
     overhead,
@@ -75,6 +76,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
     "claim": claim.run,
     "scale": scale.run,
     "pipeline": _with_doubles(pipeline.run, openai_latency_s=pipeline.PROVIDER_LATENCY_S),
+    "lanes": lanes.run,
 }
 
 

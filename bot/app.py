@@ -36,6 +36,7 @@ from core.live_figures import Figures
 from core.messages import ChatRef
 from core.notifier import Notifier
 from core.payments.stars import StarsPurchases
+from core.payments.stars_plans import StarsSubscriptions
 from core.payments.webhooks import StripeEvents
 from core.policy import GenerationSettings
 from core.support import SupportDesk
@@ -128,6 +129,9 @@ class App:
                     tasks.append(group.create_task(privacy.retention.run(), name="retention-purge"))
                     tasks.append(group.create_task(privacy.unkept.run(), name="unkept-erasure"))
                     tasks.append(group.create_task(privacy.broadcasts.run(), name="broadcasts"))
+                    if self.settings.telegram.stars:
+                        lapses = StarsSubscriptions(self.core.services.stars).run()
+                        tasks.append(group.create_task(lapses, name="stars-lapses"))
                     wake_on[signals.JOBS] = self.worker.wake
                 if self.notifier.has_senders:
                     tasks.append(group.create_task(self.notifier.run(), name="outbox"))

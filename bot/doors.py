@@ -96,6 +96,8 @@ def build_telegram(
     )
     if web is not None and webhook is not None:
         web.add_post(telegram.webhook_path, adapter.handle_webhook, max_body=TELEGRAM_UPDATE_MAX_BYTES)
+    if stars is not None:
+        stars.renewals = adapter.stars_renewals
     return adapter
 
 

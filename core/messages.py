@@ -81,6 +81,7 @@ class Event(StrEnum):
     """What a reply reports, for doors that add something of their own to it."""
 
     CATALOGUE_SHOWN = "catalogue_shown"  # the list of what can be bought: Telegram adds its Stars offers
+    ITEM_CHOSEN = "item_chosen"  # `/buy <item>` (`Reply.item`): a door that sells it itself offers it
     # A pointer in a group to a private message that waits: a door adds its way to open a private chat.
     PRIVATE_WAITING = "private_waiting"
 
@@ -163,6 +164,7 @@ class Reply:
     private: bool = False
     resend_note: str = ""
     event: Event | None = None  # what happened, for a door that reacts to it; never stored
+    item: str | None = None  # the pack or plan `event` is about; never stored
 
     def instead_of_resending(self) -> Reply:
         """What to send when this image may already have reached the chat."""
@@ -233,6 +235,7 @@ def text(
     error: bool = False,
     private: bool = False,
     event: Event | None = None,
+    item: str | None = None,
 ) -> Reply:
     return Reply(
         ReplyType.TEXT,
@@ -243,6 +246,7 @@ def text(
         error=error,
         private=private,
         event=event,
+        item=item,
     )
 
 

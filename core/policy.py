@@ -48,6 +48,9 @@ class GenerationSettings(Section):
     lease_s: Annotated[float, Field(gt=0)] = 30.0
     max_running_jobs_per_user: PositiveInt = 2
     max_queued_jobs_per_user: PositiveInt = 10
+    # Jobs of accounts that bought something are claimed first; a trial job waits at most this many
+    # times as long as the paid lane's oldest job before its lane goes first.
+    trial_wait_multiple: Annotated[float, Field(ge=1)] = 3.0
     max_attempts: PositiveInt = 3
     retry_backoff_s: Annotated[float, Field(ge=0)] = 5.0
     retry_backoff_max_s: Annotated[float, Field(ge=0)] = 30.0

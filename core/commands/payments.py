@@ -12,6 +12,7 @@ from core.i18n.statuses import status_text
 from core.messages import ChatRef, Choice, Event, Reply, text
 from core.payments.catalogue import Pack, Plan
 from core.payments.prices import format_money
+from core.payments.stars_plans import StarsSubscriptions, is_stars
 
 INVOICE_LINES = 10
 
@@ -19,13 +20,17 @@ INVOICE_LINES = 10
 async def buy(ctx: Context, command: Command) -> list[Reply]:
     payments = ctx.services.payments
     t = ctx.t
+    sold_here = ctx.chat.platform in payments.sold_in_chat_on  # the door sells items with a Stars price
     if not payments.available:
-        if payments.open_in(ctx.chat):
-            # the door offers what it sells itself
-            shown = None if command.words else Event.CATALOGUE_SHOWN
-            return [text(t("buy.title"), private=True, event=shown)]
-        hint, _ = way_to_pay(ctx.services, t, ctx.chat)
-        return [text(hint, private=True)]
+        if not payments.open_in(ctx.chat):
+            hint, _ = way_to_pay(ctx.services, t, ctx.chat)
+            return [text(hint, private=True)]
+        if not command.words:  # the door offers what it sells itself
+            return [text(t("buy.title"), private=True, event=Event.CATALOGUE_SHOWN)]
+        item = payments.catalogue.find(command.words[0])
+        if item is None or not item.stars:
+            raise UserError("unknown_item", value=command.words[0], items=_sold_in_chat(ctx))
+        return [text(t("buy.title"), private=True, event=Event.ITEM_CHOSEN, item=item.id)]
     if command.words:
         item = ctx.services.payments.catalogue.find(command.words[0])
         if item is None or item not in payments.purchasable():
@@ -35,7 +40,10 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
         # Discord ephemeral answer), and a group sees at most that it was sent, or how to get it.
         url = await payments.link(ctx.account.id, ctx.notices_chat, item, pointer=ctx.pointer)
         message = t("buy.link", item=item, what=describe(ctx, item), url=url)
-        return [text("\n".join((message, t("buy.refunds"), t("payment.support_hint"))), private=True)]
+        lines = "\n".join((message, t("buy.refunds"), t("payment.support_hint")))
+        if sold_here and item.stars:
+            return [text(lines, private=True, event=Event.ITEM_CHOSEN, item=item.id)]
+        return [text(lines, private=True)]
     lines = [t("buy.title")]
     lines.extend(f"• {describe(ctx, item)} — /buy {item.id}" for item in payments.purchasable())
     lines.append(t("buy.refunds"))
@@ -72,7 +80,11 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     payments = ctx.services.payments
     action = command.words[0].lower() if command.words else ""
     if action == "cancel":
-        updated = await payments.cancel_renewal(ctx.account.id)
+        current = await payments.subscription(ctx.account.id)
+        if current is not None and is_stars(current.id):
+            updated = await StarsSubscriptions(ctx.services.stars).cancel_renewal(current)
+        else:
+            updated = await payments.cancel_renewal(ctx.account.id)
         end = ctx.clock.day(updated.current_period_end) if updated.current_period_end else "—"
         return [text(ctx.t("subscription.cancelled", end=end), private=True)]
     if action == "portal":
@@ -96,6 +108,11 @@ async def subscription(ctx: Context, command: Command) -> list[Reply]:
     )
     if current.cancel_at_period_end:
         message += "\n" + ctx.t("subscription.ends", end=end)
+    if is_stars(current.id):  # renewed by Telegram; cancelled there, or here through Telegram
+        lines = (message, ctx.t("subscription.stars"), ctx.t("payment.support_hint"))
+        can_cancel = ctx.services.stars.renewals is not None and not current.cancel_at_period_end
+        stop = (Choice(ctx.t("action.cancel_renewal"), "/subscription cancel"),)
+        return [text("\n".join(lines), choices=(stop,) if can_cancel else (), private=True)]
     menu = [Choice(ctx.t("action.manage_billing"), "/subscription portal")]
     if not current.cancel_at_period_end:
         menu.insert(0, Choice(ctx.t("action.cancel_renewal"), "/subscription cancel"))
@@ -130,3 +147,8 @@ async def paysupport(ctx: Context, _command: Command) -> list[Reply]:
 
 def _ids(ctx: Context) -> str:
     return ", ".join(item.id for item in ctx.services.payments.purchasable())
+
+
+def _sold_in_chat(ctx: Context) -> str:
+    catalogue = ctx.services.payments.catalogue
+    return ", ".join(item.id for item in [*catalogue.packs, *catalogue.plans] if item.stars)

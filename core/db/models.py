@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.db.statuses import HoldStatus, JobStatus
+from core.db.statuses import HoldStatus, JobLane, JobStatus
 from core.db.types import UTCDateTime, utcnow
 
 NAMING = {
@@ -132,6 +132,7 @@ class Job(Base):
     chat: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    lane: Mapped[str] = mapped_column(String(8), default=JobLane.PAID, server_default=JobLane.PAID.value)
     prompt: Mapped[str] = mapped_column(Text)
     provider_prompt: Mapped[str] = mapped_column(Text)
     style: Mapped[str] = mapped_column(String(32))
@@ -243,15 +244,24 @@ NEVER_SERVED = datetime(1970, 1, 1, tzinfo=UTC)
 
 class AccountQueue(Base):
     """An account's place in the job queue, changed in the transactions that move its jobs: the
-    worker's claim walks `ix_account_queues_turn` (fewest running, served least recently, oldest job)
-    instead of counting every account's jobs."""
+    worker's claim walks `ix_account_queues_turn` within a lane (fewest running, served least
+    recently, oldest job) instead of counting every account's jobs; `ix_account_queues_head` gives
+    each lane's oldest queued job, whose age decides which lane goes first."""
 
     __tablename__ = "account_queues"
     __table_args__ = (
         Index(
             "ix_account_queues_turn",
+            "lane",
             "running",
             "last_served_at",
+            "next_job_id",
+            postgresql_where=text("queued > 0"),
+            sqlite_where=text("queued > 0"),
+        ),
+        Index(
+            "ix_account_queues_head",
+            "lane",
             "next_job_id",
             postgresql_where=text("queued > 0"),
             sqlite_where=text("queued > 0"),
@@ -264,6 +274,8 @@ class AccountQueue(Base):
     # When a job of the account last started; an account never served sorts first.
     last_served_at: Mapped[datetime] = mapped_column(default=NEVER_SERVED)
     next_job_id: Mapped[int | None]  # its oldest queued job
+    # The lane of its queued jobs: paid while any of them is paid.
+    lane: Mapped[str] = mapped_column(String(8), default=JobLane.PAID, server_default=JobLane.PAID.value)
 
 
 class InboundMessage(Base):
@@ -436,9 +448,11 @@ class StripeEvent(Base):
 
 
 class Subscription(Base):
-    """A plan an account subscribes to, as Stripe last told us."""
+    """A plan an account subscribes to, as Stripe last told us, or as Telegram Stars payments made it
+    (core.payments.stars_plans), whose lapses are found by the end of the paid period."""
 
     __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_current_period_end", "current_period_end"),)
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)  # Stripe's subscription id
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)

@@ -19,6 +19,14 @@ class JobStatus(StrEnum):
 ACTIVE_JOBS = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+class JobLane(StrEnum):
+    """Where a job waits, decided when it is queued: `paid` (its account bought a pack or has a plan)
+    is claimed before `trial`, unless the trial lane has waited too long (core.db.repositories.jobs)."""
+
+    PAID = "paid"
+    TRIAL = "trial"
+
+
 class HoldStatus(StrEnum):
     """A credit hold is opened `held` and closed once, by a settle or a refund."""
 

@@ -15,7 +15,7 @@ from core.db.models import Job
 from core.db.repositories import jobs as repo
 from core.db.repositories.asker import Standing
 from core.db.session import Database
-from core.db.statuses import ACTIVE_JOBS, JobStatus
+from core.db.statuses import ACTIVE_JOBS, JobLane, JobStatus
 from core.db.types import utcnow
 from core.errors import UserError
 from core.generation import admission
@@ -143,6 +143,7 @@ class JobService:
             "n": spec.n,
             "parent_id": spec.parent_id,
             "action": spec.action,
+            "lane": JobLane.PAID if standing.bought_pack or standing.plan else JobLane.TRIAL,
         }
         order = Order(account.id, cost, job, spec.references, request_key)
         try:

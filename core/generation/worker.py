@@ -214,6 +214,7 @@ class WorkerPool:
                 owner=self.owner,
                 lease=self.lease,
                 max_running_per_account=self.settings.max_running_jobs_per_user,
+                trial_wait_multiple=self.settings.trial_wait_multiple,
                 now=utcnow(),
                 routes=self._dispatch.routes(),
                 limits=self._dispatch.limits,

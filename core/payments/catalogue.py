@@ -59,11 +59,16 @@ class Plan(_Named):
     amount: PositiveInt | None = None  # shown to users; charged too when there is no price_id
     currency: str = "usd"
     max_res: Tier = Tier.K4
+    # The monthly price in Telegram Stars, when sold there as a Stars subscription (Telegram's
+    # subscriptions last 30 days and cost at most 10,000 Stars).
+    stars: Annotated[int, Field(gt=0, le=10000)] | None = None
 
     @model_validator(mode="after")
     def _priced(self) -> Plan:
         if self.price_id is None and self.amount is None:
             raise ValueError(f"plan {self.id}: set price_id, or amount (with currency and interval)")
+        if self.stars is not None and self.interval != "month":
+            raise ValueError(f"plan {self.id}: a Stars price renews every 30 days: set interval = month")
         return self
 
 

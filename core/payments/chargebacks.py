@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core import credits
 from core.db.models import Payment
 from core.db.repositories import payments as repo
@@ -27,7 +29,7 @@ async def charge_refunded(ctx: EventContext, charge: dict[str, Any]) -> None:
     amount = int(charge.get("amount") or payment.amount or 0)
     refunded = int(charge.get("amount_refunded") or 0)
     share = payment.credits if not amount or refunded >= amount else -(-payment.credits * refunded // amount)
-    taken = await _reclaim(ctx, payment, share, key=f"stripe:{charge['id']}:refunded:{refunded}")
+    taken = await reclaim(ctx.session, payment, share, key=f"stripe:{charge['id']}:refunded:{refunded}")
     if taken is None:
         return
     payment.status = PaymentStatus.REFUNDED if refunded >= amount else PaymentStatus.PARTIALLY_REFUNDED
@@ -74,7 +76,7 @@ async def dispute_closed(ctx: EventContext, dispute: dict[str, Any]) -> None:
     if status != "lost":
         return
     owed = payment.credits  # the bank gave the whole amount back
-    taken = await _reclaim(ctx, payment, owed, key=f"stripe:{dispute['id']}:lost")
+    taken = await reclaim(ctx.session, payment, owed, key=f"stripe:{dispute['id']}:lost")
     if taken is None:
         return
     payment.status = PaymentStatus.DISPUTE_LOST
@@ -110,19 +112,19 @@ async def fraud_warning(ctx: EventContext, warning: dict[str, Any]) -> None:
     log.warning("stripe: early fraud warning on %s", "a known payment" if payment else "an unknown charge")
 
 
-async def _reclaim(ctx: EventContext, payment: Payment, share: int, *, key: str) -> int | None:
+async def reclaim(session: AsyncSession, payment: Payment, share: int, *, key: str) -> int | None:
     """Takes back what is left of `share` of the payment's credits, recording what was already spent
     as the shortfall; None when this key was applied before. A plan cycle that a newer cycle replaced
     has nothing left to take: its credits expired with it."""
-    await credits.lock(ctx.session, payment.account_id)
-    await ctx.session.refresh(payment)  # another event on this payment may have committed meanwhile
+    await credits.lock(session, payment.account_id)
+    await session.refresh(payment)  # another event on this payment may have committed meanwhile
     owed = share - payment.credits_reclaimed - payment.shortfall
     if owed <= 0:
         return None
     plan = payment.kind == "plan"
-    expired = plan and await repo.newer_cycle_paid(ctx.session, payment)
+    expired = plan and await repo.newer_cycle_paid(session, payment)
     taken = await credits.take_back(
-        ctx.session,
+        session,
         payment.account_id,
         0 if expired else owed,
         key=key,

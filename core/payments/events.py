@@ -16,6 +16,7 @@ from core.db.repositories import payments as repo
 from core.db.statuses import PaymentStatus, SubscriptionStatus
 from core.payments import chargebacks
 from core.payments.catalogue import Pack, Plan
+from core.payments.cycles import Cycle, start_cycle
 from core.payments.event_context import PROVIDER, EventContext, Lookups, NotYet, time_of
 from core.payments.stripe_gateway import StripeGateway
 
@@ -158,53 +159,22 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
         raise NotYet(f"invoice {invoice['id']}: its subscription is not known yet")
     account_id = await repo.surviving_account(ctx.session, account_id)
     chat = (stored.chat if stored else None) or metadata.get("chat")
-    period_end = _paid_period_end(invoice)
-    await repo.save_subscription(
-        ctx.session,
-        subscription_id,
-        account_id=account_id,
-        plan=plan.id,
-        status=SubscriptionStatus.ACTIVE,
-        customer=invoice.get("customer"),
-        chat=chat,
-        current_period_end=period_end,
-    )
-    await credits.lock(ctx.session, account_id)
-    invoice_id = str(invoice["id"])
-    if not await credits.set_subscription(
-        ctx.session,
-        account_id,
-        plan.credits_per_cycle,
-        key=f"stripe:{invoice_id}",
-        reference=f"plan:{plan.id}",
-    ):
-        return
-    await repo.add_payment(
-        ctx.session,
-        account_id=account_id,
-        provider=PROVIDER,
-        reference=invoice_id,
-        kind="plan",
-        item=plan.id,
-        credits=plan.credits_per_cycle,
-        amount=invoice.get("amount_paid"),
-        currency=invoice.get("currency"),
-        status=PaymentStatus.PAID,
-        payment_intent=ctx.found.payment_intent,
-        customer=invoice.get("customer"),
-        subscription=subscription_id,
-        chat=chat,
-        receipt_url=invoice.get("hosted_invoice_url"),
-    )
-    balance = await credits.balance(ctx.session, account_id)
-    await ctx.tell(
-        account_id,
-        chat,
-        "payment.cycle",
-        f"payment:{invoice_id}",
-        plan=plan,
-        credits=plan.credits_per_cycle,
-        balance=balance.total,
+    await start_cycle(
+        ctx,
+        Cycle(
+            provider=PROVIDER,
+            subscription_id=subscription_id,
+            reference=str(invoice["id"]),
+            account_id=account_id,
+            plan=plan,
+            chat=chat,
+            customer=invoice.get("customer"),
+            period_end=_paid_period_end(invoice),
+            amount=invoice.get("amount_paid"),
+            currency=invoice.get("currency"),
+            payment_intent=ctx.found.payment_intent,
+            receipt_url=invoice.get("hosted_invoice_url"),
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from core.generation.sizes import Tier
 from core.messages import ChatRef
 from core.payments.catalogue import Catalogue, Pack, Plan
 from core.payments.prices import PriceBook
+from core.payments.stars_plans import is_stars
 from core.payments.stripe_gateway import StripeGateway
 from core.privacy.chats import NoticePointer, remember_pointer
 
@@ -141,6 +142,8 @@ class Payments:
 
     async def _require_subscription(self, account_id: int) -> Subscription:
         current = await self.subscription(account_id)
+        if current is not None and is_stars(current.id):
+            raise UserError("stars_subscription")
         if current is None or self.gateway is None:
             raise UserError("no_subscription")
         return current

@@ -1,15 +1,19 @@
 """Packs paid in Telegram Stars: the only currency Telegram allows for digital goods bought in a bot.
 
 The Telegram door sends the invoice and reports back; this module decides whether a checkout may go
-ahead (the pack still exists, the account is not frozen) and credits a successful payment exactly
-once, keyed by Telegram's charge id. `image2bot admin refund-stars` returns the Stars through Telegram,
-then takes the credits back.
+ahead (the pack or plan still exists at that price, the account is not frozen) and credits a
+successful pack payment exactly once, keyed by Telegram's charge id (plans: core.payments.stars_plans).
+`image2bot admin refund-stars` returns the Stars through Telegram, then takes the credits back; a
+refund Telegram reports by itself takes them back the same way, once.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
 from core.accounts import Accounts
@@ -20,7 +24,9 @@ from core.i18n import Translator, normalize_language
 from core.messages import ChatRef, UserRef, text
 from core.notifier import Notifier
 from core.payments import freezes
-from core.payments.catalogue import Catalogue, Pack
+from core.payments.catalogue import Catalogue, Pack, Plan
+from core.payments.chargebacks import reclaim
+from core.payments.event_context import EventContext
 from core.privacy.chats import NoticePointer, notices_chat, remember_pointer
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,16 @@ class UnknownCharge(LookupError):
     pass
 
 
+class RenewalRefused(Exception):
+    """Telegram did not take the change to a subscription's renewal."""
+
+
+class RenewalSwitch(Protocol):
+    """The door that asks Telegram to stop renewing a Stars subscription (editUserStarSubscription)."""
+
+    async def stop_renewal(self, telegram_user_id: int, charge_id: str) -> None: ...
+
+
 @dataclass
 class StarsPurchases:
     db: Database
@@ -40,6 +56,7 @@ class StarsPurchases:
     notifier: Notifier
     catalogue: Catalogue
     default_language: str
+    renewals: RenewalSwitch | None = None  # set where a Telegram door runs
 
     async def translator(self, user: UserRef) -> Translator:
         account = await self.accounts.resolve(user)
@@ -51,12 +68,24 @@ class StarsPurchases:
     def pack(self, pack_id: str) -> Pack | None:
         return next((pack for pack in self.packs() if pack.id == pack_id), None)
 
-    async def refusal(self, user: UserRef, pack_id: str, stars: int) -> str | None:
+    def plans(self) -> list[Plan]:
+        return [plan for plan in self.catalogue.plans if plan.stars]
+
+    def plan(self, plan_id: str) -> Plan | None:
+        return next((plan for plan in self.plans() if plan.id == plan_id), None)
+
+    def context(self, session: AsyncSession) -> EventContext:
+        """What the plan cycles and refunds shared with Stripe's events are given."""
+        return EventContext(
+            session, self.catalogue, self.notifier, self.default_language, "payment.support_hint"
+        )
+
+    async def refusal(self, user: UserRef, item_id: str, stars: int) -> str | None:
         """Why this checkout must not go ahead (translated for the user), or None when it may."""
-        pack = self.pack(pack_id)
+        item = self.pack(item_id) or self.plan(item_id)
         account = await self.accounts.resolve(user)
         t = Translator(account.language or normalize_language(user.locale) or self.default_language)
-        if pack is None or pack.stars != stars:
+        if item is None or item.stars != stars:
             return t("error.stars_item_gone")
         async with self.db.transaction() as session:
             if reason := await repo.frozen_reason(session, account.id):
@@ -126,24 +155,23 @@ class StarsPurchases:
         return int(payment.customer)
 
     async def reclaim(self, charge_id: str) -> int:
-        """After Telegram returned the Stars: takes the purchase's credits back, never below zero, once.
+        """After Telegram returned the Stars: takes back what is left of the payment's credits (a
+        plan's: what is left of that period's bucket), never below zero, once, and tells the buyer.
         Returns how many credits were taken; what was already spent is recorded as the shortfall."""
         async with self.db.transaction() as session:
             payment = await repo.payment(session, PROVIDER, charge_id)
             if payment is None:
                 raise UnknownCharge(charge_id)
-            await credits.lock(session, payment.account_id)
-            owed = payment.credits - payment.credits_reclaimed - payment.shortfall
-            taken = await credits.take_back(
-                session,
-                payment.account_id,
-                owed,
-                key=f"{PROVIDER}:{charge_id}:refund",
-                reference=f"payment:{payment.id}",
-            )
+            key = f"{PROVIDER}:{charge_id}:refund"
+            taken = await reclaim(session, payment, payment.credits, key=key)
             if taken is None:
                 return 0
-            payment.credits_reclaimed += taken
-            payment.shortfall += owed - taken
             payment.status = PaymentStatus.REFUNDED
-            return taken
+            balance = await credits.balance(session, payment.account_id)
+            chat = await repo.chat_of(session, payment)
+            notice = f"payment:refund:{PROVIDER}:{charge_id}"
+            await self.context(session).tell(
+                payment.account_id, chat, "payment.refunded", notice, credits=taken, balance=balance.total
+            )
+        self.notifier.wake()
+        return taken

@@ -35,7 +35,7 @@ from core.commands.router import Core
 from core.errors import ChatUnreachable, RetryLater, UserError
 from core.i18n import normalize_language, translate
 from core.messages import ActionPress, ChatRef, Event, Incoming, Reply, ReplyType, text
-from core.payments.stars import StarsPurchases
+from core.payments.stars import RenewalSwitch, StarsPurchases
 from core.send_budget import SendBudget
 from core.status_boards import SharedBoards
 from platforms.base import Capabilities
@@ -128,11 +128,18 @@ class TelegramAdapter:
         if self._stars is not None:
             self.application.add_handler(PreCheckoutQueryHandler(self._on_precheck))
             self.application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, self._on_paid))
+            refunded = filters.StatusUpdate.REFUNDED_PAYMENT
+            self.application.add_handler(MessageHandler(refunded, self._on_refunded))
         self.application.add_handler(
             MessageHandler(filters.UpdateType.MESSAGE & ~filters.IS_AUTOMATIC_FORWARD, self._on_message)
         )
         self.application.add_handler(CallbackQueryHandler(self._on_press))
         self.application.add_error_handler(self._on_error)
+
+    @property
+    def stars_renewals(self) -> RenewalSwitch | None:
+        """What stops a Stars subscription's renewal through this door's bot, when it sells in Stars."""
+        return self._stars
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -277,8 +284,8 @@ class TelegramAdapter:
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
         await self._answer(chat, replies, asker=message.from_user, reply_to=reply_to)
-        if self._stars is not None and any(reply.event == Event.CATALOGUE_SHOWN for reply in replies):
-            await self._stars.offer(message)
+        if self._stars is not None:
+            await self._stars.follow(message, replies)
 
     async def _on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -336,6 +343,10 @@ class TelegramAdapter:
     async def _on_paid(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None and self._stars is not None:
             await self._stars.paid(update.message)
+
+    async def _on_refunded(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message is not None and self._stars is not None:
+            await self._stars.refunded(update.message)
 
     async def _replace_menu(self, message: Message, reply: Reply) -> None:
         """A press on a menu (settings, language) updates that menu in place instead of adding one."""

@@ -4,6 +4,10 @@ It serves `POST /bot{token}/{method}` and file downloads under `/file/bot{token}
 call (form fields JSON-decoded, uploaded files as bytes), answers the way the Bot API does, and can
 be told to fail the next calls of a method (429 with retry_after, 403 blocked, 5xx, ...) or to stall
 them (no answer for a while, then the connection drops, the call not performed).
+
+Payment calls are held to Telegram's own description (`telegram_schema`): one Telegram would refuse is
+answered 400 as Telegram does and kept in `violations`; the payment messages tests hand to the bot
+(`successful_payment`, `refunded_payment`) are built from the described types.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import telegram_schema
 from tests.fakes.forms import read_form
 
 BOT_ID = 999000
@@ -73,6 +78,8 @@ class TelegramBotAPIDouble:
     def __init__(self, token: str) -> None:
         self.token = token
         self.calls: list[Call] = []
+        self.violations: list[str] = []  # payment calls Telegram would have refused
+        self._links = itertools.count(1)
         self.files: dict[str, bytes] = {}
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
@@ -158,6 +165,12 @@ class TelegramBotAPIDouble:
             return _json({"ok": True, "result": await self._updates(fields)})
         call = Call(method, fields, files)
         failure = self._failures[method].popleft() if self._failures[method] else None
+        checked = failure is None and method in telegram_schema.CHECKED_METHODS
+        if checked and (errors := telegram_schema.request_errors(method, fields)):
+            self.violations.extend(errors)
+            failure = _Failure(
+                400, {"ok": False, "error_code": 400, "description": f"Bad Request: {errors[0]}"}
+            )
         if failure is None:
             call.result = self._result(method, fields)
         async with self._changed:
@@ -209,6 +222,8 @@ class TelegramBotAPIDouble:
                 "file_size": len(data),
                 "file_path": file_id,
             }
+        if method == "createInvoiceLink":
+            return f"https://t.me/$invoice{next(self._links)}"
         if method in (
             "sendMessage",
             "sendPhoto",
@@ -241,6 +256,41 @@ class TelegramBotAPIDouble:
         if method == "sendDocument":
             message["document"] = {"file_id": f"d{message_id}", "file_unique_id": f"d{message_id}"}
         return message
+
+
+def successful_payment(
+    payload: str,
+    stars: int,
+    charge_id: str,
+    *,
+    expires_at: int | None = None,
+    first_recurring: bool = False,
+) -> dict[str, Any]:
+    """A `successful_payment` as Telegram sends it for a Stars payment; with `expires_at`, one of a
+    subscription (its first payment when `first_recurring`, else a renewal)."""
+    payment: dict[str, Any] = {
+        "currency": telegram_schema.STARS,
+        "total_amount": stars,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": charge_id,
+        "provider_payment_charge_id": "",
+    }
+    if expires_at is not None:
+        payment["subscription_expiration_date"] = expires_at
+        payment["is_recurring"] = True
+        if first_recurring:
+            payment["is_first_recurring"] = True
+    return payment
+
+
+def refunded_payment(payload: str, stars: int, charge_id: str) -> dict[str, Any]:
+    """A `refunded_payment` as Telegram sends it when the Stars of a payment went back."""
+    return {
+        "currency": telegram_schema.STARS,
+        "total_amount": stars,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": charge_id,
+    }
 
 
 async def _read(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:

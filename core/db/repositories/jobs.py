@@ -29,7 +29,7 @@ from core.db.leases import Lease
 from core.db.models import Account, Job, ProviderCall, SafetyStrike
 from core.db.repositories import endpoints, queue
 from core.db.repositories.endpoints import Call, Limits, Route
-from core.db.statuses import ACTIVE_JOBS, JobStatus
+from core.db.statuses import ACTIVE_JOBS, JobLane, JobStatus
 
 
 async def get(session: AsyncSession, job_id: int) -> Job | None:
@@ -84,6 +84,7 @@ class Claim:
 
 
 PROVIDER_WINDOW = timedelta(minutes=1)
+TRIAL_WAIT_MULTIPLE = 3.0
 WINDOW_SLACK = 0.02  # a slot is kept a little past the minute: the provider's clock is not ours
 
 JOBS = Job.__table__
@@ -105,14 +106,18 @@ async def claim_next(
     now: datetime,
     routes: Sequence[Route] = (),
     limits: Limits = endpoints.DEFAULT_LIMITS,
+    trial_wait_multiple: float = TRIAL_WAIT_MULTIPLE,
 ) -> Claim:
     """Leases the fairest due job to `owner`, round robin across accounts: fewest running jobs first,
     then the account served least recently, then the oldest job; within the account's running limit
-    and an endpoint's limits. `routes` are the endpoints in the order to try them (by default one,
-    unnamed, of `images_per_minute`): the first whose breaker and concurrent calls allow a call takes
-    the fairest job of a model it serves that fits its images per minute (a request larger than the
-    whole limit waits for an empty window). The job's call is stamped `now` in that endpoint's window:
-    the worker calls the provider as soon as this commits.
+    and an endpoint's limits. Accounts of the paid lane take their turns before those of the trial
+    lane, until the trial lane's oldest job has waited more than `trial_wait_multiple` times as long
+    as the paid lane's oldest: then the trial lane goes first (`trial_first`), so none starves.
+    `routes` are the endpoints in the order to try them (by default one, unnamed, of
+    `images_per_minute`): the first whose breaker and concurrent calls allow a call takes the fairest
+    job of a model it serves that fits its images per minute (a request larger than the whole limit
+    waits for an empty window). The job's call is stamped `now` in that endpoint's window: the worker
+    calls the provider as soon as this commits.
 
     The accounts are read in that order from their queue counts (`queue`), through one index, so a
     claim costs the same whatever the backlog and the history. Claims serialize on a lock shared by
@@ -124,6 +129,8 @@ async def claim_next(
     window = PROVIDER_WINDOW * (1 + WINDOW_SLACK)
     routes = routes or (Route("", images_per_minute),)
     breakers = await endpoints.breakers(session)
+    paid_since, trial_since = (await connection.execute(_HEADS)).one()
+    first = trial_first(paid_since, trial_since, now, trial_wait_multiple)
     params = {
         "now": now,
         "since": now - window,
@@ -141,7 +148,7 @@ async def claim_next(
         route_params = {**params, "endpoint": route.name, "per_minute": route.images_per_minute}
         if served:
             route_params["models"] = list(route.models or ())
-        claimed = (await connection.execute(_claim(limited, served), route_params)).first()
+        claimed = (await connection.execute(_claim(limited, served, first), route_params)).first()
         if claimed is not None:
             await queue.served(session, claimed.account_id, claimed.id, now)
             call = await endpoints.stamp(session, route.name, claimed.n, now, probe=probe)
@@ -185,11 +192,35 @@ async def reroute(
     return None
 
 
+def trial_first(
+    paid_since: datetime | None, trial_since: datetime | None, now: datetime, multiple: float
+) -> bool:
+    """Whether the trial lane goes first: its oldest job (queued at `trial_since`) has waited more
+    than `multiple` times as long as the paid lane's oldest (queued at `paid_since`)."""
+    if trial_since is None or paid_since is None:
+        return paid_since is None
+    return now - trial_since > (now - paid_since) * multiple
+
+
+def _lane_head(lane: JobLane) -> ScalarSelect[datetime | None]:
+    """When the lane's oldest queued job was queued (`ix_account_queues_head`)."""
+    head = (
+        select(func.min(QUEUES.c.next_job_id))
+        .where(QUEUES.c.queued > literal_column("0"), QUEUES.c.lane == literal_column(f"'{lane}'"))
+        .scalar_subquery()
+    )
+    return select(JOBS.c.created_at).where(JOBS.c.id == head).scalar_subquery()
+
+
+_HEADS = select(_lane_head(JobLane.PAID), _lane_head(JobLane.TRIAL))
+
+
 @functools.cache
-def _claim(window_limited: bool, model_limited: bool = False) -> Update:
+def _claim(window_limited: bool, model_limited: bool = False, trial_first: bool = False) -> Update:
     """One statement picks and leases the job (built once: building it costs more than running it).
-    It walks the accounts with queued jobs in turn order and stops at the first one with a job it
-    may start now; within a tie of turns, the account whose oldest queued job is oldest goes first."""
+    It walks the accounts of the first lane with queued jobs in turn order and stops at the first one
+    with a job it may start now, then, when none may, those of the other lane; within a tie of turns,
+    the account whose oldest queued job is oldest goes first."""
     used = (
         select(func.coalesce(func.sum(CALLS.c.images), 0))
         .where(CALLS.c.endpoint == bindparam("endpoint"), CALLS.c.started_at > bindparam("since"))
@@ -215,17 +246,22 @@ def _claim(window_limited: bool, model_limited: bool = False) -> Update:
     ]
     if window_limited:  # a full window: no account is looked at
         in_turn.append(or_(used == 0, used < bindparam("per_minute")))
-    turn = (
-        select(QUEUES.c.account_id)
-        .where(*in_turn)
-        .order_by(QUEUES.c.running, QUEUES.c.last_served_at, QUEUES.c.next_job_id)
-        .limit(1)
-        .scalar_subquery()
-    )
+
+    def turn(lane: JobLane) -> ScalarSelect[int]:
+        return (
+            select(QUEUES.c.account_id)
+            .where(QUEUES.c.lane == literal_column(f"'{lane}'"), *in_turn)
+            .order_by(QUEUES.c.running, QUEUES.c.last_served_at, QUEUES.c.next_job_id)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    lanes = (JobLane.TRIAL, JobLane.PAID) if trial_first else (JobLane.PAID, JobLane.TRIAL)
+    turns = func.coalesce(*(turn(lane) for lane in lanes))
     candidate = JOBS.alias("candidates")
     fairest = (
         select(func.min(candidate.c.id))
-        .where(candidate.c.account_id == turn, *startable(candidate))
+        .where(candidate.c.account_id == turns, *startable(candidate))
         .scalar_subquery()
     )
     return (

@@ -144,6 +144,16 @@ async def newer_cycle_paid(session: AsyncSession, payment: Payment) -> bool:
     )
 
 
+async def last_cycle(session: AsyncSession, provider: str, subscription_id: str) -> Payment | None:
+    """The newest paid cycle of a subscription."""
+    return await session.scalar(
+        select(Payment)
+        .where(Payment.provider == provider, Payment.subscription == subscription_id)
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+
+
 async def last_disputed(session: AsyncSession, account_id: int) -> Payment | None:
     """The account's newest payment whose dispute is open or was lost."""
     return await session.scalar(
@@ -192,18 +202,14 @@ async def subscription(session: AsyncSession, subscription_id: str) -> Subscript
     return await session.get(Subscription, subscription_id)
 
 
+GIVING_CREDITS = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+
+
 async def current_subscription(session: AsyncSession, account_id: int) -> Subscription | None:
     """The account's newest subscription that still gives credits (active, trialing or past due)."""
     return await session.scalar(
         select(Subscription)
-        .where(
-            Subscription.account_id == account_id,
-            or_(
-                Subscription.status.in_(
-                    (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
-                )
-            ),
-        )
+        .where(Subscription.account_id == account_id, or_(Subscription.status.in_(GIVING_CREDITS)))
         .order_by(Subscription.updated_at.desc())
         .limit(1)
     )
@@ -247,3 +253,22 @@ async def set_frozen(session: AsyncSession, account_id: int, reason: str | None)
 
 async def frozen_reason(session: AsyncSession, account_id: int) -> str | None:
     return await session.scalar(select(Account.frozen_reason).where(Account.id == account_id))
+
+
+async def lapsed_subscriptions(
+    session: AsyncSession, id_prefix: str, ended_before: datetime, limit: int
+) -> list[Subscription]:
+    """Subscriptions (of ids starting `id_prefix`) still giving credits whose paid period ended
+    before `ended_before`, locked for the transaction that ends them."""
+    result = await session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.id.startswith(id_prefix, autoescape=True),
+            Subscription.status.in_(GIVING_CREDITS),
+            Subscription.current_period_end < ended_before,
+        )
+        .order_by(Subscription.current_period_end)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(result)

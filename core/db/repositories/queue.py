@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import NEVER_SERVED, AccountQueue, Job, PrivacyProfile
-from core.db.statuses import JobStatus
+from core.db.statuses import JobLane, JobStatus
 from core.db.upsert import insert_for
 
 JOBS = Job.__table__
@@ -46,8 +46,9 @@ def _oldest(next_job: ColumnElement[int | None], job: ColumnElement[int]) -> Col
 
 
 def _count_queued(dialect: str) -> Insert:
-    """An account's queue row gains `added` jobs, the oldest of them `first_job` (the row is created
-    with the account's first job)."""
+    """An account's queue row gains `added` jobs, the oldest of them `first_job`, in `lane` (the row
+    is created with the account's first job). The row stays in the paid lane while it has a paid job
+    queued: an account that bought meanwhile is not sent back to the trial lane by an older job."""
     added, first = bindparam("added", type_=Integer), bindparam("first_job", type_=Integer)
     upsert = insert_for(dialect, QUEUES).values(
         account_id=bindparam("account", type_=Integer),
@@ -55,10 +56,16 @@ def _count_queued(dialect: str) -> Insert:
         queued=added,
         last_served_at=NEVER_SERVED,
         next_job_id=first,
+        lane=bindparam("lane"),
     )
+    kept_paid = (QUEUES.c.queued > 0) & (QUEUES.c.lane == JobLane.PAID.value)
     return upsert.on_conflict_do_update(
         index_elements=[QUEUES.c.account_id],
-        set_={"queued": QUEUES.c.queued + added, "next_job_id": _oldest(QUEUES.c.next_job_id, first)},
+        set_={
+            "queued": QUEUES.c.queued + added,
+            "next_job_id": _oldest(QUEUES.c.next_job_id, first),
+            "lane": case((kept_paid, QUEUES.c.lane), else_=upsert.excluded.lane),
+        },
     )
 
 
@@ -66,19 +73,27 @@ _COUNT_QUEUED = {dialect: _count_queued(dialect) for dialect in ("sqlite", "post
 
 
 async def insert_queued(session: AsyncSession, jobs: Sequence[dict[str, Any]]) -> None:
-    """Inserts these jobs (each a row's values, `id` and `account_id` included) as `queued` and
-    counts them in their accounts' rows, one statement for each table."""
+    """Inserts these jobs (each a row's values, `id`, `account_id` and `lane` included) as `queued`
+    and counts them in their accounts' rows, one statement for each table."""
     connection = await session.connection()
     await connection.execute(
         _INSERT, [{**job, "status": JobStatus.QUEUED, "owner": job["account_id"]} for job in jobs]
     )
     added: dict[int, list[int]] = {}
+    paid: set[int] = set()
     for job in jobs:
         added.setdefault(job["account_id"], []).append(job["id"])
+        if job["lane"] == JobLane.PAID:
+            paid.add(job["account_id"])
     counts = [
-        {"account": account, "added": len(ids), "first_job": min(ids)} for account, ids in added.items()
+        {"account": account, "added": len(ids), "first_job": min(ids), "lane": _lane(account in paid)}
+        for account, ids in added.items()
     ]
     await connection.execute(_COUNT_QUEUED[connection.dialect.name], counts)
+
+
+def _lane(paid: bool) -> str:
+    return JobLane.PAID.value if paid else JobLane.TRIAL.value
 
 
 async def moved(session: AsyncSession, account_id: int, job_id: int, source: str, target: str) -> None:

@@ -20,4 +20,5 @@ JOB_COLUMNS: dict[str, Any] = {
     "n": 1,
     "parent_id": None,
     "action": None,
+    "lane": "paid",
 }

@@ -43,6 +43,7 @@ async def api() -> AsyncIterator[TelegramBotAPIDouble]:
     await double.start()
     yield double
     await double.stop()
+    assert double.violations == [], "the bot made calls Telegram would refuse"
 
 
 @dataclass
@@ -167,6 +168,8 @@ async def _telegram_bot(
             shared_boards=SharedBoards(harness.app.db) if shared_status else None,
         )
         harness.app.notifier.register(adapter)
+        if stars:  # as bot.doors wires it
+            harness.app.core.services.stars.renewals = adapter.stars_renewals
         bot = TelegramBot(api, adapter, harness)
 
         async def collect(_update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
