@@ -11,11 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.credits import Balance
 from core.db.repositories import groups as repo
 from core.db.repositories.groups import WalletRow
 from core.db.session import Database
 from core.i18n.local_time import Clock
+from core.messages import ChatRef
+from core.privacy.chats import is_group
 
 DAY = timedelta(days=1)
 LARGEST_LIMIT = 100_000  # images a day: anything larger is a typo, not a limit
@@ -123,11 +127,23 @@ class GroupWallets:
                 await repo.create(session, chat)
             await repo.change(session, chat, values)
 
-    async def wallet_of(self, chat: str) -> int | None:
+    async def wallet_of(self, chat: ChatRef) -> int | None:
         """The account of the chat's wallet while it is on: where `/buy` in the chat puts credits."""
         async with self._db.read() as session:
-            wallet = await repo.find(session, chat)
-        return wallet.account_id if wallet is not None and wallet.enabled else None
+            return await _enabled_wallet(session, chat)
+
+
+async def paying_account(session: AsyncSession, chat: ChatRef, buyer: int) -> int:
+    """Whose credits a purchase made in `chat` adds to: the group's wallet while it is on, else the
+    buyer's own account. Read in the purchase's transaction."""
+    return await _enabled_wallet(session, chat) or buyer
+
+
+async def _enabled_wallet(session: AsyncSession, chat: ChatRef) -> int | None:
+    if not is_group(chat):
+        return None
+    wallet = await repo.find(session, chat.serialize())
+    return wallet.account_id if wallet is not None and wallet.enabled else None
 
 
 def _balance(wallet: WalletRow) -> Balance:

@@ -153,6 +153,8 @@ class Intake:
             found = payers.get(wallet.account_id)
             if found is None:
                 return credits.UnknownAccount(wallet.account_id)
+            if found.frozen_reason:  # a purchase for the wallet was disputed
+                return freezes.refusal(found.frozen_reason)
             source = found
             if refused := admission.over_group_limits(
                 wallet,

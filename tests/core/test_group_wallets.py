@@ -71,7 +71,7 @@ async def wallet_on(harness: Harness, funds: int, *, quota: int | None = None, c
         assert await said(harness, f"/group cap {cap}", "admin", admin=True) == en(
             "group.cap_set", images=cap
         )
-    account = await harness.app.core.services.groups.wallet_of(GROUP.serialize())
+    account = await harness.app.core.services.groups.wallet_of(GROUP)
     assert account is not None
     async with harness.app.db.transaction() as session:
         await credits.grant(session, account, funds, kind=credits.EntryKind.ADMIN_GRANT, key="fund")

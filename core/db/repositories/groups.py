@@ -47,6 +47,12 @@ async def find(session: AsyncSession, chat: str) -> WalletRow | None:
     return None if row is None else WalletRow(*row)
 
 
+async def is_wallet(session: AsyncSession, account_id: int) -> bool:
+    """Whether the account is a group's wallet (a purchase for it tells its buyer so)."""
+    found = await session.scalar(select(GroupWallet.chat).where(GroupWallet.account_id == account_id))
+    return found is not None
+
+
 async def create(session: AsyncSession, chat: str) -> None:
     """Gives the chat a wallet (off, empty) unless another request just did: an account of its own,
     with no identity."""

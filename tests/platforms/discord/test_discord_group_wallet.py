@@ -7,6 +7,7 @@ from core import credits
 from core.db.types import utcnow
 from core.groups import DAY, ResetTime, day_start
 from core.i18n import translate
+from core.messages import ChatRef
 from tests.fakes.discord_api import CHANNEL_ID, user
 from tests.platforms.discord.conftest import ALICE, BOB, TRIAL, DiscordBot, answered
 
@@ -32,7 +33,9 @@ async def test_a_manager_turns_the_wallet_on_and_a_member_spends_from_it_until_t
     assert await group(bot, ALICE, MANAGE_GUILD, setting="quota", value="1") == translate(
         "en", "group.quota_set", images=1
     )
-    wallet = await bot.harness.app.core.services.groups.wallet_of(f"discord:guild:{CHANNEL_ID}")
+    wallet = await bot.harness.app.core.services.groups.wallet_of(
+        ChatRef("discord", "guild", str(CHANNEL_ID))
+    )
     assert wallet is not None
     async with bot.harness.app.db.transaction() as session:
         await credits.grant(session, wallet, 50, kind=credits.EntryKind.ADMIN_GRANT, key="fund")

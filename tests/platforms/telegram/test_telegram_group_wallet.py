@@ -4,12 +4,18 @@ starts again; anyone else is refused in their language."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from core import credits
 from core.db.types import utcnow
 from core.groups import DAY, ResetTime, day_start
 from core.i18n import translate
-from tests.fakes.telegram_api import BOT_USERNAME
-from tests.platforms.telegram.conftest import ALICE, BOB, GROUP, TRIAL, TelegramBot
+from core.messages import ChatRef
+from tests.fakes.telegram_api import BOT_USERNAME, TelegramBotAPIDouble
+from tests.harness import DatabaseTarget
+from tests.platforms.telegram.conftest import ALICE, BOB, GROUP, TRIAL, TelegramBot, open_telegram_bot
+from tests.platforms.telegram.test_telegram_stars import PACKS
 
 LI = 44  # a member who reads Chinese
 
@@ -40,7 +46,7 @@ async def test_an_admin_turns_the_wallet_on_and_a_member_spends_from_it_until_th
         translate("en", "group.quota_set", images=1),
     ]
     services = telegram_bot.harness.app.core.services
-    wallet = await services.groups.wallet_of(f"telegram:supergroup:{GROUP}")
+    wallet = await services.groups.wallet_of(ChatRef("telegram", "supergroup", str(GROUP)))
     assert wallet is not None
     async with telegram_bot.harness.app.db.transaction() as session:
         await credits.grant(session, wallet, 50, kind=credits.EntryKind.ADMIN_GRANT, key="fund")
@@ -56,3 +62,35 @@ async def test_an_admin_turns_the_wallet_on_and_a_member_spends_from_it_until_th
     assert await telegram_bot.balance(BOB) == TRIAL, "the member's own credits are untouched"
     async with telegram_bot.harness.app.db.read() as session:
         assert (await credits.balance(session, wallet)).total == 40
+
+
+async def test_stars_paid_in_the_group_top_up_its_wallet_once(
+    database: DatabaseTarget, tmp_path: Path, api: TelegramBotAPIDouble
+) -> None:
+    async with open_telegram_bot(database, tmp_path, api, stars=True, stripe={"packs": PACKS}) as shop:
+        api.admins[GROUP].add(ALICE)
+        await shop.say(f"/group@{BOT_USERNAME} wallet on", user=ALICE, chat=GROUP)
+        payment = {
+            "currency": "XTR",
+            "total_amount": 350,
+            "invoice_payload": "stars:starter",
+            "telegram_payment_charge_id": "charge-g1",
+            "provider_payment_charge_id": "",
+        }
+        await asyncio.gather(
+            *(shop.say(None, user=BOB, chat=GROUP, successful_payment=payment) for _ in range(3))
+        )
+        await shop.harness.app.notifier.drain()
+
+        wallet = await shop.harness.app.core.services.groups.wallet_of(
+            ChatRef("telegram", "supergroup", str(GROUP))
+        )
+        assert wallet is not None
+        async with shop.harness.app.db.read() as session:
+            assert (await credits.balance(session, wallet)).total == 500
+        told = translate("en", "group.topped_up", credits=500, balance=500)
+        assert [call.fields["text"] for call in api.of("sendMessage", BOB)].count(told) == 1, (
+            "the buyer, privately"
+        )
+        assert told not in group_texts(shop)
+        await shop.harness.assert_ledger_consistent()
