@@ -31,6 +31,7 @@ from core.generation.providers.pool import ProviderPool
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
+from core.groups import GroupWallets
 from core.heartbeat import Heartbeat
 from core.live_figures import Figures
 from core.messages import ChatRef
@@ -238,6 +239,7 @@ def build(
         payments=payments,
         stars=stars,
         privacy=privacy,
+        groups=GroupWallets(db),
     )
     core = Core(services, metrics)
     adapters: list[Adapter] = []

@@ -7,7 +7,7 @@ transaction, so a balance change and the entry that explains it commit together 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -87,6 +87,13 @@ async def lock(session: AsyncSession, account_id: int) -> Balance:
     if values is None:
         raise UnknownAccount(account_id)
     return Balance(*values)
+
+
+async def lock_all(session: AsyncSession, account_ids: Iterable[int | None]) -> None:
+    """`lock` for several accounts (a member and the group wallet paying for them), in id order as
+    the intake locks them, so none deadlocks."""
+    for account_id in sorted({account_id for account_id in account_ids if account_id is not None}):
+        await lock(session, account_id)
 
 
 async def balance(session: AsyncSession, account_id: int) -> Balance:
@@ -287,6 +294,7 @@ class NewHold:
     one_time: int
     key: str
     reference: str | None = None
+    member_id: int | None = None  # a group wallet's hold: the member it pays for
 
 
 async def hold_each(session: AsyncSession, holds: Sequence[NewHold]) -> list[Hold]:
@@ -299,7 +307,7 @@ async def hold_each(session: AsyncSession, holds: Sequence[NewHold]) -> list[Hol
         totals[new.account_id] = (subscription + new.subscription, one_time + new.one_time)
     await repo.take_each(session, [(account, *amounts) for account, amounts in totals.items()])
     opened = [
-        (Hold(new.id, new.account_id, new.subscription, new.one_time, new.reference), new.key)
+        (Hold(new.id, new.account_id, new.subscription, new.one_time, new.reference, new.member_id), new.key)
         for new in holds
     ]
     await repo.create_holds(session, opened)
@@ -408,4 +416,5 @@ def _entry(hold: Hold, bucket: Bucket, delta: int, kind: EntryKind) -> dict[str,
         "idempotency_key": f"hold:{hold.id}:{kind}:{bucket}",
         "reference": hold.reference or f"hold:{hold.id}",
         "created_at": utcnow(),
+        "member_id": hold.member_id,
     }

@@ -75,6 +75,18 @@ class Incoming:
     # How the door reaches the sender privately (a DM, the member's own chat), when it can: notices
     # about their own affairs (payments, refunds, support answers) go there when they asked in a group.
     private_chat: ChatRef | None = None
+    # In a group: whether the sender administers it, as the platform defines it (the door asks the
+    # platform only when the core needs to know). None where the door cannot tell.
+    group_admin: Callable[[], Awaitable[bool]] | None = None
+
+
+def declared(value: bool) -> Callable[[], Awaitable[bool]]:
+    """A `group_admin` the door knew with the message itself (the permissions it came with)."""
+
+    async def answer() -> bool:
+        return value
+
+    return answer
 
 
 class Event(StrEnum):

@@ -69,6 +69,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("report", (Option("job", required=True, integer=True, low=1), Option("reason"))),
     Entry("subscription", (Option("manage", choices=("cancel", "portal")),)),
     Entry("invoices"),
+    Entry("group", (Option("setting", choices=("wallet", "quota", "cap")), Option("value"))),
     Entry("terms"),
     Entry("accept"),
     Entry("export"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ from core.db.session import Database
 from core.generation.jobs import JobService
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
+from core.groups import GroupWallets
 from core.i18n import Translator, normalize_language
 from core.i18n.local_time import Clock, zone_of
 from core.messages import Attachment, ChatRef, UserRef
@@ -42,6 +43,7 @@ class Services:
     payments: Payments
     stars: StarsPurchases
     privacy: Privacy
+    groups: GroupWallets
 
     def language_for(self, account: AccountView, user: UserRef) -> str:
         """The account's choice, else the platform's locale, else the configured default."""
@@ -62,6 +64,7 @@ class Context:
     standing: Standing | None = None  # read with who is asking, for a request that may charge
     shows_buttons: bool = True  # whether the door shows choices as buttons, else texts say what to type
     private_chat: ChatRef | None = None  # how the door reaches the asker privately, when it can
+    group_admin: Callable[[], Awaitable[bool]] | None = None  # whether the asker administers the group
 
     @property
     def notices_chat(self) -> ChatRef:

@@ -17,8 +17,10 @@ from core.generation import admission, replies
 from core.generation.jobs import ImagineSpec
 from core.generation.sizes import AspectRatio, Tier, parse_tier
 from core.generation.styles import StyleBook
+from core.groups import WalletCharge
 from core.i18n import LANGUAGES, translate
 from core.messages import ActionKind, Attachment, Reply
+from core.privacy.chats import is_group
 
 OPTION_ALIASES = {
     "ar": "ar",
@@ -143,13 +145,36 @@ async def _submit(
     )
     if refused is not None:
         raise refused
+    wallet, standing = await _group_wallet(ctx, spec, standing)
     if attachments:  # what the standing refuses is refused before references are downloaded and decoded
-        jobs.check(spec, standing)
+        jobs.check(spec, standing, group=wallet is not None)
         spec = replace(spec, references=await _store_references(ctx, attachments))
     submitted = await jobs.submit(
-        ctx.account, ctx.user, ctx.chat, ctx.language, spec, standing, request_key=request_key
+        ctx.account, ctx.user, ctx.chat, ctx.language, spec, standing, request_key=request_key, wallet=wallet
     )
     return [replies.queued(ctx.t, submitted.job_id, submitted.position, submitted.cost, submitted.balance)]
+
+
+async def _group_wallet(
+    ctx: Context, spec: ImagineSpec, standing: Standing
+) -> tuple[WalletCharge | None, Standing]:
+    """In a group whose wallet is on: the wallet that pays, and the standing with its balance instead
+    of the member's; its quota and cap are refused here first (the write decides again, atomically)."""
+    if not is_group(ctx.chat):
+        return None, standing
+    found = await ctx.services.groups.charge(
+        ctx.chat.serialize(), ctx.account.id, zone=ctx.clock.zone, now=utcnow()
+    )
+    if found is None:
+        return None, standing
+    wallet, balance, by_member, by_group = found
+    if refused := admission.over_group_limits(
+        wallet, used_by_member=by_member, used_by_group=by_group, images=spec.n
+    ):
+        raise refused
+    return wallet, replace(
+        standing, balance_subscription=balance.subscription, balance_one_time=balance.one_time
+    )
 
 
 def _still_current(ctx: Context) -> bool:

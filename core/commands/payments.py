@@ -7,6 +7,7 @@ from core.commands.context import Context, Services
 from core.commands.parser import Command
 from core.db.statuses import PaymentStatus, SubscriptionStatus
 from core.errors import UserError
+from core.groups import paying_account
 from core.i18n import Translator
 from core.i18n.statuses import status_text
 from core.messages import ChatRef, Choice, Event, Reply, text
@@ -35,11 +36,16 @@ async def buy(ctx: Context, command: Command) -> list[Reply]:
         item = ctx.services.payments.catalogue.find(command.words[0])
         if item is None or item not in payments.purchasable():
             raise UserError("unknown_item", value=command.words[0], items=_ids(ctx))
+        async with ctx.services.db.read() as session:
+            payer = await paying_account(session, ctx.chat, ctx.account.id)  # a group's wallet, when on
+        if payer != ctx.account.id and isinstance(item, Plan):
+            raise UserError("group_packs_only")
         # The payment's notices go to the buyer's private chat (never to a group); the link itself is
         # a private reply: the door sends it privately (Telegram) or shows it to the buyer alone (a
         # Discord ephemeral answer), and a group sees at most that it was sent, or how to get it.
-        url = await payments.link(ctx.account.id, ctx.notices_chat, item, pointer=ctx.pointer)
-        message = t("buy.link", item=item, what=describe(ctx, item), url=url)
+        url = await payments.link(payer, ctx.notices_chat, item, pointer=ctx.pointer)
+        key = "buy.link" if payer == ctx.account.id else "group.buy_link"
+        message = t(key, item=item, what=describe(ctx, item), url=url)
         lines = "\n".join((message, t("buy.refunds"), t("payment.support_hint")))
         if sold_here and item.stars:
             return [text(lines, private=True, event=Event.ITEM_CHOSEN, item=item.id)]

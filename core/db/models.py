@@ -85,6 +85,9 @@ class LedgerEntry(Base):
     note: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the operators' daily figures
+    # A group wallet's spend: the member whose request it paid for (their export lists it; erasing
+    # them unlinks it, the wallet's entry stays).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
 
 
 class CreditHold(Base):
@@ -101,6 +104,8 @@ class CreditHold(Base):
     status: Mapped[str] = mapped_column(String(16), default=HoldStatus.HELD)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    # A group wallet's hold: the member it pays for, carried onto its settle or refund entries.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
 
 
 class Job(Base):
@@ -109,6 +114,14 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_status_account", "status", "account_id"),
+        # A group wallet's jobs of a day: what its quota and cap count.
+        Index(
+            "ix_jobs_wallet_created",
+            "wallet_id",
+            "created_at",
+            postgresql_where=text("wallet_id IS NOT NULL"),
+            sqlite_where=text("wallet_id IS NOT NULL"),
+        ),
         # Jobs waiting out a backoff: when an idle worker should look again.
         Index(
             "ix_jobs_backoff",
@@ -145,6 +158,8 @@ class Job(Base):
     n: Mapped[int]
     cost: Mapped[int]
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("credit_holds.id"))
+    # The group wallet that paid, when not the account itself: its quotas count these jobs.
+    wallet_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     references: Mapped[list[str]] = mapped_column(default=list)
     # Indexed: deleting a job looks up the jobs made from it (the foreign key's SET NULL).
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
@@ -167,6 +182,21 @@ class Job(Base):
     # and images are erased a while after it finished; `erased_at` says when that was done.
     kept: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     erased_at: Mapped[datetime | None]
+
+
+class GroupWallet(Base):
+    """A group chat's shared credits: an account of its own, spent by the members' requests in that
+    chat while `enabled`, within `member_quota` images per member and `daily_cap` images for the whole
+    group per (UTC) day, when set."""
+
+    __tablename__ = "group_wallets"
+
+    chat: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    member_quota: Mapped[int | None]
+    daily_cap: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class JobReference(Base):

@@ -14,6 +14,7 @@ from core.credits import Balance
 from core.db.repositories.asker import Standing
 from core.errors import UserError
 from core.generation.sizes import Tier
+from core.groups import WalletCharge
 from core.payments import freezes
 from core.payments.service import TIER_ORDER
 
@@ -43,11 +44,26 @@ def refusal(
     return None
 
 
-def unaffordable(standing: Standing, *, cost: int, max_queued: int) -> UserError | None:
-    """Why this request cannot be queued now, if it cannot: too few credits, a full queue."""
+def unaffordable(standing: Standing, *, cost: int, max_queued: int, group: bool = False) -> UserError | None:
+    """Why this request cannot be queued now, if it cannot: too few credits (the group wallet's, when
+    `group`: the standing then carries its balance), a full queue."""
     total = standing.balance_subscription + standing.balance_one_time
     if total < cost:
+        if group:
+            return UserError("group_insufficient_credits", balance=total, cost=cost)
         return UserError("insufficient_credits", balance=total, cost=cost)
     if standing.queued >= max_queued:
         return UserError("queue_full", limit=max_queued)
+    return None
+
+
+def over_group_limits(
+    charge: WalletCharge, *, used_by_member: int, used_by_group: int, images: int
+) -> UserError | None:
+    """Why a group wallet may not pay for `images` more today, if it may not: the member's daily quota
+    is used up, or the group's daily cap (both count today's images, refunded ones not)."""
+    if charge.member_quota is not None and used_by_member + images > charge.member_quota:
+        return UserError("group_quota", quota=charge.member_quota, used=used_by_member, reset=charge.resets)
+    if charge.daily_cap is not None and used_by_group + images > charge.daily_cap:
+        return UserError("group_cap", cap=charge.daily_cap, used=used_by_group, reset=charge.resets)
     return None

@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
 from core.batching import Batcher
-from core.db.repositories import orders, queue, references
+from core.db.repositories import groups, orders, queue, references
 from core.db.repositories.orders import Payer
 from core.db.session import Database
 from core.errors import UserError
+from core.generation import admission
+from core.groups import WalletCharge
 from core.payments import freezes
 
 log = logging.getLogger(__name__)
@@ -42,13 +44,27 @@ class Order:
     job: dict[str, Any]  # the job row's values but its number, status, hold and references
     references: tuple[str, ...] = ()
     request_key: str | None = None  # the chat message asking, once per message
+    wallet: WalletCharge | None = None  # a group wallet pays, within its limits, not the account
+
+
+@dataclass(slots=True)
+class _Used:
+    """Images a group wallet paid for today, by member: updated as the batch accepts orders."""
+
+    by_member: dict[tuple[int, int], int]
+
+    def of(self, wallet: int, member: int) -> int:
+        return self.by_member.get((wallet, member), 0)
+
+    def of_group(self, wallet: int) -> int:
+        return sum(images for (owner, _), images in self.by_member.items() if owner == wallet)
 
 
 @dataclass(frozen=True, slots=True)
 class Queued:
     job_id: int
     position: int  # in the whole queue, 1 = next
-    balance: credits.Balance  # the account's, once this job is paid for
+    balance: credits.Balance  # the paying account's (or group wallet's), once this job is paid for
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +112,11 @@ class Intake:
 
     async def _write_together(self, batch: Sequence[Order]) -> list[Outcome]:
         async with self._db.transaction() as session:
-            payers = await orders.payers(session, {order.account_id for order in batch})
+            wallets = {order.wallet.account_id: order.wallet.since for order in batch if order.wallet}
+            # The wallets' rows are locked with the members' (in one order): their use is read after,
+            # so two members racing for the last credits or quota are decided one after the other.
+            payers = await orders.payers(session, {order.account_id for order in batch} | set(wallets))
+            used = _Used(await groups.usage(session, wallets, min(wallets.values())) if wallets else {})
             first: dict[str, int] = {}  # request key -> the batch's first order with it
             outcomes: list[Outcome | _Accepted] = []
             for order in batch:
@@ -105,7 +125,7 @@ class Intake:
                     continue
                 if order.request_key is not None:
                     first[order.request_key] = len(outcomes)
-                outcomes.append(self._decide(order, payers.get(order.account_id)))
+                outcomes.append(self._decide(order, payers, used))
             accepted = list({id(item): item for item in outcomes if isinstance(item, _Accepted)}.values())
             queued = await _queue(session, accepted) if accepted else {}
         for item in accepted:
@@ -120,24 +140,46 @@ class Intake:
             )
         return [queued[id(outcome)] if isinstance(outcome, _Accepted) else outcome for outcome in outcomes]
 
-    def _decide(self, order: Order, payer: Payer | None) -> _Accepted | Exception:
-        """The order against its account as the batch left it; what it takes, taken from `payer`."""
+    def _decide(self, order: Order, payers: dict[int, Payer], used: _Used) -> _Accepted | Exception:
+        """The order against its account (and group wallet) as the batch left them; what it takes,
+        taken from the one that pays."""
+        payer = payers.get(order.account_id)
         if payer is None:
             return credits.UnknownAccount(order.account_id)
         if payer.frozen_reason:
             return freezes.refusal(payer.frozen_reason)
-        total = payer.subscription + payer.one_time
+        source, wallet, images = payer, order.wallet, int(order.job["n"])
+        if wallet is not None:
+            found = payers.get(wallet.account_id)
+            if found is None:
+                return credits.UnknownAccount(wallet.account_id)
+            if found.frozen_reason:  # a purchase for the wallet was disputed
+                return freezes.refusal(found.frozen_reason)
+            source = found
+            if refused := admission.over_group_limits(
+                wallet,
+                used_by_member=used.of(wallet.account_id, order.account_id),
+                used_by_group=used.of_group(wallet.account_id),
+                images=images,
+            ):
+                return refused
+        total = source.subscription + source.one_time
         if total < order.cost:
+            if wallet is not None:
+                return UserError("group_insufficient_credits", balance=total, cost=order.cost)
             return UserError("insufficient_credits", balance=total, cost=order.cost)
         if payer.queued >= self._max_queued:
             return UserError("queue_full", limit=self._max_queued)
         subscription, one_time = credits.split(
-            credits.Balance(payer.subscription, payer.one_time), order.cost
+            credits.Balance(source.subscription, source.one_time), order.cost
         )
-        payer.subscription -= subscription
-        payer.one_time -= one_time
+        source.subscription -= subscription
+        source.one_time -= one_time
         payer.queued += 1
-        return _Accepted(order, subscription, one_time, credits.Balance(payer.subscription, payer.one_time))
+        if wallet is not None:
+            key = (wallet.account_id, order.account_id)
+            used.by_member[key] = used.of(*key) + images
+        return _Accepted(order, subscription, one_time, credits.Balance(source.subscription, source.one_time))
 
 
 async def _queue(session: AsyncSession, accepted: list[_Accepted]) -> dict[int, Queued]:
@@ -152,11 +194,12 @@ async def _queue(session: AsyncSession, accepted: list[_Accepted]) -> dict[int, 
         [
             credits.NewHold(
                 hold_id,
-                item.order.account_id,
+                item.order.wallet.account_id if item.order.wallet else item.order.account_id,
                 item.subscription,
                 item.one_time,
                 key=f"job:{job_id}:{token_hex(4)}",
                 reference=f"job:{job_id}",
+                member_id=item.order.account_id if item.order.wallet else None,
             )
             for item, job_id, hold_id in zip(accepted, job_ids, numbers.hold_ids, strict=True)
         ],
@@ -168,6 +211,7 @@ async def _queue(session: AsyncSession, accepted: list[_Accepted]) -> dict[int, 
             "account_id": item.order.account_id,
             "cost": item.order.cost,
             "hold_id": hold.id,
+            "wallet_id": item.order.wallet.account_id if item.order.wallet else None,
             "references": list(item.order.references),
             "request_key": item.order.request_key,
         }

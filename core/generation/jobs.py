@@ -32,6 +32,7 @@ from core.generation.sizes import (
 )
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
+from core.groups import WalletCharge
 from core.messages import ChatRef, UserRef
 from core.policy import CreditSettings, GenerationSettings
 
@@ -114,6 +115,7 @@ class JobService:
         standing: Standing,
         *,
         request_key: str | None = None,
+        wallet: WalletCharge | None = None,
     ) -> Submitted:
         """Refuses before anything is reserved, or reserves the cost and queues the job in one
         transaction. The caller has already refused what refuses the account itself (a freeze, the
@@ -121,10 +123,11 @@ class JobService:
         this request.
 
         `request_key` names the chat message asking: the same message delivered again gets the job it
-        already made, not a second one. Requests that arrive together are written together
+        already made, not a second one. With a `wallet`, a group wallet pays (within its limits) and
+        `standing` carries the wallet's balance. Requests that arrive together are written together
         (core.generation.intake).
         """
-        provider_prompt = self.check(spec, standing)
+        provider_prompt = self.check(spec, standing, group=wallet is not None)
         await self._moderate(account, provider_prompt)  # before anything is reserved, outside the write
         tier, width, height, cost = self._priced(spec)
         job = {
@@ -145,7 +148,7 @@ class JobService:
             "action": spec.action,
             "lane": JobLane.PAID if standing.bought_pack or standing.plan else JobLane.TRIAL,
         }
-        order = Order(account.id, cost, job, spec.references, request_key)
+        order = Order(account.id, cost, job, spec.references, request_key, wallet)
         try:
             queued = await self.intake.queue(order)
         except IntegrityError:
@@ -154,14 +157,14 @@ class JobService:
             return earlier  # the same message, delivered again
         return Submitted(queued.job_id, queued.position, cost, queued.balance, width, height)
 
-    def check(self, spec: ImagineSpec, standing: Standing) -> str:
+    def check(self, spec: ImagineSpec, standing: Standing, *, group: bool = False) -> str:
         """Refuses, from the standing and reserving nothing, what `submit` would refuse before costly
         work (moderation; downloading and decoding references); returns the prompt the provider gets.
         The write still decides: it takes the credits only if they are there."""
         provider_prompt = self._validate(spec)
         *_, cost = self._priced(spec)
         if refused := admission.unaffordable(
-            standing, cost=cost, max_queued=self.generation.max_queued_jobs_per_user
+            standing, cost=cost, max_queued=self.generation.max_queued_jobs_per_user, group=group
         ):
             raise refused
         return provider_prompt
@@ -181,16 +184,18 @@ class JobService:
     @staticmethod
     async def _submitted(session: AsyncSession, job: Job) -> Submitted:
         position = await repo.queue_position(session, job.id) if job.status == JobStatus.QUEUED else 0
-        balance = await credits.balance(session, job.account_id)
+        balance = await credits.balance(session, job.wallet_id or job.account_id)
         return Submitted(job.id, position, job.cost, balance, job.width, job.height)
 
     async def cancel(self, account_id: int, job_id: int | None) -> Cancelled:
         """Cancels a queued or running job of this account and refunds it."""
         async with self.db.transaction() as session:
-            await credits.lock(session, account_id)  # before the queue's row, as the intake: no deadlock
             job = await (
                 repo.latest_active(session, account_id) if job_id is None else repo.get(session, job_id)
             )
+            # Before the queue's row, in id order as the intake: no deadlock. A group wallet paying
+            # for the job is locked with the account: the refund goes back to it.
+            await credits.lock_all(session, (account_id, job.wallet_id if job is not None else None))
             if job is None or job.account_id != account_id:
                 if job_id is None:
                     raise UserError("nothing_to_cancel")
@@ -201,7 +206,7 @@ class JobService:
             ):
                 raise UserError("job_not_cancellable", job=job.id, status=job.status)
             refunded = job.cost if job.hold_id and await credits.refund(session, job.hold_id) else 0
-            balance = await credits.balance(session, account_id)
+            balance = await credits.balance(session, job.wallet_id or account_id)
         if was_running:
             self.worker.abort(job.id)
         log.info("job %s cancelled by its owner", job.id)

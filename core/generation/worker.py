@@ -177,10 +177,15 @@ class WorkerPool:
             expired = await repo.expired_leases(session, utcnow())
             # Accounts first, in id order, as the intake locks them: a refund after the queue's row
             # would otherwise deadlock against an intake batch on PostgreSQL.
-            for account_id in sorted(
-                {job.account_id for job in expired if self.backoff.exhausted(job.attempts)}
-            ):
-                await credits.lock(session, account_id)
+            await credits.lock_all(
+                session,
+                [
+                    account_id
+                    for job in expired
+                    if self.backoff.exhausted(job.attempts)
+                    for account_id in (job.account_id, job.wallet_id)
+                ],
+            )
             for job in expired:
                 if not self.backoff.exhausted(job.attempts):
                     await repo.transition(
@@ -353,7 +358,7 @@ class WorkerPool:
     async def _fail(self, job: Job, code: str, reference: str | None = None, *, strike: bool = False) -> None:
         async with self.db.transaction() as session:
             # The account before the queue's row, as the intake locks them: else a deadlock (PostgreSQL).
-            await credits.lock(session, job.account_id)
+            await credits.lock_all(session, (job.account_id, job.wallet_id))  # and the group wallet paying
             if not await repo.transition(
                 session,
                 job.id,

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from core import credits
+from core.db.repositories import groups
 from core.db.repositories import payments as repo
 from core.db.statuses import PaymentStatus, SubscriptionStatus
 from core.payments import chargebacks
@@ -130,10 +131,11 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
     )
     balance = await credits.balance(ctx.session, account_id)
     log.info("stripe: pack purchase credited to account %s", account_id)
+    topped_up = await groups.is_wallet(ctx.session, account_id)  # bought in a group for its wallet
     await ctx.tell(
         account_id,
         chat,
-        "payment.received",
+        "group.topped_up" if topped_up else "payment.received",
         f"payment:{session_id}",
         credits=item.credits,
         balance=balance.total,

@@ -20,6 +20,7 @@ from core.accounts import Accounts
 from core.db.repositories import payments as repo
 from core.db.session import Database
 from core.db.statuses import PaymentStatus
+from core.groups import paying_account
 from core.i18n import Translator, normalize_language
 from core.messages import ChatRef, UserRef, text
 from core.notifier import Notifier
@@ -104,7 +105,8 @@ class StarsPurchases:
         private_chat: ChatRef | None = None,
     ) -> None:
         """Grants a paid pack once per charge and tells the buyer, through the outbox: in their
-        `private_chat` when they paid in a group."""
+        `private_chat` when they paid in a group. Paid in a group whose wallet is on, the pack goes
+        to the group's wallet."""
         pack = self.pack(pack_id)
         account = await self.accounts.resolve(user)
         if pack is None:
@@ -113,10 +115,11 @@ class StarsPurchases:
         language = account.language or normalize_language(user.locale) or self.default_language
         told = notices_chat(chat, private_chat)
         async with self.db.transaction() as session:
-            await credits.lock(session, account.id)
+            payer = await paying_account(session, chat, account.id)
+            await credits.lock(session, payer)
             if not await credits.grant(
                 session,
-                account.id,
+                payer,
                 pack.credits,
                 kind=credits.EntryKind.PURCHASE,
                 key=f"{PROVIDER}:{charge_id}",
@@ -125,7 +128,7 @@ class StarsPurchases:
                 return
             await repo.add_payment(
                 session,
-                account_id=account.id,
+                account_id=payer,
                 provider=PROVIDER,
                 reference=charge_id,
                 kind="pack",
@@ -140,11 +143,12 @@ class StarsPurchases:
             if told != chat:
                 pointer = NoticePointer(told, chat, account.id, language, user.display_name)
                 await remember_pointer(session, pointer)
-            balance = await credits.balance(session, account.id)
-            notice = Translator(language)("payment.received", credits=pack.credits, balance=balance.total)
+            balance = await credits.balance(session, payer)
+            key = "payment.received" if payer == account.id else "group.topped_up"
+            notice = Translator(language)(key, credits=pack.credits, balance=balance.total)
             await self.notifier.enqueue(session, told, [text(notice)], key=f"payment:{PROVIDER}:{charge_id}")
         self.notifier.wake()
-        log.info("telegram stars: pack purchase credited to account %s", account.id)
+        log.info("telegram stars: pack purchase credited to account %s", payer)
 
     async def buyer(self, charge_id: str) -> int:
         """The Telegram user id that paid this charge (Telegram needs it to return the Stars)."""

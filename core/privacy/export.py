@@ -30,6 +30,7 @@ from core.db.models import (
 )
 from core.db.repositories import accounts as accounts_repo
 from core.db.repositories import erasure
+from core.db.repositories import groups as group_wallets
 from core.db.repositories import privacy as repo
 from core.db.repositories.support import audit
 from core.db.session import Database
@@ -150,6 +151,7 @@ class Exports:
             jobs: list[Job] = await erasure.rows_of(session, Job, own)
             tickets: list[SupportTicket] = await erasure.rows_of(session, SupportTicket, own)
             messages = await erasure.ticket_messages(session, [ticket.id for ticket in tickets])
+            spends = await group_wallets.spends_of(session, [*own, *merged])
             data: dict[str, Any] = {
                 "format": FORMAT,
                 "exported_at": utcnow().isoformat(),
@@ -169,6 +171,8 @@ class Exports:
                 "consents": [row(r) for r in await erasure.rows_of(session, ConsentRecord, own)],
                 "settings": dict(account.preferences or {}),
                 "ledger": [row(r) for r in await erasure.rows_of(session, LedgerEntry, [*own, *merged])],
+                # What group wallets paid for this member (the wallets stay the groups').
+                "group_spends": [row(r, omit={"account_id"}) for r in spends],
                 "payments": [row(r) for r in await erasure.rows_of(session, Payment, own)],
                 "subscriptions": [row(r) for r in await erasure.rows_of(session, Subscription, own)],
                 "jobs": [row(job) for job in jobs],

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import discord
@@ -33,7 +33,17 @@ from discord.gateway import DiscordWebSocket
 from core.commands.parser import Command
 from core.commands.router import Core
 from core.errors import UserError
-from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, Stage, UserRef
+from core.messages import (
+    ActionKind,
+    ActionPress,
+    Attachment,
+    ChatRef,
+    Incoming,
+    Reply,
+    Stage,
+    UserRef,
+    declared,
+)
 from platforms.base import Capabilities
 from platforms.discord import commands, render
 from platforms.discord.buttons import DoorClient, ShardedDoorClient
@@ -156,11 +166,22 @@ class DiscordAdapter:
             return
         references = tuple(_attachment(attachment) for attachment in attachments)
         user, chat, message_id = _user(interaction), _chat(interaction), str(interaction.id)
-        private = _private_chat(interaction)
+        private, admin = _private_chat(interaction), _group_admin(interaction)
         if isinstance(command, Command):
-            incoming = Incoming(user, chat, "", references, message_id, command=command, private_chat=private)
+            incoming = Incoming(
+                user,
+                chat,
+                "",
+                references,
+                message_id,
+                command=command,
+                private_chat=private,
+                group_admin=admin,
+            )
         else:
-            incoming = Incoming(user, chat, command, references, message_id, private_chat=private)
+            incoming = Incoming(
+                user, chat, command, references, message_id, private_chat=private, group_admin=admin
+            )
         async with self._turns.core():
             replies = await self._core.dispatch(incoming)
         await self._answer(interaction, replies)
@@ -190,6 +211,7 @@ class DiscordAdapter:
             (),
             str(interaction.id),
             private_chat=_private_chat(interaction),
+            group_admin=_group_admin(interaction),
         )
         async with self._turns.core():
             answered = await self._core.dispatch(incoming)
@@ -282,6 +304,14 @@ def _user(interaction: discord.Interaction) -> UserRef:
 
 def _chat(interaction: discord.Interaction) -> ChatRef:
     return ChatRef("discord", GUILD if interaction.guild_id else DM, str(interaction.channel_id))
+
+
+def _group_admin(interaction: discord.Interaction) -> Callable[[], Awaitable[bool]] | None:
+    """In a server: whether the member may manage it (Discord's Manage Server), from the permissions
+    the interaction came with; None in a DM."""
+    if interaction.guild_id is None:
+        return None
+    return declared(interaction.permissions.manage_guild)
 
 
 def _private_chat(interaction: discord.Interaction) -> ChatRef:

@@ -11,12 +11,13 @@ import asyncio
 import hmac
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Message, Update, User
-from telegram.constants import ChatType
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
@@ -54,6 +55,7 @@ ALBUM_WAIT_S = 1.0  # an album arrives as one message per photo: wait for the re
 START_RETRY_S = (1, 2, 5, 10, 30, 60)
 ALERT_CHARS = 200
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ADMIN_STATUSES = frozenset({ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR})
 START_PAYLOAD = "notices"  # `/start notices`: someone opened the private chat from a group's pointer
 
 
@@ -260,6 +262,22 @@ class TelegramAdapter:
 
     # --- incoming ----------------------------------------------------------------------------------
 
+    def _group_admin(self, chat_id: int, kind: str, user_id: int) -> Callable[[], Awaitable[bool]] | None:
+        """Whether the sender administers the group (its creator or an administrator), asked of
+        Telegram only when the core needs to know; None in a private chat."""
+        if kind == ChatType.PRIVATE:
+            return None
+
+        async def ask() -> bool:
+            try:
+                member = await self.application.bot.get_chat_member(chat_id, user_id)
+            except TelegramError as error:
+                log.warning("telegram: a group admin check failed: %s", type(error).__name__)
+                return False
+            return member.status in ADMIN_STATUSES
+
+        return ask
+
     async def _on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         if message is None or message.from_user is None or message.from_user.is_bot:
@@ -280,6 +298,7 @@ class TelegramAdapter:
             tuple(incoming.attachment(photo, self._download) for photo in photos),
             str(message.message_id),
             private_chat=_private_chat(message.from_user),
+            group_admin=self._group_admin(message.chat.id, message.chat.type, message.from_user.id),
         )
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
@@ -321,8 +340,11 @@ class TelegramAdapter:
                 ActionPress(user, chat, press.job_id, press.kind, press.index)
             )
         else:
+            admin = self._group_admin(int(chat.chat_id), chat.kind, query.from_user.id)
             replies = await self._core.dispatch(
-                Incoming(user, chat, press.command, private_chat=_private_chat(query.from_user))
+                Incoming(
+                    user, chat, press.command, private_chat=_private_chat(query.from_user), group_admin=admin
+                )
             )
         refusal = next((reply for reply in replies if reply.error), None)
         if refusal is not None:

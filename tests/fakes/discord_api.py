@@ -222,6 +222,7 @@ class DiscordDouble:
         locale: str = "en-US",
         size_limit: int = DEFAULT_UPLOAD_LIMIT,
         age: timedelta = timedelta(0),
+        permissions: int = 0,
     ) -> dict[str, Any]:
         interaction_id = snowflake(datetime.now(UTC) - age, next(self._ids))
         token = f"interaction-token-{interaction_id}"
@@ -254,6 +255,8 @@ class DiscordDouble:
                 "deaf": False,
                 "mute": False,
                 "flags": 0,
+                # Interactions carry the member's resolved permissions in the channel.
+                "permissions": str(permissions),
             }
             payload["authorizing_integration_owners"] = {"0": str(GUILD_ID)}
         else:

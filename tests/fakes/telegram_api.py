@@ -89,6 +89,9 @@ class TelegramBotAPIDouble:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Who administers each group (chat id -> user ids), and who created it: getChatMember's answer.
+        self.admins: dict[int, set[int]] = defaultdict(set)
+        self.owners: dict[int, int] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -224,6 +227,8 @@ class TelegramBotAPIDouble:
             }
         if method == "createInvoiceLink":
             return f"https://t.me/$invoice{next(self._links)}"
+        if method == "getChatMember":
+            return chat_member(self, int(fields["chat_id"]), int(fields["user_id"]))
         if method in (
             "sendMessage",
             "sendPhoto",
@@ -291,6 +296,39 @@ def refunded_payment(payload: str, stars: int, charge_id: str) -> dict[str, Any]
         "invoice_payload": payload,
         "telegram_payment_charge_id": charge_id,
     }
+
+
+def chat_member(double: TelegramBotAPIDouble, chat_id: int, user_id: int) -> dict[str, Any]:
+    """A ChatMember as the Bot API describes one: ChatMemberOwner, ChatMemberAdministrator or
+    ChatMemberMember, with every field the description requires."""
+    user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+    if double.owners.get(chat_id) == user_id:
+        return {"status": "creator", "user": user, "is_anonymous": False}
+    if user_id in double.admins[chat_id]:
+        rights = {name: True for name in ADMIN_RIGHTS}
+        return {
+            "status": "administrator",
+            "user": user,
+            "can_be_edited": False,
+            "is_anonymous": False,
+            **rights,
+        }
+    return {"status": "member", "user": user}
+
+
+# The rights every ChatMemberAdministrator carries (the Bot API's required `can_*` fields).
+ADMIN_RIGHTS = (
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
 
 
 async def _read(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:

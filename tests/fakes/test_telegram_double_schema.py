@@ -1,5 +1,5 @@
-"""The Telegram double's payment calls and messages keep to Telegram's own description (a drift
-check): the payment messages it builds have exactly the described fields, its answers have the
+"""The Telegram double's payment calls, payment messages and chat members keep to Telegram's own
+description (a drift check): what it builds has exactly the described fields, its answers have the
 described types, and it refuses the payment calls Telegram refuses."""
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ import pytest_asyncio
 from telegram import Bot, LabeledPrice
 
 from tests.fakes import telegram_schema
-from tests.fakes.telegram_api import TelegramBotAPIDouble, refunded_payment, successful_payment
+from tests.fakes.telegram_api import TelegramBotAPIDouble, chat_member, refunded_payment, successful_payment
 
 TOKEN = "123456:TEST-token-for-the-schema"
+GROUP, OWNER, ADMIN, MEMBER = -100777, 1, 2, 3
+MEMBER_KINDS = {
+    "creator": "ChatMemberOwner",
+    "administrator": "ChatMemberAdministrator",
+    "member": "ChatMemberMember",
+}
 LINK = {
     "title": "Pro",
     "description": "1000 credits every 30 days",
@@ -109,3 +115,19 @@ async def test_a_star_subscription_edit_needs_what_telegram_needs(double: Telegr
     status, answer = await call(double, "editUserStarSubscription", {"user_id": 42, "is_canceled": True})
     assert status == 400
     assert "telegram_payment_charge_id is required" in answer["description"]
+
+
+@pytest.mark.parametrize("user_id", [OWNER, ADMIN, MEMBER])
+def test_each_chat_member_has_exactly_what_the_bot_api_describes(user_id: int) -> None:
+    double = TelegramBotAPIDouble(TOKEN)
+    double.owners[GROUP] = OWNER
+    double.admins[GROUP].add(ADMIN)
+    member = chat_member(double, GROUP, user_id)
+    assert telegram_schema.shape_errors(MEMBER_KINDS[member["status"]], member) == []
+    assert telegram_schema.shape_errors("User", member["user"]) == []
+
+
+def test_get_chat_member_is_a_method_that_takes_a_chat_and_a_user() -> None:
+    assert telegram_schema.fields_of("methods", "getChatMember") == {"chat_id": True, "user_id": True}
+    assert telegram_schema.returns("getChatMember") == ["ChatMember"]
+    assert set(MEMBER_KINDS.values()) <= set(telegram_schema.spec()["types"]["ChatMember"]["subtypes"])

@@ -37,7 +37,7 @@ from core.db.models import (
     SupportTicket,
     UnreachableChat,
 )
-from core.db.repositories import abuse
+from core.db.repositories import abuse, groups
 from core.db.statuses import ACTIVE_JOBS
 
 CHUNK = 200  # values per IN list or OR of ranges
@@ -242,6 +242,7 @@ async def erase_rest(
     await session.execute(delete(NoticePointer).where(NoticePointer.account_id == account_id))
     await session.execute(delete(AccountQueue).where(AccountQueue.account_id == account_id))  # when served
     await session.execute(delete(Identity).where(Identity.account_id == account_id))
+    await groups.unlink_member(session, account_id)
     await abuse.forget_link_failures(session, identities)
     await session.execute(
         update(Account).where(Account.id == account_id).values(language=None, preferences={})

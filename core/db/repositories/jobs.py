@@ -333,7 +333,9 @@ async def succeed(
 
 
 def _balance_of_job_account(column: Column[int]) -> ScalarSelect[int]:
-    return select(column).where(ACCOUNTS.c.id == JOBS.c.account_id).scalar_subquery()
+    # A group wallet's job reports the wallet's balance.
+    payer = func.coalesce(JOBS.c.wallet_id, JOBS.c.account_id)
+    return select(column).where(ACCOUNTS.c.id == payer).scalar_subquery()
 
 
 _SUCCEED = (

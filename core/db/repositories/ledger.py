@@ -132,6 +132,7 @@ class Hold:
     subscription_amount: int
     one_time_amount: int
     reference: str | None
+    member_id: int | None = None  # a group wallet's hold: the member it pays for
 
 
 HOLD_COLUMNS = (
@@ -140,6 +141,7 @@ HOLD_COLUMNS = (
     HOLDS.c.subscription_amount,
     HOLDS.c.one_time_amount,
     HOLDS.c.reference,
+    HOLDS.c.member_id,
 )
 
 
@@ -264,6 +266,7 @@ async def create_holds(session: AsyncSession, holds: Sequence[tuple[Hold, str]])
             "subscription_amount": hold.subscription_amount,
             "one_time_amount": hold.one_time_amount,
             "status": HoldStatus.HELD,
+            "member_id": hold.member_id,
         }
         for hold, key in holds
     ]
@@ -274,7 +277,7 @@ async def add_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     """Appends entries in one round trip. Each row names account_id, bucket, delta, kind,
     idempotency_key and reference."""
     if rows:
-        await session.execute(_ADD_ENTRY, [{"note": None, **row} for row in rows])
+        await session.execute(_ADD_ENTRY, [{"note": None, "member_id": None, **row} for row in rows])
 
 
 async def close_hold(session: AsyncSession, hold_id: int, status: HoldStatus, now: datetime) -> Hold | None:
