@@ -141,6 +141,10 @@ class Core:
     def models(self) -> tuple[str, ...]:
         return tuple(self.services.generation.models)
 
+    async def media(self, key: str) -> bytes:
+        """The bytes of the image or file a reply names, wherever the process that stored it ran."""
+        return await self.services.storage.read(key)
+
     async def dispatch(self, incoming: Incoming) -> list[Reply]:
         # Parsed once, here: its name decides how the request is read.
         parsed = _typed(incoming.command) if incoming.command is not None else _parse(incoming.text)

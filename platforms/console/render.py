@@ -20,11 +20,11 @@ def as_json(reply: Reply) -> str:
 
 def as_text(reply: Reply) -> str:
     if reply.type == ReplyType.IMAGE:
-        return f"{IMAGE} {reply.path}\n{reply.text}"
+        return f"{IMAGE} {reply.media}\n{reply.text}"
     if reply.type == ReplyType.FILE:
-        return f"{FILE} {reply.path}" + (f"\n{reply.text}" if reply.text else "")
+        return f"{FILE} {reply.media}" + (f"\n{reply.text}" if reply.text else "")
     if reply.type == ReplyType.PROGRESS:
-        return f"… {reply.text}" + (f" → {IMAGE} {reply.path}" if reply.path else "")
+        return f"… {reply.text}" + (f" → {IMAGE} {reply.media}" if reply.media else "")
     if reply.type == ReplyType.ACTIONS:
         choices = " | ".join(
             f"{button.label}: /action {reply.job} {button.kind.value}"

@@ -65,13 +65,13 @@ async def test_the_first_scenario_of_the_readme(database: DatabaseTarget, tmp_pa
     assert balances[0].startswith(translate("en", "balance.total", total=40))
     assert balances[1].startswith(translate("en", "balance.total", total=30))
     [image] = [reply for reply in replies if reply["type"] == "image"]
-    path = tmp_path / image["path"]
+    path = tmp_path / "data" / image["media"]
     assert path.parent == tmp_path / "data" / "outputs"
     with Image.open(path) as picture:
         assert (picture.format, picture.size) == ("PNG", (1360, 768))
-    previews = [reply for reply in replies if reply["type"] == "progress" and "path" in reply]
+    previews = [reply for reply in replies if reply["type"] == "progress" and "media" in reply]
     assert previews
-    assert all((tmp_path / preview["path"]).is_file() for preview in previews)
+    assert all((tmp_path / "data" / preview["media"]).is_file() for preview in previews)
     assert replies[-1]["type"] == "actions"
     assert replies[-1]["final"] is True
     assert "Traceback" not in err
@@ -86,7 +86,7 @@ async def test_text_mode_prints_images_as_paths_and_explains_mistakes(tmp_path: 
     )
     assert code == 0, err
     assert translate("en", "error.ratio_out_of_range", value="5:1", min="1:3", max="3:1") in out
-    assert "🖼 data/outputs/" in out
+    assert "🖼 outputs/job-" in out  # the key of the image in storage (data_dir here)
     assert "/action 1 upscale-2k" in out
 
 
