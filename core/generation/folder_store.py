@@ -25,6 +25,9 @@ class FolderStore:
             raise ValueError("not a storage key")
         return self.root / key
 
+    def location(self, key: str) -> str:
+        return str(self.path(key))
+
     async def prepare(self) -> None:
         def make() -> None:
             for folder in FOLDERS:

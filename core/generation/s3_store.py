@@ -27,6 +27,9 @@ class S3Store:
         self._bucket = bucket
         self._prefix = prefix
 
+    def location(self, key: str) -> str:
+        return f"s3://{self._bucket}/{self._prefix}{key}"
+
     async def prepare(self) -> None:
         """Fails the start when the bucket cannot be reached with these credentials."""
         await asyncio.to_thread(self._client.head_bucket, Bucket=self._bucket)

@@ -63,6 +63,10 @@ class ObjectStore(Protocol):
         """The objects whose key starts with `prefix`, in pages of at most PAGE, in key order."""
         ...
 
+    def location(self, key: str) -> str:
+        """Where a person finds the object: a file's path, or the object's s3:// address."""
+        ...
+
 
 class Storage:
     """Where a job's images and an account's exports are kept, named so that no folder needs
@@ -79,6 +83,9 @@ class Storage:
 
     async def exists(self, key: str) -> bool:
         return await self.store.exists(key)
+
+    def location(self, key: str) -> str:
+        return self.store.location(key)
 
     async def save_reference(self, png: bytes) -> str:
         """Stores a reference already made PNG (`core.generation.references`), named by its content."""

@@ -86,7 +86,7 @@ async def test_text_mode_prints_images_as_paths_and_explains_mistakes(tmp_path: 
     )
     assert code == 0, err
     assert translate("en", "error.ratio_out_of_range", value="5:1", min="1:3", max="3:1") in out
-    assert "🖼 outputs/job-" in out  # the key of the image in storage (data_dir here)
+    assert "🖼 data/outputs/" in out
     assert "/action 1 upscale-2k" in out
 
 
