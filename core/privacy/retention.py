@@ -132,6 +132,8 @@ class Retention:
                 for found in page:
                     if match := JOB_FILE.match(found.key[len(prefix) :]):
                         files.setdefault(int(match.group(1)), []).append(found.key)
+                if not files:
+                    continue
                 async with self._db.read() as session:
                     jobs = await retention_repo.jobs_by_id(session, sorted(files))
                 expired: list[str] = []
@@ -155,6 +157,8 @@ class Retention:
         removed = 0
         async for page in self._storage.store.listing(UPLOADS):
             old = [found.key for found in page if found.modified < cutoff]
+            if not old:
+                continue
             async with self._db.read() as session:
                 needed = await references.needed(session, old, cutoff, held)
             removed += await self._storage.remove([key for key in old if key not in needed])
