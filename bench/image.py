@@ -27,11 +27,11 @@ def run() -> list[Figure]:
         path = Path(tmp) / "job-1-1.png"
         Image.frombytes("RGB", (WIDTH, HEIGHT), os.urandom(WIDTH * HEIGHT * 3)).save(path, compress_level=1)
         png_mb = path.stat().st_size / 1024 / 1024
-        prepare_photo(path)  # warm-up
+        prepare_photo(path.read_bytes(), path.name)  # warm-up
         timings = []
         for _ in range(RUNS):
             start = time.perf_counter()
-            upload = prepare_photo(path)
+            upload = prepare_photo(path.read_bytes(), path.name)
             timings.append(time.perf_counter() - start)
     with Image.open(io.BytesIO(upload.photo)) as preview:
         compliant = (

@@ -18,6 +18,7 @@ from bot.metrics import Metrics
 from bot.payments import build_payments, stripe_webhook
 from bot.privacy import build_privacy, connect_doors
 from bot.providers import build_pool
+from bot.storage import build_storage
 from bot.web import STRIPE_EVENT_MAX_BYTES, WebServer
 from core.accounts import Accounts
 from core.commands.context import Services
@@ -40,7 +41,7 @@ from core.payments.stars import StarsPurchases
 from core.payments.stars_plans import StarsSubscriptions
 from core.payments.webhooks import StripeEvents
 from core.policy import GenerationSettings
-from core.support import SupportDesk
+from core.support import CONTACT_QR, SupportDesk
 from platforms.base import Adapter
 from platforms.console.adapter import ConsoleAdapter
 
@@ -105,8 +106,14 @@ class App:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def prepare(self) -> None:
-        """Creates the data folders and applies pending migrations when configured to."""
-        await asyncio.to_thread(self.storage.prepare)
+        """Creates the data folders (or checks the bucket), stores the contact QR for every process to
+        send, and applies pending migrations when configured to."""
+        await self.storage.prepare()
+        if (qr := self.settings.support.contact_qr_path) is not None:
+            if await asyncio.to_thread(qr.is_file):
+                await self.storage.store.put(CONTACT_QR, await asyncio.to_thread(qr.read_bytes))
+            else:
+                log.warning("support.contact_qr_path names no file: /support shows no QR code")
         if self.settings.database.auto_migrate:
             await migrate.upgrade(self.db.engine)
         if self.role.renders:
@@ -195,7 +202,7 @@ def build(
     """Wires the application for `role`; `provider` replaces the configured image provider (tests,
     embedding)."""
     db = settings.open_database()
-    storage = Storage(settings.storage.data_dir)
+    storage = build_storage(settings.storage)
     provider = provider or build_pool(settings)
     notifier = Notifier(db, claim_s=settings.bot.delivery_claim_s)
     styles = StyleBook(settings.styles)
@@ -212,7 +219,7 @@ def build(
         staff_chats=support_chats(settings),
         admins=frozenset(settings.bot.admins),
         staff_language=settings.bot.default_language,
-        contact_qr_path=settings.support.contact_qr_path,
+        contact_qr=CONTACT_QR if settings.support.contact_qr_path else None,
         hours=settings.support.hours,
         contact=settings.privacy.contact,
         web_desk=settings.admin.enabled,

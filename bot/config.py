@@ -40,7 +40,26 @@ DEFAULT_CONFIG_FILE = Path("config.toml")
 
 
 class StorageSettings(Section):
+    """Where images and exports are kept: the local `data_dir` (one machine), or an S3-compatible
+    bucket that every process reads (several machines). Without keys, boto3's own chain applies
+    (AWS_* variables, ~/.aws, an instance role)."""
+
     data_dir: Path = Path("data")
+    backend: Literal["local", "s3"] = "local"
+    bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+    prefix: str = Field(default="", pattern=r"^([^/\s][^\s]*/)?$")
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    region: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> StorageSettings:
+        if self.backend == "s3" and self.bucket is None:
+            raise ValueError('storage.bucket is required with backend = "s3"')
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("set storage.access_key_id and storage.secret_access_key together")
+        return self
 
 
 class DatabaseSettings(Section):

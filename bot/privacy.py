@@ -65,13 +65,13 @@ def export_download(privacy: Privacy) -> Callable[[web.Request], Awaitable[web.S
     """GET of a one-time export link: the ZIP once, within 24 hours; 404 for anything else."""
 
     async def download(request: web.Request) -> web.StreamResponse:
-        path = await privacy.exports.claim_download(request.match_info["token"])
-        if path is None:
+        data = await privacy.exports.claim_download(request.match_info["token"])
+        if data is None:
             return web.Response(status=404, text="This download link is unknown, used or expired.")
         headers = {
             "Content-Disposition": 'attachment; filename="image2bot-export.zip"',
             "Cache-Control": "no-store",
         }
-        return web.FileResponse(path, headers=headers)
+        return web.Response(body=data, content_type="application/zip", headers=headers)
 
     return download

@@ -7,19 +7,19 @@ These run beside the bot, on the same database and data folder. Every one is wri
 from __future__ import annotations
 
 import argparse
-import shutil
+import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot.app import default_console_user
 from bot.config import Settings
+from bot.storage import build_storage
 from core.accounts import Accounts
 from core.admin import audit
 from core.admin.accounts import find_account
 from core.db import migrate
 from core.db.session import Database
-from core.generation.storage import Storage
 from core.notifier import Notifier
 from core.privacy.erase import OnLegalHold
 from core.privacy.service import Privacy
@@ -64,7 +64,7 @@ def add_commands(admin: Any, with_account: WithAccount) -> None:
         "export", "write an account's data export (a ZIP) for a request received elsewhere", _export
     )
     export.add_argument(
-        "--out", type=Path, default=None, help="folder to move the ZIP to (default: it stays under data_dir)"
+        "--out", type=Path, default=Path("."), help="folder to write the ZIP to (default: the current one)"
     )
     delete = account_command("delete", "erase an account's personal data for good", _delete)
     delete.add_argument("--yes", action="store_true", required=True, help="confirm: this cannot be undone")
@@ -85,7 +85,7 @@ def _privacy(settings: Settings, db: Database) -> Privacy:
         settings.privacy,
         db=db,
         accounts=accounts,
-        storage=Storage(settings.storage.data_dir),
+        storage=build_storage(settings.storage),
         notifier=Notifier(db),
         worker=_NoWorker(),
         default_language=settings.bot.default_language,
@@ -110,11 +110,11 @@ async def _unhold(privacy: Privacy, _db: Database, account_id: int, _args: argpa
 
 
 async def _export(privacy: Privacy, db: Database, account_id: int, args: argparse.Namespace) -> int:
-    path = await privacy.exports.for_operator(account_id, _actor())
+    key = await privacy.exports.for_operator(account_id, _actor())
     await _verified(db, account_id, "export", args.verified_by)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = Path(shutil.move(path, args.out / path.name))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / PurePosixPath(key).name
+    await asyncio.to_thread(path.write_bytes, await privacy.exports.read(key))
     print(f"export of account {account_id}: {path}")
     return 0
 

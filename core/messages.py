@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -150,6 +149,7 @@ class Choice:
 
 
 Menu = tuple[tuple[Choice, ...], ...]
+MediaReader = Callable[[str], Awaitable[bytes]]  # a reply's `media` key -> its bytes (`Core.media`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +162,13 @@ class Reply:
     platform can do that (balances, history). `buttons` are job actions; `choices` are rows of
     command shortcuts. `resend_note` (images) is shown instead of the image when an earlier attempt
     to send it was cut off: it may have arrived, and a user must never get the same image twice.
+    `media` is the storage key of an image or file (`core.generation.storage`): a door reads its
+    bytes through `Core.media`, from whichever machine stored it.
     """
 
     type: ReplyType
     text: str = ""
-    path: Path | None = None
+    media: str | None = None
     job: int | None = None
     stage: Stage | None = None
     buttons: tuple[Button, ...] = ()
@@ -195,7 +197,7 @@ class Reply:
         return cls(
             type=ReplyType(data["type"]),
             text=data.get("text", ""),
-            path=Path(data["path"]) if "path" in data else None,
+            media=data.get("media") or _key_of_path(data.get("path")),
             job=data.get("job"),
             stage=Stage(data["stage"]) if "stage" in data else None,
             buttons=tuple(
@@ -213,8 +215,8 @@ class Reply:
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {"type": self.type.value, "text": self.text}
-        if self.path is not None:
-            data["path"] = str(self.path)
+        if self.media is not None:
+            data["media"] = self.media
         if self.job is not None:
             data["job"] = self.job
         if self.stage is not None:
@@ -263,7 +265,7 @@ def text(
 
 
 def image(
-    path: Path,
+    media: str,
     caption: str,
     *,
     job: int | None = None,
@@ -271,16 +273,26 @@ def image(
     resend_note: str = "",
 ) -> Reply:
     """A result image; `buttons` are the actions on this image when the door can attach them to it."""
-    return Reply(ReplyType.IMAGE, text=caption, path=path, job=job, buttons=buttons, resend_note=resend_note)
+    return Reply(
+        ReplyType.IMAGE, text=caption, media=media, job=job, buttons=buttons, resend_note=resend_note
+    )
 
 
-def file(path: Path, caption: str = "", *, job: int | None = None) -> Reply:
-    return Reply(ReplyType.FILE, text=caption, path=path, job=job)
+def file(media: str, caption: str = "", *, job: int | None = None) -> Reply:
+    return Reply(ReplyType.FILE, text=caption, media=media, job=job)
 
 
-def progress(job: int, stage: Stage, message: str, *, path: Path | None = None, choices: Menu = ()) -> Reply:
-    return Reply(ReplyType.PROGRESS, text=message, path=path, job=job, stage=stage, choices=choices)
+def progress(job: int, stage: Stage, message: str, *, media: str | None = None, choices: Menu = ()) -> Reply:
+    return Reply(ReplyType.PROGRESS, text=message, media=media, job=job, stage=stage, choices=choices)
 
 
 def actions(job: int, buttons: tuple[Button, ...], message: str = "", *, final: bool = True) -> Reply:
     return Reply(ReplyType.ACTIONS, text=message, job=job, buttons=buttons, final=final)
+
+
+def _key_of_path(path: str | None) -> str | None:
+    """A reply queued before replies named storage keys held a file's path under the data folder,
+    whose last two parts are its key (`.../outputs/job-7-1.png`)."""
+    if not path:
+        return None
+    return "/".join(path.replace("\\", "/").split("/")[-2:])

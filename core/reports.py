@@ -10,9 +10,8 @@ thread and the audit log record who did it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,7 +82,7 @@ async def report(
     language: str,
     job_id: int,
     reason: str,
-    locate: Callable[[str], Path],
+    kept: Callable[[str], Awaitable[bool]],
     answers_to: ChatRef | None = None,
     pointer: NoticePointer | None = None,
 ) -> Reported:
@@ -119,7 +118,9 @@ async def report(
         t = Translator(desk.staff_language)
         lines = [card, await _job_line(session, t, job), t("report.card_how", ticket=ticket.id)]
         await desk.forward(
-            session, [text("\n".join(lines)), *_images(t, ticket.id, job, locate)], key=f"report:{entry.id}"
+            session,
+            [text("\n".join(lines)), *await _images(t, ticket.id, job, kept)],
+            key=f"report:{entry.id}",
         )
         staffed = await desk.staffed_in(session)
     desk.notifier.wake()
@@ -199,11 +200,13 @@ async def _job_line(session: AsyncSession, t: Translator, job: Job) -> str:
     )
 
 
-def _images(t: Translator, ticket_id: int, job: Job, locate: Callable[[str], Path]) -> list[Reply]:
-    """The job's images for the staff chats, those still kept."""
-    paths = [locate(output) for output in job.outputs]
+async def _images(
+    t: Translator, ticket_id: int, job: Job, kept: Callable[[str], Awaitable[bool]]
+) -> list[Reply]:
+    """The job's images for the staff chats, those still kept (a few lookups of stored objects)."""
+    n = len(job.outputs)
     return [
-        image(path, t("report.card_image", job=job.id, index=index, n=len(paths), ticket=ticket_id))
-        for index, path in enumerate(paths, start=1)
-        if path.is_file()
+        image(key, t("report.card_image", job=job.id, index=index, n=n, ticket=ticket_id))
+        for index, key in enumerate(job.outputs, start=1)
+        if await kept(key)
     ]

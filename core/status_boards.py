@@ -62,7 +62,7 @@ class SharedBoards:
             for reply in replies:
                 assert reply.job is not None
                 lines[reply.job] = reply
-                if reply.path is not None and reply.stage == Stage.PARTIAL:
+                if reply.media is not None and reply.stage == Stage.PARTIAL:
                     board.preview_of = reply.job
             _changed(board, lines)
             return self._take(board)

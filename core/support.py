@@ -15,7 +15,6 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +34,8 @@ from core.notifier import Notifier
 from core.privacy.chats import NoticePointer, private_target, remember_pointer
 
 log = logging.getLogger(__name__)
+
+CONTACT_QR = "support/contact-qr.png"  # the `[support] contact_qr_path` image, in storage
 
 CARD_JOBS = 5
 CARD_LEDGER_LINES = 5
@@ -59,7 +60,7 @@ class SupportDesk:
     staff_chats: tuple[ChatRef, ...]  # where tickets are forwarded
     admins: frozenset[str]
     staff_language: str
-    contact_qr_path: Path | None = None
+    contact_qr: str | None = None  # storage key of the contact QR image (`bot/app.py` stores it)
     hours: str = ""
     contact: str = ""  # the support e-mail of the Privacy Policy: where help is when no desk is staffed
     web_desk: bool = False  # the web admin's support inbox is on (staffed once an operator exists)

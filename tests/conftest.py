@@ -26,6 +26,7 @@ from tests.harness import (
     postgres_answers,
     sqlite_target,
 )
+from tests.object_store import s3_endpoint, s3_storage  # noqa: F401  (fixtures other modules use)
 from tests.postgres import (
     PostgresAdmin,
     PostgresSchemas,

@@ -97,7 +97,7 @@ def make_settings(database: DatabaseTarget, data_dir: Path, **sections: dict[str
     privacy = {"require_acceptance": False, **sections.pop("privacy", {})}
     return load_settings(
         None,
-        storage={"data_dir": data_dir},
+        storage={"data_dir": data_dir, **sections.pop("storage", {})},
         database=database.settings(),
         console={"enabled": False},
         generation={"provider": "local", **generation},

@@ -38,7 +38,7 @@ def mount(web_server: WebServer, services: Services, settings: Settings) -> None
     renderer = Renderer()
     sign_in = SignIn(guard, renderer, lifetime_s=int(admin.session_hours * 3600))
     accounts = AccountPages(services, renderer)
-    support = SupportPages(services.support, renderer, services.storage.path)
+    support = SupportPages(services.support, renderer, services.storage.read)
     records = RecordPages(services.db, renderer)
 
     stylesheet = STYLESHEET.read_bytes()

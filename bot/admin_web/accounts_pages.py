@@ -153,9 +153,10 @@ class AccountPages:
 
     async def export(self, request: web.Request, signed_in: SignedIn, _form: Form) -> web.StreamResponse:
         account_id = await self._existing(request)
-        path = await self._privacy.exports.for_operator(account_id, signed_in.actor)
+        key = await self._privacy.exports.for_operator(account_id, signed_in.actor)
         headers = {"Content-Disposition": f'attachment; filename="image2bot-export-{account_id}.zip"'}
-        return web.FileResponse(path, headers=headers)
+        body = await self._privacy.exports.read(key)
+        return web.Response(body=body, content_type="application/zip", headers=headers)
 
     async def erase(self, request: web.Request, signed_in: SignedIn, form: Form) -> web.StreamResponse:
         account_id = await self._existing(request)

@@ -3,8 +3,6 @@ job's ticket shows the job and its images, and restores its credits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +13,8 @@ from bot.admin_web.render import Renderer
 from core import reports
 from core.commands.parser import whole_number
 from core.errors import UserError
+from core.generation.storage import MissingObject
+from core.messages import MediaReader
 from core.operators import SignedIn
 from core.support import MAX_CREDIT, SupportDesk
 
@@ -44,10 +44,10 @@ def ticket_path(ticket_id: int, **query: str) -> str:
 
 
 class SupportPages:
-    def __init__(self, desk: SupportDesk, renderer: Renderer, locate: Callable[[str], Path]) -> None:
+    def __init__(self, desk: SupportDesk, renderer: Renderer, read: MediaReader) -> None:
         self._desk = desk
         self._renderer = renderer
-        self._locate = locate  # where a job's kept image is
+        self._read = read  # a job's kept image, by its storage key
 
     def pages(self) -> dict[str, Page]:
         base = "/admin/tickets/{ticket_id:[0-9]+}"
@@ -124,10 +124,11 @@ class SupportPages:
         outputs = ticket["job"]["outputs"] if ticket["job"] else []
         if index is None or not 1 <= index <= len(outputs):
             raise web.HTTPNotFound(text="No such image.")
-        path = self._locate(outputs[index - 1])
-        if not path.is_file():
-            raise web.HTTPNotFound(text="This image is no longer kept.")
-        return secured(web.FileResponse(path))
+        try:
+            data = await self._read(outputs[index - 1])
+        except MissingObject:
+            raise web.HTTPNotFound(text="This image is no longer kept.") from None
+        return secured(web.Response(body=data, content_type="image/png"))
 
     async def _existing(self, request: web.Request) -> dict[str, Any]:
         ticket_id = whole_number(request.match_info["ticket_id"])

@@ -82,10 +82,10 @@ async def original(ctx: Context, command: Command) -> list[Reply]:
         raise UserError("job_not_finished", job=job_id)
     if not 1 <= index <= len(job.outputs):
         raise UserError("bad_image_index", job=job_id, count=len(job.outputs))
-    path = ctx.services.storage.path(job.outputs[index - 1])
-    if not path.is_file():
+    key = job.outputs[index - 1]
+    if not await ctx.services.storage.exists(key):
         raise UserError("output_gone", job=job_id)
-    return [file(path, ctx.t("original.caption", job=job_id, index=index), job=job_id)]
+    return [file(key, ctx.t("original.caption", job=job_id, index=index), job=job_id)]
 
 
 def _job_line(ctx: Context, job: Job) -> str:

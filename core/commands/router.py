@@ -154,6 +154,14 @@ class Core:
     def models(self) -> tuple[str, ...]:
         return tuple(self.services.generation.models)
 
+    async def media(self, key: str) -> bytes:
+        """The bytes of the image or file a reply names, wherever the process that stored it ran."""
+        return await self.services.storage.read(key)
+
+    def media_location(self, key: str) -> str:
+        """Where a person at this machine finds that image or file (the console prints it)."""
+        return self.services.storage.location(key)
+
     async def dispatch(self, incoming: Incoming) -> list[Reply]:
         # Parsed once, here: its name decides how the request is read.
         parsed = _typed(incoming.command) if incoming.command is not None else _parse(incoming.text)

@@ -25,8 +25,8 @@ async def support(ctx: Context, command: Command) -> list[Reply]:
         else:
             lines = [ctx.t("support.how_by_email", contact=desk.contact)]
         replies = [text("\n".join(lines))]
-        if desk.contact_qr_path is not None and desk.contact_qr_path.is_file():
-            replies.append(image(desk.contact_qr_path, ctx.t("support.qr")))
+        if desk.contact_qr is not None and await ctx.services.storage.exists(desk.contact_qr):
+            replies.append(image(desk.contact_qr, ctx.t("support.qr")))
         return replies
     message = command.text[:MAX_MESSAGE_CHARS]
     submitted = await desk.submit(
@@ -60,7 +60,7 @@ async def report(ctx: Context, command: Command) -> list[Reply]:
         language=ctx.language,
         job_id=parse_job_id(job_word),
         reason=reason,
-        locate=ctx.services.storage.path,
+        kept=ctx.services.storage.exists,
         answers_to=ctx.notices_chat,  # staff answers and a restore never land in a group
         pointer=ctx.pointer,
     )

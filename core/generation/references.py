@@ -180,4 +180,4 @@ class References:
     async def store(self, data: bytes, name: str) -> str:
         """Decodes the reference (reduced), stores it as PNG and returns its path under the data dir."""
         png = await self.gate.run(reduced_png, data, name)
-        return await asyncio.to_thread(self._storage.save_reference, png)
+        return await self._storage.save_reference(png)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 from core.bidi import neutralize_bidi
 from core.credits import Balance
@@ -34,12 +33,12 @@ def started(t: Translator, job: Job) -> Reply:
     )
 
 
-def partial(t: Translator, job: Job, index: int, path: Path) -> Reply:
+def partial(t: Translator, job: Job, index: int, media: str) -> Reply:
     return progress(
         job.id,
         Stage.PARTIAL,
         t("job.partial", job=job.id, step=index + 1),
-        path=path,
+        media=media,
         choices=cancel_choice(t, job.id),
     )
 
@@ -61,11 +60,11 @@ def report_choice(t: Translator, job_id: int) -> Menu:
     return ((Choice(t("report.button"), f"/report {job_id}"),),)
 
 
-def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles: StyleBook) -> list[Reply]:
+def result(t: Translator, job: Job, keys: list[str], balance: Balance, styles: StyleBook) -> list[Reply]:
     style = styles.get(job.style)
     caption = t(
-        "job.caption" if len(paths) == 1 else "job.caption_set",  # the cost is the set's, not each image's
-        n=len(paths),
+        "job.caption" if len(keys) == 1 else "job.caption_set",  # the cost is the set's, not each image's
+        n=len(keys),
         prompt=_shorten(job.prompt),
         width=job.width,
         height=job.height,
@@ -74,9 +73,9 @@ def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles:
         balance=balance.total,
         job=job.id,
     )
-    if len(paths) == 1:  # the actions go on the image itself where the door can attach them
+    if len(keys) == 1:  # the actions go on the image itself where the door can attach them
         single = image(
-            paths[0], caption, job=job.id, buttons=buttons(t, job, 1), resend_note=_resend_note(t, job, 1)
+            keys[0], caption, job=job.id, buttons=buttons(t, job, 1), resend_note=_resend_note(t, job, 1)
         )
         choices = ((*original_choice(t, job.id, 1)[0], *report_choice(t, job.id)[0]),)
         replies = [replace(single, choices=choices)]
@@ -84,17 +83,17 @@ def result(t: Translator, job: Job, paths: list[Path], balance: Balance, styles:
         replies = [
             replace(
                 image(
-                    path,
-                    f"{caption}\n{t('job.image_index', index=i + 1, n=len(paths))}",
+                    key,
+                    f"{caption}\n{t('job.image_index', index=i + 1, n=len(keys))}",
                     job=job.id,
                     resend_note=_resend_note(t, job, i + 1),
                 ),
                 choices=original_choice(t, job.id, i + 1),
             )
-            for i, path in enumerate(paths)
+            for i, key in enumerate(keys)
         ]
-    hint = actions(job.id, buttons(t, job, len(paths)), t("job.actions_hint", job=job.id))
-    replies.append(replace(hint, choices=report_choice(t, job.id)) if len(paths) > 1 else hint)
+    hint = actions(job.id, buttons(t, job, len(keys)), t("job.actions_hint", job=job.id))
+    replies.append(replace(hint, choices=report_choice(t, job.id)) if len(keys) > 1 else hint)
     return replies
 
 

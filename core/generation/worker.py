@@ -262,7 +262,7 @@ class WorkerPool:
     async def _render(self, job: Job, t: Translator, announced: asyncio.Task[None], call: Call) -> None:
         references: tuple[bytes, ...] = ()
         if job.references:
-            references = await asyncio.to_thread(lambda: tuple(self.storage.read(p) for p in job.references))
+            references = tuple([await self.storage.read(key) for key in job.references])
         request = RenderRequest(
             prompt=job.provider_prompt,
             width=job.width,
@@ -280,9 +280,9 @@ class WorkerPool:
         )
 
         async def on_partial(index: int, data: bytes) -> None:
-            path = await asyncio.to_thread(self.storage.save_preview, job.id, index, data)
+            key = await self.storage.save_preview(job.id, index, data)
             await asyncio.wait({announced})
-            await self._tell(job, [replies.partial(t, job, index, path)])
+            await self._tell(job, [replies.partial(t, job, index, key)])
 
         rendered = await self._dispatch.render(job, request, on_partial, call)
         await asyncio.wait({announced})
@@ -316,9 +316,7 @@ class WorkerPool:
             await self._retry_or_fail(job, retry_after)
 
     async def _succeed(self, job: Job, result: RenderResult, call: Call) -> None:
-        outputs = await asyncio.to_thread(
-            lambda: [self.storage.save_output(job.id, i, png) for i, png in enumerate(result.images)]
-        )
+        outputs = [await self.storage.save_output(job.id, i, png) for i, png in enumerate(result.images)]
         async with self.db.transaction() as session:
             await self._dispatch.succeeded(session, call)  # with the result: no transaction of its own
             balances = await repo.succeed(
@@ -328,10 +326,9 @@ class WorkerPool:
                 return  # cancelled while rendering (the cancel refunded it), or taken over
             if job.hold_id:
                 await credits.settle(session, job.hold_id)
-            paths = [self.storage.path(output) for output in outputs]
             balance = credits.Balance(*balances)
             await self._report(
-                session, job, replies.result(Translator(job.language), job, paths, balance, self.styles)
+                session, job, replies.result(Translator(job.language), job, outputs, balance, self.styles)
             )
         self.notifier.wake()
         self._observe(job, JobStatus.SUCCEEDED)

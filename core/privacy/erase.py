@@ -16,13 +16,11 @@ core.privacy.identities), so that an identity coming back after its erasure gets
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +34,7 @@ from core.db.session import Database
 from core.db.statuses import ACTIVE_JOBS, JobStatus, RequestStatus
 from core.db.types import utcnow
 from core.generation.jobs import WorkerControl
-from core.generation.storage import Storage
+from core.generation.storage import UPLOADS, Storage
 from core.privacy import codes
 from core.privacy.identities import IdentityHasher, account_identities
 from core.privacy.ledger import PrivacyEntryKind, move
@@ -46,7 +44,6 @@ log = logging.getLogger(__name__)
 
 PURPOSE = "delete"
 BATCH = 200  # rows per transaction: the writer lock is never held long, however much the account has
-UPLOADS = "uploads/"
 # The account's own rows that may be many (an event per command with analytics on, for years).
 PER_ACCOUNT = (SafetyStrike, AnalyticsEvent, ConsentRecord, PrivacyCode, ExportFile)
 
@@ -138,7 +135,7 @@ class Eraser:
             left_over = list(request.files or ())  # recorded by a run that stopped before removing them
         for job_id in running:
             self.worker.abort(job_id)
-        removed = await asyncio.to_thread(remove_files, self.storage.root, left_over)
+        removed = await self.storage.remove(left_over)
         async with self.db.read() as session:
             events = await erasure.events_naming(
                 session, await erasure.stripe_references(session, account_id)
@@ -149,13 +146,13 @@ class Eraser:
             await self._in_batches(
                 lambda session, model=model: erasure.delete_some(session, model, account_id, BATCH)
             )
-        exports = [f"exports/export-{account_id}-*"]
+        exports = [Storage.exports_of(account_id)]
         async with self.db.transaction() as session:
             await credits.lock(session, account_id)
             await erasure.erase_rest(session, account_id, chats=chats, identities=set(names))
             await erasure.blank_events(session, events)
             await repo.set_deletion_files(session, request.id, exports)
-        removed += await asyncio.to_thread(remove_files, self.storage.root, exports)
+        removed += await self.storage.remove(exports)
         async with self.db.transaction() as session:
             await credits.lock(session, account_id)  # the account first, as in every step: no deadlock
             await repo.clear_deletion_files(session, account_id)
@@ -189,7 +186,7 @@ class Eraser:
                 files |= uploads - shared
                 await erasure.delete_jobs(session, numbers)
                 await repo.set_deletion_files(session, request_id, sorted(files))
-            removed += await asyncio.to_thread(remove_files, self.storage.root, sorted(files))
+            removed += await self.storage.remove(sorted(files))
 
     async def _in_batches(self, step: Callable[[AsyncSession], Awaitable[int]]) -> None:
         """Runs `step` (which deletes up to BATCH rows) in transactions of its own until less remains."""
@@ -231,15 +228,3 @@ class Eraser:
                 reference=f"erasure:{request_id}",
             )
         return running
-
-
-def remove_files(root: Path, names: list[str]) -> int:
-    """Removes these files under `root`; a name with `*` is a pattern (exports, and erasures recorded
-    before file names were exact). Returns how many were removed."""
-    removed = 0
-    for name in names:
-        for path in root.glob(name) if "*" in name else (root / name,):
-            if path.is_file():
-                path.unlink(missing_ok=True)
-                removed += 1
-    return removed

@@ -1,8 +1,9 @@
 """`/export`: everything the service holds about an account, as `data.json` plus its images, in a ZIP.
 
-Built under the data directory in a worker thread. A ZIP larger than the chat platform accepts becomes
-a one-time download link on the bot's web app (valid 24 hours) when a public address is configured,
-else it is split into several ZIPs that each fit.
+Built in a temporary folder in a worker thread from the stored images, then kept in storage (so any
+process can send it) for 24 hours. A ZIP larger than the chat platform accepts becomes a one-time
+download link on the bot's web app when a public address is configured, else it is split into
+several ZIPs that each fit.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +38,7 @@ from core.db.repositories.support import audit
 from core.db.session import Database
 from core.db.types import utcnow
 from core.errors import UserError
-from core.generation.storage import Storage
+from core.generation.storage import MissingObject, Storage
 from core.privacy import codes
 
 EXPORT_INTERVAL = timedelta(hours=24)
@@ -48,7 +50,7 @@ FORMAT = "image2bot-export/1"
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
-    parts: list[Path]  # the ZIPs to send (empty when `link` is set)
+    parts: list[str]  # the storage keys of the ZIPs to send (empty when `link` is set)
     link: str | None
     files: int  # images and uploads included
     size: int  # bytes, all parts together
@@ -60,10 +62,6 @@ class Exports:
         self._storage = storage
         self.upload_limits: dict[str, int] = {}  # platform -> largest file its door can send
         self.download_base: str | None = None  # public URL the one-time links start with
-
-    @property
-    def folder(self) -> Path:
-        return self._storage.root / "exports"
 
     async def for_user(self, account_id: int, platform: str) -> ExportResult:
         """At most once per 24 hours per account."""
@@ -83,13 +81,17 @@ class Exports:
                 await repo.update_profile(session, account_id, last_export_at=previous)
             raise
 
-    async def for_operator(self, account_id: int, actor: str) -> Path:
-        """`image2bot admin export`: one ZIP, however large, with no waiting period."""
+    async def for_operator(self, account_id: int, actor: str) -> str:
+        """`image2bot admin export`: one ZIP, however large, with no waiting period; its storage key."""
         result = await self._build(account_id, actor=actor, limit=None)
         return result.parts[0]
 
-    async def claim_download(self, token: str) -> Path | None:
-        """The file behind a one-time link, or None when the link is unknown, used or expired."""
+    async def read(self, key: str) -> bytes:
+        """An export's ZIP, by the key `for_operator` gave."""
+        return await self._storage.read(key)
+
+    async def claim_download(self, token: str) -> bytes | None:
+        """The ZIP behind a one-time link, or None when the link is unknown, used or expired."""
         async with self._db.transaction() as session:
             export = await repo.export_for_download(session, codes.token_hash(token), utcnow())
             if export is None:
@@ -97,45 +99,54 @@ class Exports:
             await audit(
                 session, actor="user", action="export_downloaded", account_id=export.account_id, details={}
             )
-        path = self._storage.path(export.path)
-        return path if path.is_file() else None
+        try:
+            return await self._storage.read(export.path)
+        except MissingObject:
+            return None
 
     async def _build(self, account_id: int, *, actor: str, limit: int | None) -> ExportResult:
         data, files = await self._collect(account_id)
-        present = await asyncio.to_thread(
-            lambda: [name for name in files if self._storage.path(name).is_file()]
-        )
-        data["files"] = present
-        payload = json.dumps(data, ensure_ascii=False, indent=2).encode()
         stem = f"export-{account_id}-{secrets.token_hex(6)}"
-        sources = [(self._storage.path(name), name) for name in present]
-        whole = self.folder / f"{stem}.zip"
-        size = await asyncio.to_thread(write_zip, whole, payload, sources)
-        link = None
-        token_hash = None
-        parts = [whole]
-        if limit is not None and size > limit:
-            if self.download_base:
-                token, token_hash = codes.new_token()
-                link = f"{self.download_base}/{token}"
-                parts = []
-            else:
-                await asyncio.to_thread(whole.unlink)
-                parts = await asyncio.to_thread(write_parts, self.folder, stem, payload, sources, limit)
-                size = sum(part.stat().st_size for part in parts)
+        with tempfile.TemporaryDirectory(prefix="image2bot-export-") as work:
+            folder = Path(work)
+            sources = await self._fetch(files, folder)
+            data["files"] = [name for _, name in sources]
+            payload = json.dumps(data, ensure_ascii=False, indent=2).encode()
+            whole = folder / f"{stem}.zip"
+            size = await asyncio.to_thread(write_zip, whole, payload, sources)
+            link = None
+            token_hash = None
+            zips = [whole]
+            if limit is not None and size > limit:
+                if self.download_base:
+                    token, token_hash = codes.new_token()
+                    link = f"{self.download_base}/{token}"
+                else:
+                    zips = await asyncio.to_thread(write_parts, folder, stem, payload, sources, limit)
+                    size = sum(part.stat().st_size for part in zips)
+            keys = [await self._storage.save_export(path.name, path) for path in zips]
         now = utcnow()
         async with self._db.transaction() as session:
             await credits.lock(session, account_id)
-            for path in parts or [whole]:
+            for key in keys:
                 await repo.add_export(
-                    session,
-                    account_id=account_id,
-                    path=str(path.relative_to(self._storage.root)),
-                    token_hash=token_hash,
-                    expires_at=now + KEEP_FOR,
+                    session, account_id=account_id, path=key, token_hash=token_hash, expires_at=now + KEEP_FOR
                 )
             await audit(session, actor=actor, action="export", account_id=account_id, details={})
-        return ExportResult(parts=parts, link=link, files=len(present), size=size)
+        return ExportResult(parts=[] if link else keys, link=link, files=len(sources), size=size)
+
+    async def _fetch(self, names: list[str], folder: Path) -> list[tuple[Path, str]]:
+        """Copies the stored files still kept into `folder`, one at a time (never all in memory)."""
+        sources = []
+        for name in names:
+            try:
+                data = await self._storage.read(name)
+            except MissingObject:
+                continue
+            local = folder / f"file-{len(sources)}"
+            await asyncio.to_thread(local.write_bytes, data)
+            sources.append((local, name))
+        return sources
 
     async def _collect(self, account_id: int) -> tuple[dict[str, Any], list[str]]:
         """data.json's content (only this account's rows, and those of accounts linked into it) and

@@ -21,7 +21,6 @@ import logging
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from core.db import leases
 from core.db.repositories import abuse, inbound, references
@@ -29,7 +28,7 @@ from core.db.repositories import privacy as repo
 from core.db.repositories import retention as retention_repo
 from core.db.session import Database
 from core.db.types import utcnow
-from core.generation.storage import Storage
+from core.generation.storage import OUTPUTS, PREVIEWS, UPLOADS, Storage
 from core.instance import process_name
 from core.privacy.linking import FAILURE_WINDOW
 from core.privacy.settings import RetentionSettings
@@ -43,7 +42,7 @@ LOOK_AGAIN = timedelta(hours=1)  # a process that is not the purging one checks 
 DELIVERED_KEEP = timedelta(days=1)
 INBOUND_KEEP = timedelta(days=1)
 JOB_FILE = re.compile(r"^job-(\d+)-")
-BATCH = 500  # rows per write, files per lookup: a write stays far below 100 ms at a million jobs
+BATCH = 500  # rows per write: a write stays far below 100 ms at a million jobs
 SCAN_SPAN = 20_000  # job numbers per read when looking for prompts to blank
 
 
@@ -105,7 +104,7 @@ class Retention:
             await abuse.forget_link_failures_before(session, now - FAILURE_WINDOW)
             expired = await repo.expired_exports(session, now)
             await repo.delete_exports(session, [export.id for export in expired])
-        purged.exports = await asyncio.to_thread(_remove, [self._storage.path(e.path) for e in expired])
+        purged.exports = await self._storage.remove([export.path for export in expired])
         if purged.total:
             await self._db.checkpoint()
         log.info(
@@ -123,50 +122,46 @@ class Retention:
 
     async def _images(self, cutoff: datetime | None, held: set[int]) -> tuple[int, int]:
         """(expired outputs, orphaned files) removed: outputs and previews of jobs finished before
-        `cutoff` (None: kept for good), and those of jobs that no longer exist. The files are found
-        by listing the two folders once, so the work follows the files kept, not every job ever run;
-        their jobs are looked up by primary key, a batch per read."""
-        files = await asyncio.to_thread(_job_files, [self._storage.outputs, self._storage.previews])
-        expired: list[Path] = []
-        orphaned: list[Path] = []
-        numbers = sorted(files)
-        for start in range(0, len(numbers), BATCH):
-            chunk = numbers[start : start + BATCH]
-            async with self._db.read() as session:
-                jobs = await retention_repo.jobs_by_id(session, chunk)
-            for job_id in chunk:
-                if job_id not in jobs:
-                    orphaned.extend(files[job_id])
+        `cutoff` (None: kept for good), and those of jobs that no longer exist. The stored images are
+        listed a page at a time, so the work follows the files kept, not every job ever run; their
+        jobs are looked up by primary key, a page per read."""
+        outputs = orphans = 0
+        for prefix in (PREVIEWS, OUTPUTS):
+            async for page in self._storage.store.listing(f"{prefix}job-"):
+                files: dict[int, list[str]] = {}
+                for found in page:
+                    if match := JOB_FILE.match(found.key[len(prefix) :]):
+                        files.setdefault(int(match.group(1)), []).append(found.key)
+                if not files:
                     continue
-                account, finished = jobs[job_id]
-                if cutoff and finished is not None and finished < cutoff and account not in held:
-                    expired.extend(files[job_id])
-        previews = [path for path in expired if path.parent == self._storage.previews]
-        await asyncio.to_thread(_remove, previews)  # counted with their image: a preview is a step of it
-        outputs = [path for path in expired if path.parent != self._storage.previews]
-        return await asyncio.to_thread(_remove, outputs), await asyncio.to_thread(_remove, orphaned)
+                async with self._db.read() as session:
+                    jobs = await retention_repo.jobs_by_id(session, sorted(files))
+                expired: list[str] = []
+                orphaned: list[str] = []
+                for job_id, keys in files.items():
+                    if job_id not in jobs:
+                        orphaned.extend(keys)
+                        continue
+                    account, finished = jobs[job_id]
+                    if cutoff and finished is not None and finished < cutoff and account not in held:
+                        expired.extend(keys)
+                removed = await self._storage.remove(expired)
+                if prefix == OUTPUTS:  # a preview is counted with its image: it is a step of it
+                    outputs += removed
+                orphans += await self._storage.remove(orphaned)
+        return outputs, orphans
 
     async def _uploads(self, cutoff: datetime, held: set[int]) -> int:
-        """Uploads older than `cutoff` that no recent, unfinished or held job refers to: the folder is
-        listed once, and each batch of old files is looked up in the references' index."""
-        uploads, root = self._storage.uploads, self._storage.root
-
-        def old_files() -> list[str]:
-            if not uploads.is_dir():
-                return []
-            return sorted(
-                str(path.relative_to(root))
-                for path in uploads.iterdir()
-                if path.is_file() and datetime.fromtimestamp(path.stat().st_mtime, cutoff.tzinfo) < cutoff
-            )
-
-        candidates = await asyncio.to_thread(old_files)
+        """Uploads older than `cutoff` that no recent, unfinished or held job refers to: listed a page
+        at a time, each page's old files looked up in the references' index."""
         removed = 0
-        for start in range(0, len(candidates), BATCH):
-            chunk = candidates[start : start + BATCH]
+        async for page in self._storage.store.listing(UPLOADS):
+            old = [found.key for found in page if found.modified < cutoff]
+            if not old:
+                continue
             async with self._db.read() as session:
-                needed = await references.needed(session, chunk, cutoff, held)
-            removed += await asyncio.to_thread(_remove, [root / path for path in chunk if path not in needed])
+                needed = await references.needed(session, old, cutoff, held)
+            removed += await self._storage.remove([key for key in old if key not in needed])
         return removed
 
     async def _prompts(self, cutoff: datetime, held: set[int]) -> int:
@@ -203,22 +198,3 @@ class Retention:
             deleted += batch
             if batch < BATCH:
                 return deleted
-
-
-def _job_files(folders: list[Path]) -> dict[int, list[Path]]:
-    """The image files in `folders`, by the job they belong to (named `job-<id>-...`)."""
-    files: dict[int, list[Path]] = {}
-    for folder in folders:
-        for path in folder.glob("job-*") if folder.is_dir() else ():
-            if match := JOB_FILE.match(path.name):
-                files.setdefault(int(match.group(1)), []).append(path)
-    return files
-
-
-def _remove(paths: list[Path]) -> int:
-    removed = 0
-    for path in paths:
-        if path.is_file():
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed

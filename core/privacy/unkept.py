@@ -25,9 +25,8 @@ from core.db.repositories import references
 from core.db.repositories import unkept as repo
 from core.db.session import Database
 from core.db.types import utcnow
-from core.generation.storage import Storage
+from core.generation.storage import UPLOADS, Storage
 from core.instance import process_name
-from core.privacy.erase import UPLOADS, remove_files
 from core.privacy.settings import RetentionSettings
 from core.privacy.vacuum import Vacuum
 from core.waiting import stop_if_cancelled
@@ -83,7 +82,7 @@ class Unkept:
                 shared = await references.used_by_others(session, uploads, numbers)
             waiting.update(job.id for job in jobs if own[job.id] & busy)
             files = {path for number in numbers for path in own[number]} | (uploads - shared)
-            removed = await asyncio.to_thread(remove_files, self._storage.root, sorted(files))
+            removed = await self._storage.remove(sorted(files))
             if numbers:
                 async with self._db.transaction() as session:
                     erased += await repo.erase(session, numbers, now)

@@ -120,7 +120,9 @@ class ConsoleAdapter:
         interrupting = self._prompt_shown
         if interrupting:
             self._stdout.write("\r\033[K")
-        self._stdout.write((render.as_json(reply) if self._json else render.as_text(reply)) + "\n")
+        self._stdout.write(
+            (render.as_json(reply) if self._json else render.as_text(reply, self._core.media_location)) + "\n"
+        )
         if interrupting:
             self._stdout.write(PROMPT)
         self._stdout.flush()

@@ -7,6 +7,7 @@ show their (translated) label beside the command that does the same.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from core.messages import Reply, ReplyType
 
@@ -18,13 +19,14 @@ def as_json(reply: Reply) -> str:
     return json.dumps(reply.to_json(), ensure_ascii=False)
 
 
-def as_text(reply: Reply) -> str:
-    if reply.type == ReplyType.IMAGE:
-        return f"{IMAGE} {reply.path}\n{reply.text}"
-    if reply.type == ReplyType.FILE:
-        return f"{FILE} {reply.path}" + (f"\n{reply.text}" if reply.text else "")
+def as_text(reply: Reply, locate: Callable[[str], str]) -> str:
+    """`locate`: where the person at the console finds a stored image or file."""
+    if reply.type == ReplyType.IMAGE and reply.media:
+        return f"{IMAGE} {locate(reply.media)}\n{reply.text}"
+    if reply.type == ReplyType.FILE and reply.media:
+        return f"{FILE} {locate(reply.media)}" + (f"\n{reply.text}" if reply.text else "")
     if reply.type == ReplyType.PROGRESS:
-        return f"… {reply.text}" + (f" → {IMAGE} {reply.path}" if reply.path else "")
+        return f"… {reply.text}" + (f" → {IMAGE} {locate(reply.media)}" if reply.media else "")
     if reply.type == ReplyType.ACTIONS:
         choices = " | ".join(
             f"{button.label}: /action {reply.job} {button.kind.value}"

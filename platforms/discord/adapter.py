@@ -107,7 +107,7 @@ class DiscordAdapter:
             models=core.models(),
             guild_ids=self._guild_ids,
         )
-        self._delivery = Delivery(self.client, progress_interval_s=progress_interval_s)
+        self._delivery = Delivery(self.client, core.media, progress_interval_s=progress_interval_s)
 
     async def login(self) -> None:
         """Logs in over REST at `api_base_url` and publishes the commands when configured to."""
@@ -220,7 +220,7 @@ class DiscordAdapter:
             await self._answer(interaction, replies)
             return
         first = replies[0]
-        await edit_original(interaction, render.message(first), keep_attachments=False)
+        await edit_original(interaction, render.message(first), self._core.media, keep_attachments=False)
         if first.job is not None and first.final:
             await self._delivery.finish(first.job, shown=True)
         await self._follow_up(interaction, replies[1:])
@@ -253,7 +253,7 @@ class DiscordAdapter:
 
     async def _follow_up(self, interaction: discord.Interaction, replies: list[Reply]) -> None:
         for reply in replies:
-            await send_followup(interaction, render.message(reply))
+            await send_followup(interaction, render.message(reply), self._core.media)
             await self._after_answer(reply)
 
     async def _first_answer(self, interaction: discord.Interaction, reply: Reply) -> None:
@@ -261,14 +261,14 @@ class DiscordAdapter:
         started so reports to the channel, as no answer of this interaction can be edited)."""
         message = render.message(reply)
         if interaction.response.type == discord.InteractionResponseType.deferred_message_update:
-            await send_followup(interaction, message)
+            await send_followup(interaction, message, self._core.media)
         elif reply.job is not None and reply.stage == Stage.QUEUED:
             await self._start_thread(interaction, reply.job, message)
         elif message.ephemeral and not interaction.extras.get(EPHEMERAL):
             await interaction.delete_original_response()  # everyone saw "thinking"; only the asker sees this
-            await send_followup(interaction, message)
+            await send_followup(interaction, message, self._core.media)
         else:
-            await edit_original(interaction, message)
+            await edit_original(interaction, message, self._core.media)
 
     async def _start_thread(
         self, interaction: discord.Interaction, job_id: int, queued: render.Message
@@ -276,7 +276,7 @@ class DiscordAdapter:
         """Shows the queue position in the deferred answer; the job's progress then edits it."""
         thread = self._delivery.open(job_id, interaction)
         try:
-            await edit_original(interaction, queued)
+            await edit_original(interaction, queued, self._core.media)
         except discord.HTTPException:
             thread.usable = False  # the result goes to the channel instead
             raise

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import discord
 
 from core.errors import ChatUnreachable
-from core.messages import ChatRef, Reply, ReplyType
+from core.messages import ChatRef, MediaReader, Reply, ReplyType
 from platforms.discord import files, render
 from platforms.discord.render import Message
 
@@ -67,8 +67,9 @@ class JobThread:
 
 
 class Delivery:
-    def __init__(self, client: discord.Client, *, progress_interval_s: float) -> None:
+    def __init__(self, client: discord.Client, read: MediaReader, *, progress_interval_s: float) -> None:
         self._client = client
+        self._read = read
         self._interval = progress_interval_s
         self._threads: dict[int, JobThread] = {}
         self._buttons_shown: set[int] = set()  # jobs whose image already carries its buttons
@@ -124,7 +125,7 @@ class Delivery:
         """A message from the bot to the channel (or DM channel) itself; to a user (`USER`), in the
         DM channel Discord opens for them (`POST /users/@me/channels`, remembered by discord.py)."""
         kwargs: dict[str, Any] = {"content": message.content, "view": message.view}
-        if (upload := await _upload(message, DEFAULT_UPLOAD_LIMIT)) is not None:
+        if (upload := await _upload(message, DEFAULT_UPLOAD_LIMIT, self._read)) is not None:
             kwargs["file"] = upload
         try:
             channel = await self._channel(chat)
@@ -178,7 +179,7 @@ class Delivery:
             if reply is None or thread.closed or not thread.fresh:
                 return
             try:
-                await edit_original(thread.interaction, render.message(reply))
+                await edit_original(thread.interaction, render.message(reply), self._read)
             except discord.HTTPException as exc:
                 log.warning("discord: a progress update was refused (HTTP %s)", exc.status)
                 thread.closed = exc.status in (TOKEN_REFUSED, GONE)
@@ -207,7 +208,7 @@ class Delivery:
     async def _follow_up(self, thread: JobThread, message: Message) -> bool:
         """False when Discord no longer takes the interaction's token: post to the channel instead."""
         try:
-            await send_followup(thread.interaction, message)
+            await send_followup(thread.interaction, message, self._read)
         except discord.HTTPException as exc:
             if exc.status not in (TOKEN_REFUSED, GONE):
                 raise
@@ -222,18 +223,18 @@ async def _bounded(call: Awaitable[T]) -> T:
         return await call
 
 
-async def _upload(message: Message, limit: int) -> discord.File | None:
+async def _upload(message: Message, limit: int, read: MediaReader) -> discord.File | None:
     if message.attachment is None:
         return None
-    return await asyncio.to_thread(files.upload, message.attachment, limit)
+    return await asyncio.to_thread(files.upload, await read(message.attachment), message.attachment, limit)
 
 
 async def edit_original(
-    interaction: discord.Interaction, message: Message, *, keep_attachments: bool = True
+    interaction: discord.Interaction, message: Message, read: MediaReader, *, keep_attachments: bool = True
 ) -> None:
     """Replaces the interaction's answer; an attachment replaces the earlier ones, which are otherwise
     kept unless `keep_attachments` is False."""
-    upload = await _upload(message, interaction.filesize_limit)
+    upload = await _upload(message, interaction.filesize_limit, read)
     kept: Any = discord.utils.MISSING if keep_attachments else []
     await _bounded(
         interaction.edit_original_response(
@@ -242,9 +243,9 @@ async def edit_original(
     )
 
 
-async def send_followup(interaction: discord.Interaction, message: Message) -> None:
+async def send_followup(interaction: discord.Interaction, message: Message, read: MediaReader) -> None:
     kwargs: dict[str, Any] = {"content": message.content, "ephemeral": message.ephemeral, "wait": True}
-    upload = await _upload(message, interaction.filesize_limit)
+    upload = await _upload(message, interaction.filesize_limit, read)
     if upload is not None:
         kwargs["file"] = upload
     if message.view is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import discord
 
@@ -12,9 +12,10 @@ from platforms.images import jpeg_bytes_within
 PICTURES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
-def upload(path: Path, limit: int) -> discord.File:
-    """Only pictures shrink: any other file goes as it is (the core sizes those to the door's limit)."""
-    data = path.read_bytes()
-    if len(data) <= limit or path.suffix.lower() not in PICTURES:
-        return discord.File(io.BytesIO(data), filename=path.name)
-    return discord.File(io.BytesIO(jpeg_bytes_within(data, limit)), filename=f"{path.stem}.jpg")
+def upload(data: bytes, key: str, limit: int) -> discord.File:
+    """Only pictures shrink: any other file goes as it is (the core sizes those to the door's limit).
+    `key` names the stored file."""
+    name = PurePosixPath(key)
+    if len(data) <= limit or name.suffix.lower() not in PICTURES:
+        return discord.File(io.BytesIO(data), filename=name.name)
+    return discord.File(io.BytesIO(jpeg_bytes_within(data, limit)), filename=f"{name.stem}.jpg")

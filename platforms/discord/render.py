@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -18,7 +17,7 @@ MAX_CONTENT = 2000
 @dataclass(frozen=True, slots=True)
 class Message:
     content: str
-    attachment: Path | None = None  # uploaded as is, or as a JPEG when over the size limit
+    attachment: str | None = None  # a storage key: uploaded as is, or as a JPEG over the size limit
     view: discord.ui.View | None = None
     ephemeral: bool = False  # only the asker sees it, where an interaction allows that
 
@@ -37,7 +36,7 @@ def message(reply: Reply) -> Message:
     )
     return Message(
         content=clip(reply.text),
-        attachment=reply.path,
+        attachment=reply.media,
         view=buttons.view([row for row in rows if row]),
         ephemeral=reply.error or reply.private,
     )

@@ -119,6 +119,7 @@ class TelegramAdapter:
         self._sender = TelegramSender(
             self.application.bot,
             self._signer,
+            core.media,
             pace,
             edit_interval_s=edit_interval_s,
             shared_boards=shared_boards,

@@ -12,7 +12,6 @@ where several processes share the board).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from core.messages import Reply, ReplyType, Stage
 from core.status_boards import SharedBoard
@@ -43,7 +42,7 @@ class StatusBoard:
         assert reply.job is not None
         self._jobs[reply.job] = reply
         self.version += 1
-        if reply.path is not None and reply.stage == Stage.PARTIAL:
+        if reply.media is not None and reply.stage == Stage.PARTIAL:
             self._preview_of = reply.job
 
     def forget(self, job: int) -> bool:
@@ -60,10 +59,10 @@ class StatusBoard:
         return job in self._jobs
 
     @property
-    def preview(self) -> Path | None:
+    def preview(self) -> str | None:
         if self._preview_of is None:
             return None
-        return self._jobs[self._preview_of].path
+        return self._jobs[self._preview_of].media
 
     def render(self) -> Reply:
         """The message as one reply: each job's line and, where there are several, a Cancel per job
@@ -86,7 +85,7 @@ class StatusBoard:
         return Reply(
             ReplyType.PROGRESS,
             text="\n\n".join(lines),
-            path=self.preview,
+            media=self.preview,
             job=only.job if only else None,
             stage=only.stage if only else None,
             choices=tuple(rows),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from PIL import Image
 
@@ -30,13 +30,13 @@ def photo_fits(width: int, height: int, size: int) -> bool:
     return size <= PHOTO_MAX_BYTES and width + height <= PHOTO_MAX_SIDES and ratio <= PHOTO_MAX_RATIO
 
 
-def prepare_photo(path: Path) -> PhotoUpload:
-    """Blocking (reads and may re-encode the file): run it in a thread."""
-    data = path.read_bytes()
+def prepare_photo(data: bytes, key: str) -> PhotoUpload:
+    """Blocking (may re-encode the image): run it in a thread. `key` names the stored image."""
+    name = PurePosixPath(key)
     with Image.open(io.BytesIO(data)) as image:
         if photo_fits(image.width, image.height, len(data)):
-            return PhotoUpload(data, path.name, None)
-        return PhotoUpload(jpeg_preview(image), f"{path.stem}.jpg", data)
+            return PhotoUpload(data, name.name, None)
+        return PhotoUpload(jpeg_preview(image), f"{name.stem}.jpg", data)
 
 
 def jpeg_preview(image: Image.Image) -> bytes:

@@ -19,14 +19,14 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from telegram import Bot, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from core.errors import ChatUnreachable, RetryLater
-from core.messages import ChatRef, Reply, ReplyType, Stage
+from core.messages import ChatRef, MediaReader, Reply, ReplyType, Stage
 from core.status_boards import SharedBoards
 from platforms.telegram import render, status_calls
 from platforms.telegram.board import StatusBoard
@@ -75,6 +75,7 @@ class TelegramSender:
         self,
         bot: Bot,
         signer: CallbackSigner,
+        read: MediaReader,
         pace: TokenPace,
         *,
         edit_interval_s: float = EDIT_INTERVAL_S,
@@ -84,6 +85,7 @@ class TelegramSender:
         token (None: this process alone, which keeps them in memory)."""
         self._bot = bot
         self._signer = signer
+        self._read = read
         self._pace = pace
         self._edit_interval = edit_interval_s
         self._lanes: dict[int, _Lane] = {}
@@ -96,7 +98,7 @@ class TelegramSender:
         self._idle = asyncio.Event()
         self._idle.set()
         self._shared = (
-            SharedStatus(shared_boards, bot, signer, pace, edit_interval_s)
+            SharedStatus(shared_boards, bot, signer, read, pace, edit_interval_s)
             if shared_boards is not None
             else None
         )
@@ -235,7 +237,7 @@ class TelegramSender:
         return news
 
     async def _post_board(self, chat_id: int, board: StatusBoard, reply_to: int | None) -> None:
-        message = await status_calls.post(self._bot, self._signer, chat_id, board, reply_to)
+        message = await status_calls.post(self._bot, self._signer, self._read, chat_id, board, reply_to)
         board.message_id = message.message_id
         board.shows_photo = board.preview is not None
         self._edit_free_at[chat_id] = asyncio.get_running_loop().time() + self._edit_interval
@@ -257,7 +259,7 @@ class TelegramSender:
                 self._edit_free_at[chat_id] = loop.time() + self._edit_interval
                 shown = board.version
                 board.shows_photo = await status_calls.edit(
-                    self._bot, self._signer, chat_id, board, board.message_id
+                    self._bot, self._signer, self._read, chat_id, board, board.message_id
                 )
         except TelegramError as error:  # progress is best effort: a lost state is not worth a crash
             log.info("telegram: status message could not be edited (%s)", type(error).__name__)
@@ -302,8 +304,8 @@ class TelegramSender:
         key = (chat_id, reply.job) if reply.job is not None else None
         if reply.type == ReplyType.IMAGE:
             await self._image(chat_id, reply, reply_to)
-        elif reply.type == ReplyType.FILE and reply.path is not None:
-            await self._document(chat_id, reply.path, render.caption(reply.text), reply_to)
+        elif reply.type == ReplyType.FILE and reply.media is not None:
+            await self._document(chat_id, reply.media, render.caption(reply.text), reply_to)
         elif reply.type == ReplyType.ACTIONS and key is not None and key in self._buttons_shown:
             self._buttons_shown.discard(key)  # already under the photo
         else:
@@ -325,8 +327,8 @@ class TelegramSender:
         return message
 
     async def _image(self, chat_id: int, reply: Reply, reply_to: int | None) -> None:
-        assert reply.path is not None
-        upload = await asyncio.to_thread(prepare_photo, reply.path)
+        assert reply.media is not None
+        upload = await asyncio.to_thread(prepare_photo, await self._read(reply.media), reply.media)
         photo = await self._bot.send_photo(
             chat_id,
             upload.photo,
@@ -339,17 +341,17 @@ class TelegramSender:
             await self._bot.send_document(
                 chat_id,
                 upload.original,
-                filename=reply.path.name,
+                filename=PurePosixPath(reply.media).name,
                 reply_parameters=render.reply_to(photo.message_id),
             )
         if reply.buttons and reply.job is not None:
             self._buttons_shown.add((chat_id, reply.job))
 
-    async def _document(self, chat_id: int, path: Path, caption: str, reply_to: int | None) -> None:
+    async def _document(self, chat_id: int, key: str, caption: str, reply_to: int | None) -> None:
         await self._bot.send_document(
             chat_id,
-            await asyncio.to_thread(path.read_bytes),
-            filename=path.name,
+            await self._read(key),
+            filename=PurePosixPath(key).name,
             caption=caption or None,
             reply_parameters=render.reply_to(reply_to),
         )

@@ -18,7 +18,7 @@ from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
 from core.db.types import utcnow
-from core.messages import Reply
+from core.messages import MediaReader, Reply
 from core.status_boards import BoardLost, SharedBoard, SharedBoards
 from platforms.telegram import status_calls
 from platforms.telegram.board import StatusBoard
@@ -32,10 +32,17 @@ Editing = tuple[SharedBoard, int | None]  # the board to show, the message the f
 
 class SharedStatus:
     def __init__(
-        self, boards: SharedBoards, bot: Bot, signer: CallbackSigner, pace: TokenPace, edit_interval_s: float
+        self,
+        boards: SharedBoards,
+        bot: Bot,
+        signer: CallbackSigner,
+        read: MediaReader,
+        pace: TokenPace,
+        edit_interval_s: float,
     ) -> None:
         self._boards = boards
         self._bot = bot
+        self._read = read
         self._signer = signer
         self._pace = pace
         self._edit_interval = edit_interval_s
@@ -140,7 +147,7 @@ class SharedStatus:
         board = StatusBoard.of(shared)
         if not board:
             return shared
-        message = await status_calls.post(self._bot, self._signer, chat_id, board, reply_to)
+        message = await status_calls.post(self._bot, self._signer, self._read, chat_id, board, reply_to)
         photo = board.preview is not None
         try:
             return await self._boards.shown(
@@ -155,7 +162,7 @@ class SharedStatus:
         self, chat_id: int, key: str, shared: SharedBoard, board: StatusBoard, message_id: int
     ) -> SharedBoard | None:
         try:
-            photo = await status_calls.edit(self._bot, self._signer, chat_id, board, message_id)
+            photo = await status_calls.edit(self._bot, self._signer, self._read, chat_id, board, message_id)
         except BadRequest as error:
             if "not found" not in error.message.lower():
                 raise

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from telegram import Bot, InputMediaPhoto, Message
 from telegram.error import BadRequest
 
+from core.messages import MediaReader
 from platforms.telegram import render
 from platforms.telegram.board import StatusBoard
 from platforms.telegram.callbacks import CallbackSigner
@@ -14,15 +13,20 @@ from platforms.telegram.pacing import ALREADY_PACED
 
 
 async def post(
-    bot: Bot, signer: CallbackSigner, chat_id: int, board: StatusBoard, reply_to: int | None
+    bot: Bot,
+    signer: CallbackSigner,
+    read: MediaReader,
+    chat_id: int,
+    board: StatusBoard,
+    reply_to: int | None,
 ) -> Message:
     """The board as a new message; the caller has waited for the chat's turn."""
     reply = board.render()
     markup = render.keyboard(reply, signer)
-    if reply.path is not None:
+    if reply.media is not None:
         return await bot.send_photo(
             chat_id,
-            await asyncio.to_thread(reply.path.read_bytes),
+            await read(reply.media),
             caption=render.caption(reply.text),
             reply_markup=markup,
             reply_parameters=render.reply_to(reply_to),
@@ -37,15 +41,15 @@ async def post(
     )
 
 
-async def edit(bot: Bot, signer: CallbackSigner, chat_id: int, board: StatusBoard, message_id: int) -> bool:
+async def edit(
+    bot: Bot, signer: CallbackSigner, read: MediaReader, chat_id: int, board: StatusBoard, message_id: int
+) -> bool:
     """Shows the board in its message; returns whether the message is a photo now."""
     reply = board.render()
     markup = render.keyboard(reply, signer)
     try:
-        if reply.path is not None:
-            media = InputMediaPhoto(
-                await asyncio.to_thread(reply.path.read_bytes), caption=render.caption(reply.text)
-            )
+        if reply.media is not None:
+            media = InputMediaPhoto(await read(reply.media), caption=render.caption(reply.text))
             await bot.edit_message_media(media, chat_id, message_id, reply_markup=markup)
             return True
         if board.shows_photo:

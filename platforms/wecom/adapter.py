@@ -79,7 +79,7 @@ class WeComAdapter:
             rate_limit_backoff_s=rate_limit_backoff_s,
         )
         self._crypto = CallbackCrypto(token, encoding_aes_key, corp_id)
-        self._sender = MemberSender(self._api, agent_id, SlidingWindow())
+        self._sender = MemberSender(self._api, core.media, agent_id, SlidingWindow())
         self._references = incoming.References()
         self._inbound = inbound
         self._intake = asyncio.Lock()

@@ -99,6 +99,7 @@ class CustomerService:
             self._api,
             chat,
             reply,
+            self._core.media,
             stages=render.CUSTOMER_STAGES,
             actions=self._actions,
             deliver=self._deliver,

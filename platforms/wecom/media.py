@@ -5,7 +5,7 @@ that fits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from platforms.images import jpeg_bytes_within
 
@@ -27,14 +27,16 @@ class ImageUploads:
     original: Upload | None  # the file itself, when `image` had to be a JPEG of it and it fits
 
 
-def image_uploads(path: Path) -> ImageUploads:
-    data = path.read_bytes()
-    mime = MIME.get(path.suffix.lower())
+def image_uploads(data: bytes, key: str) -> ImageUploads:
+    """`key` names the stored image."""
+    name = PurePosixPath(key)
+    mime = MIME.get(name.suffix.lower())
     if mime is not None and len(data) <= IMAGE_MAX_BYTES:
-        return ImageUploads(Upload(path.name, data, mime), None)
-    preview = Upload(f"{path.stem}.jpg", jpeg_bytes_within(data, IMAGE_MAX_BYTES), "image/jpeg")
-    return ImageUploads(preview, file_upload(path, data) if len(data) <= FILE_MAX_BYTES else None)
+        return ImageUploads(Upload(name.name, data, mime), None)
+    preview = Upload(f"{name.stem}.jpg", jpeg_bytes_within(data, IMAGE_MAX_BYTES), "image/jpeg")
+    return ImageUploads(preview, file_upload(key, data) if len(data) <= FILE_MAX_BYTES else None)
 
 
-def file_upload(path: Path, data: bytes) -> Upload:
-    return Upload(path.name, data, MIME.get(path.suffix.lower(), "application/octet-stream"))
+def file_upload(key: str, data: bytes) -> Upload:
+    name = PurePosixPath(key)
+    return Upload(name.name, data, MIME.get(name.suffix.lower(), "application/octet-stream"))

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.messages import ActionKind, Button, ChatRef, Reply, ReplyType, Stage
@@ -38,12 +37,12 @@ class TextPart:
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    path: Path
+    media: str  # a storage key
 
 
 @dataclass(frozen=True, slots=True)
 class FilePart:
-    path: Path
+    media: str  # a storage key
 
 
 Part = TextPart | ImagePart | FilePart
@@ -55,10 +54,10 @@ def parts(
     """What to send for `reply`, in order; `actions_shown`: its job's actions went with its image."""
     if reply.type == ReplyType.PROGRESS:
         return _texts(reply.text, *choice_lines(reply)) if reply.stage in stages else []
-    if reply.type == ReplyType.IMAGE and reply.path is not None:
-        return [ImagePart(reply.path), *_texts(reply.text, *action_lines(reply), *choice_lines(reply))]
-    if reply.type == ReplyType.FILE and reply.path is not None:
-        return [FilePart(reply.path)]
+    if reply.type == ReplyType.IMAGE and reply.media is not None:
+        return [ImagePart(reply.media), *_texts(reply.text, *action_lines(reply), *choice_lines(reply))]
+    if reply.type == ReplyType.FILE and reply.media is not None:
+        return [FilePart(reply.media)]
     if reply.type == ReplyType.ACTIONS:
         if actions_shown:
             return []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ChatUnreachable
-from core.messages import ChatRef, Reply, ReplyType, Stage
+from core.messages import ChatRef, MediaReader, Reply, ReplyType, Stage
 from platforms.wecom import media, render
 from platforms.wecom.client import WeComApi, WeComError
 from platforms.wecom.limits import SlidingWindow
@@ -97,6 +97,7 @@ async def send_reply(
     api: WeComApi,
     chat: ChatRef,
     reply: Reply,
+    read: MediaReader,
     *,
     stages: frozenset[Stage],
     actions: ActionsShown,
@@ -110,7 +111,7 @@ async def send_reply(
     done = resume.count(key) if resume is not None else 0
     position = 0
     for part in render.parts(reply, stages=stages, actions_shown=actions.skip(chat, reply)):
-        for outgoing in await _outgoing(part):
+        for outgoing in await _outgoing(part, read):
             if position >= done:
                 await deliver(chat, await _message(api, outgoing))
                 if resume is not None:
@@ -121,22 +122,24 @@ async def send_reply(
     actions.sent(chat, reply)
 
 
-async def _outgoing(part: Part) -> list[Outgoing]:
+async def _outgoing(part: Part, read: MediaReader) -> list[Outgoing]:
     """The messages for one part, their media prepared but not uploaded yet."""
     if isinstance(part, TextPart):
         return [render.text_message(part.content)]
     if isinstance(part, ImagePart):
-        uploads = await asyncio.to_thread(media.image_uploads, part.path)
+        uploads = await asyncio.to_thread(media.image_uploads, await read(part.media), part.media)
         original = [_Media("file", uploads.original)] if uploads.original is not None else []
         return [_Media("image", uploads.image), *original]
-    return [await _file(part)]
+    return [await _file(part, read)]
 
 
-async def _file(part: FilePart) -> _Media:
-    data = await asyncio.to_thread(part.path.read_bytes)
+async def _file(part: FilePart, read: MediaReader) -> _Media:
+    data = await read(part.media)
     if len(data) <= media.FILE_MAX_BYTES:
-        return _Media("file", media.file_upload(part.path, data))
-    uploads = await asyncio.to_thread(media.image_uploads, part.path)  # too big for a file: the best image
+        return _Media("file", media.file_upload(part.media, data))
+    uploads = await asyncio.to_thread(
+        media.image_uploads, data, part.media
+    )  # too big for a file: the best image
     return _Media("image", uploads.image)
 
 
@@ -150,8 +153,9 @@ async def _message(api: WeComApi, outgoing: Outgoing) -> dict[str, Any]:
 
 
 class MemberSender:
-    def __init__(self, api: WeComApi, agent_id: int, limiter: SlidingWindow) -> None:
+    def __init__(self, api: WeComApi, read: MediaReader, agent_id: int, limiter: SlidingWindow) -> None:
         self._api = api
+        self._read = read
         self._agent_id = agent_id
         self._limiter = limiter
         self._actions = ActionsShown()
@@ -163,6 +167,7 @@ class MemberSender:
             self._api,
             chat,
             reply,
+            self._read,
             stages=render.MEMBER_STAGES,
             actions=self._actions,
             deliver=self._deliver,

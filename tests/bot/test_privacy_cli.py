@@ -89,10 +89,10 @@ def test_the_console_acceptance_scenario(
     *_redelivered, progress, export = console(capsys, monkeypatch, "/export")
     assert progress["text"] == en("privacy.export.building")
     assert export["type"] == "file"
-    with zipfile.ZipFile(tmp_path / export["path"]) as archive:
+    with zipfile.ZipFile(tmp_path / "data" / export["media"]) as archive:
         data = json.loads(archive.read("data.json"))
         [output] = data["jobs"][0]["outputs"]
-        assert archive.read(output) == (tmp_path / image["path"]).read_bytes()
+        assert archive.read(output) == (tmp_path / "data" / image["media"]).read_bytes()
     assert data["jobs"][0]["prompt"] == PROMPT
     assert sorted(entry["kind"] for entry in data["ledger"]) == ["reserve", "settle", "trial"]
 

@@ -41,8 +41,8 @@ async def quiet(database: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Harne
 def test_replies_survive_the_round_trip_through_the_outbox() -> None:
     originals = [
         text("hello", job=3, final=True),
-        image(Path("data/outputs/job-3-1.png"), "caption", job=3),
-        progress(3, Stage.PARTIAL, "preview", path=Path("data/previews/p.png")),
+        image("outputs/job-3-1.png", "caption", job=3),
+        progress(3, Stage.PARTIAL, "preview", media="previews/job-3-partial-1.png"),
         actions(3, (Button(ActionKind.UPSCALE_2K, "⬆️ 2K", 2),), "next"),
     ]
     assert [Reply.from_json(reply.to_json()) for reply in originals] == originals
@@ -116,19 +116,19 @@ async def test_a_delivery_that_never_succeeds_is_given_up(quiet: Harness) -> Non
 async def test_an_image_cut_off_mid_send_is_not_sent_twice(quiet: Harness, tmp_path: Path) -> None:
     """A process died while sending it (its claim lapsed): it may have arrived, so the note goes."""
     chat = ChatRef("test", "private", "carol")
-    picture = image(tmp_path / "job-7-1.png", "a cat", job=7, resend_note="maybe it arrived: /original 7")
+    picture = image("outputs/job-7-1.png", "a cat", job=7, resend_note="maybe it arrived: /original 7")
     async with quiet.app.db.transaction() as session:
         await quiet.app.notifier.enqueue(session, chat, [picture], key="job:7:outcome")
         await session.execute(update(Delivery).values(attempted_at=utcnow(), claimed_by="outbox:gone"))
     await quiet.app.notifier.drain()
     [sent] = quiet.chat.sent["carol"]
-    assert (sent.type, sent.text, sent.path) == (ReplyType.TEXT, "maybe it arrived: /original 7", None)
+    assert (sent.type, sent.text, sent.media) == (ReplyType.TEXT, "maybe it arrived: /original 7", None)
 
 
 async def test_an_image_that_failed_to_send_is_sent_again(quiet: Harness, tmp_path: Path) -> None:
     quiet.chat.fail_next = 1  # the platform answered with an error: it did not arrive
     chat = ChatRef("test", "private", "dave")
-    picture = image(tmp_path / "job-8-1.png", "a dog", job=8, resend_note="maybe it arrived: /original 8")
+    picture = image("outputs/job-8-1.png", "a dog", job=8, resend_note="maybe it arrived: /original 8")
     async with quiet.app.db.transaction() as session:
         await quiet.app.notifier.enqueue(session, chat, [picture], key="job:8:outcome")
     async with asyncio.timeout(LIMIT_S):

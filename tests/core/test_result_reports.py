@@ -72,8 +72,8 @@ async def test_a_report_opens_a_ticket_linked_to_the_job_and_the_staff_see_the_j
         assert f"Reported job #{job_id}: done · 1k 1024×1024 · 1 image(s) · charged 10" in card.text
         assert "#1 restore" in card.text
         assert picture.type == ReplyType.IMAGE
-        assert picture.path is not None
-        assert picture.path.is_file()
+        assert picture.media is not None
+        assert await desk.harness.app.storage.exists(picture.media)
         assert picture.text == translate("en", "report.card_image", job=job_id, index=1, n=1, ticket=1)
 
 

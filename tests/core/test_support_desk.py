@@ -70,7 +70,7 @@ async def test_the_contact_qr_is_shown_when_configured(database: DatabaseTarget,
     async with harness_for(database, tmp_path, support={"contact_qr_path": qr}) as harness:
         replies = await harness.say("/support")
     assert [reply.type for reply in replies] == [ReplyType.TEXT, ReplyType.IMAGE]
-    assert replies[1].path == qr
+    assert await harness.app.storage.read(replies[1].media or "") == qr.read_bytes()
 
 
 async def test_with_no_desk_staffed_support_says_honestly_where_help_is(

@@ -11,6 +11,9 @@ own OpenAPI description (`openapi_schema`). A request the description refuses is
 `invalid_request_error`, as the real API would; every breach, either way, is kept in `violations`, and
 the `openai_double` fixture fails the test at teardown unless the test announced them
 (`expect_violations`).
+
+It also answers as an Azure OpenAI resource (`azure_endpoint`): the same operations under
+`/openai/deployments/<deployment>/...?api-version=...`, authorised by an `api-key` header.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import contextlib
 import functools
 import io
 import json
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +40,8 @@ from PIL import Image
 
 from tests.fakes import openapi_schema
 from tests.fakes.forms import read_form
+
+AZURE_PATH = re.compile(r"^/openai/deployments/[^/]+")
 
 # The moderation categories the SDK's `Moderation` model expects.
 _CATEGORIES = [
@@ -153,8 +159,10 @@ def _invalid(errors: list[ValidationError]) -> web.Response:
 
 
 def _operation(request: web.Request) -> str:
-    """The path as the OpenAPI description names it: "/v1/images/edits" -> "/images/edits"."""
-    return request.path.removeprefix("/v1")
+    """The path as the OpenAPI description names it: "/v1/images/edits" -> "/images/edits", and
+    Azure's "/openai/deployments/<deployment>/images/edits" too (Azure serves OpenAI's operations
+    under the deployment's path, with the same bodies)."""
+    return AZURE_PATH.sub("", request.path.removeprefix("/v1"))
 
 
 def _usage() -> dict[str, Any]:
@@ -171,6 +179,7 @@ class OpenAIImagesDouble:
 
     def __init__(self) -> None:
         self.base_url = ""
+        self.azure_endpoint = ""
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []  # where the traffic broke OpenAI's description, either way
         self._expected_violations = 0
@@ -190,12 +199,15 @@ class OpenAIImagesDouble:
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/images/edits", self._images)
         app.router.add_post("/v1/moderations", self._moderations)
+        app.router.add_post("/openai/deployments/{deployment}/images/generations", self._images)
+        app.router.add_post("/openai/deployments/{deployment}/images/edits", self._images)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}/v1"
+        self.azure_endpoint = f"http://127.0.0.1:{port}"  # an Azure OpenAI resource's endpoint
 
     async def close(self) -> None:
         self._closing.set()  # wakes hanging handlers so shutdown does not wait for them
@@ -354,6 +366,9 @@ class OpenAIImagesDouble:
 
     @staticmethod
     def _authorized(request: web.Request) -> bool:
+        """OpenAI takes a bearer token; Azure its resource key in `api-key`, and an `api-version`."""
+        if AZURE_PATH.match(request.path):
+            return bool(request.headers.get("api-key", "").strip() and request.query.get("api-version"))
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return scheme == "Bearer" and bool(token.strip())
 

@@ -55,7 +55,7 @@ async def test_an_account_without_credits_is_refused_before_its_reference_is_fet
         assert refused == await harness.say("/imagine a cat")  # the refusal it gets without references
         assert refused[0].text.startswith(en("insufficient_credits", balance=0, cost=10))
         assert fetched == []
-        assert list(harness.app.storage.uploads.iterdir()) == []
+        assert [page async for page in harness.app.storage.store.listing("uploads/")] == []
         assert await ledger(harness.app) == before
 
 
@@ -75,7 +75,7 @@ async def test_a_reference_with_too_many_pixels_for_its_kind_is_refused_from_its
         before = await ledger(harness.app)
         replies = await harness.say("/imagine a cat", attachments=(attached(name, make()),))
         assert [reply.text for reply in replies] == [en("reference_too_many_pixels", name=name, limit=limit)]
-        assert list(harness.app.storage.uploads.iterdir()) == []
+        assert [page async for page in harness.app.storage.store.listing("uploads/")] == []
         assert await ledger(harness.app) == before
 
 
@@ -85,7 +85,7 @@ async def test_a_large_reference_is_stored_reduced(tmp_path: Path) -> None:
         assert replies[0].stage == Stage.QUEUED
         assert replies[0].job is not None
         (stored,) = (await harness.job(replies[0].job)).references
-        with Image.open(harness.app.storage.path(stored)) as picture:
+        with Image.open(io.BytesIO(await harness.app.storage.read(stored))) as picture:
             assert picture.size == (EDGE // 2, EDGE // 2)
 
 

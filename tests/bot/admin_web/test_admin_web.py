@@ -286,7 +286,7 @@ async def test_a_reported_job_is_reviewed_and_its_credits_restored_once_from_the
     picture = await browser.client.get(browser.base + "/admin/tickets/2/images/1", allow_redirects=False)
     async with picture:
         assert (picture.status, picture.content_type) == (200, "image/png")
-        assert await picture.read() == harness.app.storage.path(f"outputs/job-{job_id}-1.png").read_bytes()
+        assert await picture.read() == await harness.app.storage.read(f"outputs/job-{job_id}-1.png")
     assert (await browser.get("/admin/tickets/2/images/2")).status == 404
     assert (await browser.get("/admin/tickets/1/images/1")).status == 404
     assert "restore" not in (await browser.get("/admin/tickets/1")).text

@@ -7,6 +7,7 @@ PostgreSQL through the real core; messages are compared with the catalog text.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,7 +73,7 @@ def original_menu(job: int, index: int) -> Menu:
 
 def test_choices_flags_files_and_image_buttons_survive_the_round_trip_through_json() -> None:
     menu = ((Choice("✓ 1:1", "/settings ar 1:1"), Choice("3:2", "/settings ar 3:2")), (Choice("↩️", "/r"),))
-    output = Path("data/outputs/job-3-1.png")
+    output = "outputs/job-3-1.png"
     originals = [
         text("pick one", choices=menu),
         text("no", error=True),
@@ -91,6 +92,13 @@ def test_a_reply_queued_before_menus_existed_still_reads_as_a_plain_reply() -> N
     old = Reply.from_json({"type": "text", "text": "paid", "final": True})
     assert old == text("paid", final=True)
     assert (old.choices, old.error, old.private) == ((), False, False)
+
+
+def test_an_image_queued_when_replies_held_file_paths_reads_as_its_storage_key() -> None:
+    old = Reply.from_json(
+        {"type": "image", "text": "a cat", "path": "/srv/bot/data/outputs/job-7-1.png", "job": 7}
+    )
+    assert old == image("outputs/job-7-1.png", "a cat", job=7)
 
 
 # --- /settings and /language menus ---------------------------------------------------------------
@@ -341,14 +349,14 @@ async def test_a_single_image_carries_its_actions_and_a_button_for_the_original_
     assert {button.kind for button in picture.buttons} == set(ActionKind)
     report = Choice(en("report.button"), f"/report {job}")  # anyone may press it: only the owner reports
     assert picture.choices == ((*original_menu(job, 1)[0], report),)
-    assert picture.path is not None
+    assert picture.media is not None
 
     original = await press(harness, picture.choices[0][0])
     assert original.type == ReplyType.FILE
     assert original.text == en("original.caption", job=job, index=1)
-    assert original.path == picture.path
+    assert original.media == picture.media
     assert not original.error
-    with Image.open(original.path) as png_file:
+    with Image.open(io.BytesIO(await harness.app.storage.read(original.media))) as png_file:
         assert (png_file.format, png_file.size) == ("PNG", (1024, 1024))
 
     stranger = await press(harness, picture.choices[0][0], "bob")
@@ -371,8 +379,8 @@ async def test_each_image_of_a_result_offers_its_own_original_file(harness: Harn
     original = await press(harness, second.choices[0][0])
     assert original.type == ReplyType.FILE
     assert original.text == en("original.caption", job=job, index=2)
-    assert original.path == second.path != first.path
-    assert (await press(harness, first.choices[0][0])).path == first.path
+    assert original.media == second.media != first.media
+    assert (await press(harness, first.choices[0][0])).media == first.media
 
 
 # --- /original refusals --------------------------------------------------------------------------
@@ -405,8 +413,8 @@ async def test_original_refuses_what_it_cannot_or_may_not_give(
 
         delivered = await answer(harness, f"/原图 #{done}")
         assert delivered.type == ReplyType.FILE
-        assert delivered.path is not None
-        delivered.path.unlink()  # the output was cleaned up since
+        assert delivered.media is not None
+        await harness.app.storage.remove([delivered.media])  # the output was cleaned up since
         assert await says(harness, f"/original {done}") == error("output_gone", job=done)
 
         provider.release("held")

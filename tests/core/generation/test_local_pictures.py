@@ -178,8 +178,8 @@ async def test_a_reroll_button_brings_a_different_file(harness: Harness) -> None
     files = []
     for job_id in (job, reply.job):
         [image] = [r for r in harness.chat.for_job(job_id) if r.type == ReplyType.IMAGE]
-        assert image.path is not None
-        files.append(image.path.read_bytes())
+        assert image.media is not None
+        files.append(await harness.app.storage.read(image.media))
     assert files[0] != files[1]
     assert (await harness.balance()).total == 40 - 2 * 10  # both charged: each is a picture of its own
 
@@ -193,8 +193,8 @@ async def test_an_upscale_button_brings_the_same_picture_bigger(harness: Harness
     pictures = []
     for job_id in (job, reply.job):
         [image] = [r for r in harness.chat.for_job(job_id) if r.type == ReplyType.IMAGE]
-        assert image.path is not None
-        pictures.append(Image.open(image.path).convert("RGB"))
+        assert image.media is not None
+        pictures.append(Image.open(io.BytesIO(await harness.app.storage.read(image.media))).convert("RGB"))
     original, upscaled = pictures
     assert upscaled.width > original.width
     back = upscaled.resize(original.size, Image.Resampling.BOX)

@@ -178,6 +178,6 @@ async def test_upscale_edits_with_the_result_as_reference(
     assert edit.path == "/v1/images/edits"
     assert edit.fields["size"] == "2048x2048"
     parent = await bot.job(job_id)
-    assert [content for _, _, content in edit.files] == [bot.app.storage.read(parent.outputs[0])]
+    assert [content for _, _, content in edit.files] == [await bot.app.storage.read(parent.outputs[0])]
     assert (await bot.balance()).total == 40 - 10 - 20
     await bot.assert_ledger_consistent()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -35,9 +36,9 @@ async def test_a_job_shows_progress_then_delivers_the_exact_size_and_is_charged_
             (ReplyType.ACTIONS, None),
         ]
         image = replies[3]
-        assert image.path is not None
-        assert image.path.parent.name == "outputs"
-        with Image.open(image.path) as picture:
+        assert image.media is not None
+        assert image.media.startswith("outputs/")
+        with Image.open(io.BytesIO(await harness.app.storage.read(image.media))) as picture:
             assert picture.size == (1360, 768)
         assert "1360×768" in image.text
         assert "30" in image.text
@@ -60,7 +61,7 @@ async def test_several_images_in_one_request_cost_n_times_and_each_is_delivered(
     await harness.chat.wait_final(job_id)
     images = [reply for reply in harness.chat.for_job(job_id) if reply.type == ReplyType.IMAGE]
     assert len(images) == 2
-    assert images[0].path != images[1].path
+    assert images[0].media != images[1].media
     assert (await harness.balance()).total == 20
     await harness.assert_ledger_consistent()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from core.db.models import Base, LedgerEntry
+from core.generation.storage import EXPORTS, OUTPUTS, PREVIEWS, UPLOADS
 from core.i18n import translate
 from core.messages import ChatRef, Incoming, Reply, ReplyType
 from tests.harness import Harness
@@ -51,6 +52,18 @@ async def database_text(harness: Harness) -> str:
 def files_bytes(folder: Path) -> dict[Path, bytes]:
     """Every file under `folder` (the data directory, the SQLite file and its log included)."""
     return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+async def stored_objects(harness: Harness) -> dict[str, bytes]:
+    """Every image and export in the harness's storage, by key."""
+    storage = harness.app.storage
+    keys = [
+        found.key
+        for prefix in (OUTPUTS, UPLOADS, PREVIEWS, EXPORTS)
+        async for page in storage.store.listing(prefix)
+        for found in page
+    ]
+    return {key: await storage.read(key) for key in keys}
 
 
 async def ledger_sum(harness: Harness, account: int) -> int:

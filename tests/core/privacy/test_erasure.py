@@ -30,9 +30,8 @@ from core.db.models import (
 )
 from core.db.types import utcnow
 from core.messages import Attachment, Reply, Stage
-from core.privacy import erase
 from core.privacy.codes import code_hash
-from tests.core.privacy.conftest import GATED
+from tests.core.privacy.conftest import EITHER_STORE, GATED
 from tests.core.privacy.helpers import (
     accepted,
     account_id,
@@ -42,6 +41,7 @@ from tests.core.privacy.helpers import (
     finished,
     ledger_sum,
     say_in_group,
+    stored_objects,
 )
 from tests.harness import DatabaseTarget, Harness, harness_for
 
@@ -83,7 +83,7 @@ async def a_full_life(harness: Harness) -> dict[str, Any]:
     await harness.chat.wait_final(replies[0].job)
     await harness.say("/support my heron in Lake Zyxwvu looks odd", USER)
     [export] = await harness.say("/export", USER)
-    assert export.path is not None
+    assert export.media is not None
     account = await account_id(harness, USER)
     async with harness.app.db.transaction() as session:
         session.add(
@@ -122,9 +122,9 @@ async def a_full_life(harness: Harness) -> dict[str, Any]:
     storage = harness.app.core.services.storage
     return {
         "account": account,
-        "output": storage.path(job.outputs[0]).read_bytes(),
-        "upload": storage.path(job.references[0]).read_bytes(),
-        "export": export.path,
+        "output": await storage.read(job.outputs[0]),
+        "upload": await storage.read(job.references[0]),
+        "export": export.media,
     }
 
 
@@ -169,6 +169,7 @@ async def test_delete_is_refused_in_a_group(gated: Harness) -> None:
     assert reply.text == en("error.direct_only", command="/delete")
 
 
+@EITHER_STORE
 async def test_after_deletion_nothing_of_the_person_is_left_but_the_ledger_still_adds_up(
     gated: Harness, database: DatabaseTarget, tmp_path: Path
 ) -> None:
@@ -184,14 +185,15 @@ async def test_after_deletion_nothing_of_the_person_is_left_but_the_ledger_still
     text = await database_text(gated)
     for secret in secrets:
         assert secret not in text, secret
-    stored = files_bytes(tmp_path)  # the data folder, with the SQLite file and its log
+    # the data folder (with the SQLite file and its log) and the stored objects, wherever they are
+    stored = {**files_bytes(tmp_path), **await stored_objects(gated)}
     for path, content in stored.items():
         for secret in secrets:
             assert secret.encode() not in content, (secret, path)
             assert secret not in str(path)
         assert content not in (life["output"], life["upload"]), path
-    assert not life["export"].exists()
-    assert not list((tmp_path / "exports").glob("*"))
+    assert not await gated.app.storage.exists(life["export"])
+    assert not [name for name in stored if "export" in str(name)]
     assert "bob keeps his lighthouse" in text  # other people's data is untouched
 
     account = life["account"]
@@ -307,23 +309,23 @@ async def test_an_interrupted_erasure_finishes_at_the_next_start(
     async with harness_for(database, tmp_path, privacy=GATED) as before:
         await accepted(before, USER)
         job = await finished(before, PROMPT, USER)
-        output = before.app.core.services.storage.path((await before.job(job)).outputs[0])
+        output = (await before.job(job)).outputs[0]
         code = await code_from(before)
 
-        def crash(_root: Path, _patterns: list[str]) -> None:
+        async def crash(_names: list[str]) -> int:
             raise OSError("the machine went down")
 
-        monkeypatch.setattr(erase, "remove_files", crash)
+        monkeypatch.setattr(before.app.storage, "remove", crash)
         [failed] = await before.say(f"/delete {code}", USER)
         assert failed.text.startswith(en("error.internal", ref="").split("{")[0][:20])
-        assert output.is_file()  # the crash came before the files were removed
+        assert await before.app.storage.exists(output)  # the crash came before the files were removed
         async with before.app.db.transaction() as session:
             [request] = (await session.scalars(select(DeletionRequest))).all()
         assert request.status == "pending"
         monkeypatch.undo()
 
     async with harness_for(database, tmp_path, privacy=GATED) as after:  # the restart finishes it
-        assert not output.exists()
+        assert not await after.app.storage.exists(output)
         async with after.app.db.transaction() as session:
             [request] = (await session.scalars(select(DeletionRequest))).all()
         assert (request.status, request.files) == ("done", [])

@@ -32,8 +32,8 @@ def reference(data: bytes) -> Attachment:
     return Attachment("sketch.png", fetch, len(data))
 
 
-def read_zip(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
-    with zipfile.ZipFile(path) as archive:
+def read_zip(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
     return json.loads(files.pop("data.json")), files
 
@@ -78,8 +78,10 @@ async def test_the_export_holds_all_of_the_askers_data_and_nothing_of_anyone_els
     assert reply.type == ReplyType.FILE
     assert reply.private
     assert en("privacy.export.building") in [sent.text for sent in gated.chat.sent["alice"]]  # progress
-    assert reply.path is not None
-    data, files = read_zip(reply.path)
+    assert reply.media is not None
+    storage = gated.app.core.services.storage
+    whole = await storage.read(reply.media)
+    data, files = read_zip(whole)
     assert data["account"]["id"] == await account_id(gated)
     assert data["identities"] == [
         {"platform": "test", "user_id": "alice", "since": data["identities"][0]["since"]}
@@ -104,11 +106,10 @@ async def test_the_export_holds_all_of_the_askers_data_and_nothing_of_anyone_els
     job_row = await gated.job(job)
     expected_files = [*job_row.outputs, *job_row.references]
     assert sorted(files) == sorted(expected_files) == sorted(data["files"])
-    storage = gated.app.core.services.storage
     for name in expected_files:
-        assert files[name] == storage.path(name).read_bytes()
+        assert files[name] == await storage.read(name)
 
-    everything = reply.path.read_bytes() + json.dumps(data).encode()
+    everything = whole + json.dumps(data).encode()
     for foreign in (b"secret garden", b"cs_bob", b"test:private:bob"):
         assert foreign not in everything
 
@@ -118,7 +119,7 @@ async def test_export_is_refused_in_a_group_and_nothing_is_built(gated: Harness)
     [reply] = await say_in_group(gated, "/export")
     assert reply.error
     assert reply.text == en("error.direct_only", command="/export")
-    assert not (gated.app.core.services.storage.root / "exports").exists()
+    assert [page async for page in gated.app.core.services.storage.store.listing("exports/")] == []
     [mydata] = await say_in_group(gated, "/mydata")
     assert mydata.text == en("error.direct_only", command="/export")
 
@@ -137,7 +138,7 @@ async def test_an_export_too_large_for_the_chat_is_split_into_parts_that_fit(gat
     job = await finished(gated, "three boats --n 3")
     outputs = (await gated.job(job)).outputs
     storage = gated.app.core.services.storage
-    limit = max(storage.path(name).stat().st_size for name in outputs) + 4096
+    limit = max([len(await storage.read(name)) for name in outputs]) + 4096
     gated.app.core.services.privacy.exports.upload_limits["test"] = limit
 
     replies = await gated.say("/export")
@@ -149,9 +150,10 @@ async def test_an_export_too_large_for_the_chat_is_split_into_parts_that_fit(gat
     names: list[str] = []
     for index, reply in enumerate(replies):
         assert reply.type == ReplyType.FILE
-        assert reply.path is not None
-        assert reply.path.stat().st_size <= limit
-        with zipfile.ZipFile(reply.path) as archive:
+        assert reply.media is not None
+        zipped = await storage.read(reply.media)
+        assert len(zipped) <= limit
+        with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
             part = archive.namelist()
         assert ("data.json" in part) == (index == 0)
         names.extend(part)

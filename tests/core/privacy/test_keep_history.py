@@ -9,7 +9,6 @@ import io
 import json
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,6 +21,7 @@ from core.db.types import utcnow
 from core.i18n import translate
 from core.messages import ActionKind, ActionPress, Attachment, ChatRef, Incoming, Reply, UserRef
 from tests.bot.ops_apps import until
+from tests.core.privacy.conftest import EITHER_STORE
 from tests.core.privacy.helpers import accepted, account_id, database_text
 from tests.harness import Harness
 
@@ -64,12 +64,12 @@ async def drawn(
     return job
 
 
-async def files_of(harness: Harness, job_id: int) -> list[Path]:
-    """Every file of the job that is on disk: outputs, previews, uploads."""
+async def files_of(harness: Harness, job_id: int) -> list[str]:
+    """Every file of the job that is stored: outputs, previews, uploads."""
     job = await harness.job(job_id)
     storage = harness.app.core.services.storage
     names = {*job.outputs, *job.references, *storage.job_files(job.id, job.n)}
-    return sorted(path for path in map(storage.path, names) if path.is_file())
+    return sorted([name for name in names if await storage.exists(name)])
 
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
@@ -104,8 +104,9 @@ async def test_keep_off_erases_that_accounts_content_after_the_window_and_only_t
     for prompt in ("a fox made before the switch", "a heron made after the switch"):
         assert prompt not in text
     assert "bob keeps his owl" in text
-    assert not any(path.exists() for path in (*stored_before, *stored_after))
-    assert all(path.exists() for path in stored_kept)
+    storage = gated.app.core.services.storage
+    assert not [name for name in (*stored_before, *stored_after) if await storage.exists(name)]
+    assert [name for name in stored_kept if await storage.exists(name)] == stored_kept
     for job_id in (before, after):  # the rows stay for the ledger
         job = await gated.job(job_id)
         assert (job.status, job.cost, job.outputs, job.references) == (JobStatus.SUCCEEDED, 10, [], [])
@@ -143,8 +144,9 @@ async def test_keep_off_erases_that_accounts_content_after_the_window_and_only_t
     assert "heron" not in history.text
     assert "fox" not in history.text
 
-    export = await gated.app.core.services.privacy.exports.for_operator(alice, actor="cli:test")
-    with zipfile.ZipFile(export) as archive:
+    exports = gated.app.core.services.privacy.exports
+    export = await exports.read(await exports.for_operator(alice, actor="cli:test"))
+    with zipfile.ZipFile(io.BytesIO(export)) as archive:
         names = archive.namelist()
         data = json.loads(archive.read("data.json"))
     assert names == ["data.json"]
@@ -196,6 +198,7 @@ async def test_keep_on_again_keeps_what_comes_next_and_every_choice_is_recorded(
     assert usage.text == t("error.privacy_usage")
 
 
+@EITHER_STORE
 async def test_a_shared_upload_an_upscale_still_to_draw_and_a_legal_hold_are_respected(
     gated: Harness,
 ) -> None:
@@ -219,7 +222,7 @@ async def test_a_shared_upload_an_upscale_still_to_draw_and_a_legal_hold_are_res
 
     assert await privacy.unkept.erase_due(utcnow() + LATER) == 1
     assert (await gated.job(alices)).erased_at is not None
-    assert gated.app.core.services.storage.path(shared_upload).exists()  # bob's job names it too
+    assert await gated.app.core.services.storage.exists(shared_upload)  # bob's job names it too
     assert (await gated.job(bobs)).prompt == "bob's shared sketch"
     assert (await gated.job(carols)).prompt == "carol's held sketch"  # under a legal hold
     assert await files_of(gated, carols)

@@ -17,6 +17,7 @@ from core.db.types import utcnow
 from core.messages import Attachment, Stage
 from core.privacy.retention import Purged, Retention
 from core.privacy.settings import RetentionSettings
+from tests.core.privacy.conftest import EITHER_STORE
 from tests.core.privacy.helpers import accepted, account_id, database_text, en
 from tests.harness import Harness
 
@@ -51,14 +52,10 @@ async def a_history(harness: Harness, user: str, color: tuple[int, int, int]) ->
         assert ticket is not None
         await support_repo.close(session, ticket.id, utcnow())
     job = await harness.job(replies[0].job)
-    storage = harness.app.core.services.storage
-    return {
-        "job": job.id,
-        "output": storage.path(job.outputs[0]),
-        "upload": storage.path(job.references[0]),
-    }
+    return {"job": job.id, "output": job.outputs[0], "upload": job.references[0]}
 
 
+@EITHER_STORE
 async def test_the_purge_removes_what_expired_and_spares_accounts_under_legal_hold(
     gated: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -66,8 +63,9 @@ async def test_the_purge_removes_what_expired_and_spares_accounts_under_legal_ho
     held = await a_history(gated, "carol", (0, 0, 255))
     privacy = gated.app.core.services.privacy
     await privacy.consents.hold(await account_id(gated, "carol"), "audit 9", actor="cli:operator")
-    orphan = gated.app.core.services.storage.outputs / "job-999999-1.png"
-    orphan.write_bytes(b"left behind")
+    storage = gated.app.core.services.storage
+    orphan = "outputs/job-999999-1.png"
+    await storage.store.put(orphan, b"left behind")
 
     # after 29 days only the exports (kept a day, hold or not) and the orphaned file are gone
     early = await privacy.retention.purge(utcnow() + timedelta(days=29))
@@ -80,18 +78,18 @@ async def test_the_purge_removes_what_expired_and_spares_accounts_under_legal_ho
     assert purged.outputs in (1, 2)
     expected = Purged(outputs=purged.outputs, uploads=1, prompts=1, tickets=1, deliveries=purged.deliveries)
     assert purged == expected
-    assert not mine["output"].exists()
-    assert not mine["upload"].exists()
-    assert not orphan.exists()
-    assert held["output"].exists()
-    assert held["upload"].exists()
+    assert not await storage.exists(mine["output"])
+    assert not await storage.exists(mine["upload"])
+    assert not await storage.exists(orphan)
+    assert await storage.exists(held["output"])
+    assert await storage.exists(held["upload"])
     text = await database_text(gated)
     assert "alice's abandoned idea" not in text
     assert "carol's abandoned idea" in text
     assert "alice's kept picture" in text  # finished jobs keep their history; only the files expire
     assert "alice asks something" not in text
     assert "carol asks something" in text
-    assert not list((gated.app.core.services.storage.root / "exports").glob("export-*"))
+    assert [page async for page in storage.store.listing("exports/export-")] == []
     [gone] = await gated.say(f"/original {mine['job']}")
     assert gone.text == en("error.output_gone", job=mine["job"])
     log = caplog.text
@@ -106,8 +104,8 @@ async def test_a_period_of_zero_keeps_that_data(gated: Harness) -> None:
     services = gated.app.core.services
     purged = await Retention(gated.app.db, services.storage, keep).purge(utcnow() + LATER)
     assert (purged.outputs, purged.uploads, purged.prompts, purged.tickets) == (0, 0, 0, 0)
-    assert mine["output"].exists()
-    assert mine["upload"].exists()
+    assert await services.storage.exists(mine["output"])
+    assert await services.storage.exists(mine["upload"])
     assert "alice's abandoned idea" in await database_text(gated)
     async with gated.app.db.transaction() as session:
         assert await session.get(SupportTicket, 1) is not None

@@ -65,13 +65,13 @@ async def test_the_first_scenario_of_the_readme(database: DatabaseTarget, tmp_pa
     assert balances[0].startswith(translate("en", "balance.total", total=40))
     assert balances[1].startswith(translate("en", "balance.total", total=30))
     [image] = [reply for reply in replies if reply["type"] == "image"]
-    path = tmp_path / image["path"]
+    path = tmp_path / "data" / image["media"]
     assert path.parent == tmp_path / "data" / "outputs"
     with Image.open(path) as picture:
         assert (picture.format, picture.size) == ("PNG", (1360, 768))
-    previews = [reply for reply in replies if reply["type"] == "progress" and "path" in reply]
+    previews = [reply for reply in replies if reply["type"] == "progress" and "media" in reply]
     assert previews
-    assert all((tmp_path / preview["path"]).is_file() for preview in previews)
+    assert all((tmp_path / "data" / preview["media"]).is_file() for preview in previews)
     assert replies[-1]["type"] == "actions"
     assert replies[-1]["final"] is True
     assert "Traceback" not in err

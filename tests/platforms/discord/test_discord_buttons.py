@@ -166,7 +166,7 @@ async def test_the_original_file_is_sent_to_its_owner_alone(bot: DiscordBot) -> 
     assert answer["content"] == translate("en", "original.caption", job=1, index=1)
     [sent] = bot.api.requests("POST", webhook(asked))
     assert sent.uploads[0].filename == "job-1-1.png"
-    assert sent.uploads[0].data == bot.harness.app.storage.path("outputs/job-1-1.png").read_bytes()
+    assert sent.uploads[0].data == await bot.harness.app.storage.read("outputs/job-1-1.png")
     assert bot.api.requests("PATCH", webhook(asked, original=True)) == []  # the result stays as it was
 
 

@@ -78,14 +78,16 @@ async def test_the_original_button_sends_the_png_as_a_document(telegram_bot: Tel
 
 
 async def test_a_result_too_big_for_a_photo_arrives_as_a_jpeg_preview_and_the_png_document(
-    telegram_bot: TelegramBot, tmp_path: Path
+    telegram_bot: TelegramBot,
 ) -> None:
     noisy = Image.frombytes("RGB", (3840, 2160), os.urandom(3840 * 2160 * 3))
-    path = tmp_path / "job-7-1.png"
-    noisy.save(path, "PNG", compress_level=1)
-    assert path.stat().st_size > 10 * 1024 * 1024
+    buffer = io.BytesIO()
+    noisy.save(buffer, "PNG", compress_level=1)
+    png = buffer.getvalue()
+    assert len(png) > 10 * 1024 * 1024
+    key = await telegram_bot.harness.app.storage.save_output(7, 0, png)
 
-    await telegram_bot.adapter.send(chat_ref(ALICE, "private"), image(path, "“noise” 3840×2160", job=7))
+    await telegram_bot.adapter.send(chat_ref(ALICE, "private"), image(key, "“noise” 3840×2160", job=7))
 
     [photo] = telegram_bot.api.of("sendPhoto", ALICE)
     preview = photo.upload()
@@ -94,7 +96,7 @@ async def test_a_result_too_big_for_a_photo_arrives_as_a_jpeg_preview_and_the_pn
         assert jpeg.format == "JPEG"
         assert jpeg.size == (3840, 2160)
     [document] = telegram_bot.api.of("sendDocument", ALICE)
-    assert document.upload() == path.read_bytes()
+    assert document.upload() == png
     assert document.fields["reply_parameters"]["message_id"] > 0
 
 

@@ -51,4 +51,4 @@ async def test_the_report_button_and_command_open_one_ticket_for_the_owner_only(
         await bot.harness.app.notifier.drain()
         card, picture = staff.sent[AGENT]
         assert "Reported job #1" in card.text
-        assert picture.path is not None
+        assert picture.media is not None

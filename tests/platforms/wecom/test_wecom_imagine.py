@@ -100,14 +100,16 @@ async def test_an_image_then_imagine_or_a_plain_prompt_uses_the_image_as_referen
 
 
 async def test_a_result_over_the_image_limit_goes_as_a_jpeg_and_the_original_as_a_file(
-    wecom_bot: WeComBot, tmp_path: Path
+    wecom_bot: WeComBot,
 ) -> None:
     noisy = Image.frombytes("RGB", (2400, 1600), os.urandom(2400 * 1600 * 3))
-    path = tmp_path / "job-7-1.png"
-    noisy.save(path, "PNG", compress_level=0)
-    assert 10 * 1024 * 1024 < path.stat().st_size <= 20 * 1024 * 1024
+    buffer = io.BytesIO()
+    noisy.save(buffer, "PNG", compress_level=0)
+    png_bytes = buffer.getvalue()
+    assert 10 * 1024 * 1024 < len(png_bytes) <= 20 * 1024 * 1024
+    key = await wecom_bot.harness.app.storage.save_output(7, 0, png_bytes)
 
-    await wecom_bot.adapter.send(member_chat(ZHANGSAN), image(path, "“noise”", job=7))
+    await wecom_bot.adapter.send(member_chat(ZHANGSAN), image(key, "“noise”", job=7))
 
     api = wecom_bot.api
     kinds = [
@@ -120,4 +122,4 @@ async def test_a_result_over_the_image_limit_goes_as_a_jpeg_and_the_original_as_
         api.uploads[call.media_id] for call in api.of("message/send", where=lambda c: c.msgtype != "text")
     ]
     assert len(picture[2]) <= 10 * 1024 * 1024
-    assert original[2] == path.read_bytes()
+    assert original[2] == png_bytes

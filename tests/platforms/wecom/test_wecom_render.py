@@ -3,8 +3,6 @@ images are read, and how sends to one member are spread over the minute."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.messages import (
@@ -70,7 +68,7 @@ def test_a_results_actions_are_listed_as_short_replies_with_the_image_number_whe
 
 
 def test_a_result_image_is_followed_by_its_caption_and_actions() -> None:
-    path = Path("job-42-1.png")
+    path = "outputs/job-42-1.png"
     reply = image(path, "“a cat”", job=42, buttons=BUTTONS[:2])
     assert parts(reply) == [
         ImagePart(path),
@@ -92,7 +90,7 @@ def test_choices_are_listed_unless_the_text_already_says_what_to_type() -> None:
 
 
 def test_previews_are_skipped_and_customers_hear_only_that_a_job_is_queued() -> None:
-    preview = progress(7, Stage.PARTIAL, "Job #7: preview 1", path=Path("preview.png"))
+    preview = progress(7, Stage.PARTIAL, "Job #7: preview 1", media="previews/job-7-partial-1.png")
     started = progress(7, Stage.STARTED, "Job #7: drawing…")
     assert parts(preview) == []
     assert parts(started, stages=CUSTOMER_STAGES) == []

@@ -1,0 +1,61 @@
+"""A `[[providers]]` entry of kind "azure" renders through the OpenAI SDK's Azure client, against the
+OpenAI double answering as an Azure OpenAI resource: the deployment in the path, the API version in
+the query, the resource key in `api-key`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from core.db.statuses import JobStatus
+from core.messages import ReplyType
+from core.policy import CreditSettings
+from tests.fakes.openai_images import OpenAIImagesDouble
+from tests.harness import harness_for, sqlite_target
+
+API_VERSION = "2025-04-01-preview"
+
+
+async def test_a_job_on_an_azure_endpoint_succeeds_and_is_charged_once(
+    openai_double: OpenAIImagesDouble, tmp_path: Path
+) -> None:
+    azure = {
+        "name": "azure-east",
+        "kind": "azure",
+        "api_key": "azure-resource-key",
+        "base_url": openai_double.azure_endpoint,
+        "api_version": API_VERSION,
+        "moderation": False,  # Azure filters content itself: it serves no moderation endpoint
+    }
+    async with harness_for(
+        sqlite_target(tmp_path),
+        tmp_path,
+        generation={"provider": "auto", "max_attempts": 1, "timeout_s": 5.0},
+        providers=[azure],  # type: ignore[list-item]  # a list section, as the TOML file gives it
+    ) as bot:
+        job = await bot.imagine("a heron at dawn")
+        await bot.chat.wait_final(job)
+        assert [reply.type for reply in bot.chat.for_job(job)][-2:] == [ReplyType.IMAGE, ReplyType.ACTIONS]
+        done = await bot.job(job)
+        assert done.status == JobStatus.SUCCEEDED
+        assert (await bot.balance()).total == CreditSettings().trial - 10
+        await bot.assert_ledger_consistent()
+    [request] = openai_double.requests
+    assert request.path == f"/openai/deployments/{done.model}/images/generations"
+    assert request.headers["api-key"] == "azure-resource-key"
+    assert "Authorization" not in request.headers
+
+
+async def test_the_double_refuses_an_azure_request_without_its_key_or_version(
+    openai_double: OpenAIImagesDouble,
+) -> None:
+    url = f"{openai_double.azure_endpoint}/openai/deployments/gpt-image-2/images/generations"
+    body = {"model": "gpt-image-2", "prompt": "a heron"}
+    async with aiohttp.ClientSession() as client:
+        for headers, query in (
+            ({"Authorization": "Bearer sk-openai"}, {"api-version": API_VERSION}),
+            ({"api-key": "azure-resource-key"}, {}),
+        ):
+            async with client.post(url, json=body, headers=headers, params=query) as answer:
+                assert answer.status == 401
