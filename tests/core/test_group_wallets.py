@@ -5,6 +5,7 @@ it, and members racing for its last credits or quota never overdraw it. SQLite a
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import zipfile
 from collections.abc import AsyncIterator
@@ -225,7 +226,8 @@ async def test_a_members_export_lists_their_group_spends_and_erasure_unlinks_the
     privacy = idle.app.core.services.privacy
 
     exported = await privacy.exports.for_user(bob.id, "test")
-    with zipfile.ZipFile(exported.parts[0]) as archive:
+    zipped = await idle.app.core.services.storage.read(exported.parts[0])
+    with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
         data = json.loads(archive.read("data.json"))
     [spend] = data["group_spends"]
     assert (spend["kind"], spend["delta"], spend["member_id"]) == ("reserve", -PRICE, bob.id)
