@@ -75,6 +75,9 @@ class Incoming:
     # How the door reaches the sender privately (a DM, the member's own chat), when it can: notices
     # about their own affairs (payments, refunds, support answers) go there when they asked in a group.
     private_chat: ChatRef | None = None
+    # A link that opens a chat with the bot and starts it with a payload (Telegram's t.me deep link),
+    # `{payload}` standing for it, when the door has one: invitations are shared as such links.
+    start_link: str | None = None
 
 
 class Event(StrEnum):

@@ -14,7 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import AccountView
 from core.batching import Batcher
-from core.commands import account, admin, imagine, info, payments, preferences, privacy, rights, support
+from core.commands import (
+    account,
+    admin,
+    growth,
+    imagine,
+    info,
+    payments,
+    preferences,
+    privacy,
+    rights,
+    support,
+)
 from core.commands.context import Context, Services
 from core.commands.parser import Command, parse, with_typed_options
 from core.commands.privacy_gate import guarded, writes_nothing
@@ -87,6 +98,8 @@ HANDLERS: dict[str, Handler] = {
     "delete": rights.delete,
     "link": rights.link,
     "unlink": rights.unlink,
+    "redeem": growth.redeem,
+    "invite": growth.invite,
 }
 # Their text is a message to people, taken as written.
 FREE_TEXT = frozenset({"support", "客服", "report", "反馈"})
@@ -115,6 +128,8 @@ ALIASES: dict[str, str] = {
     "删除": "delete",
     "资料": "profile",
     "关联": "link",
+    "兑换": "redeem",
+    "邀请": "invite",
 }
 
 
@@ -232,6 +247,7 @@ class Core:
             found.standing,
             incoming.shows_buttons if incoming else True,
             incoming.private_chat if incoming else None,
+            incoming.start_link if incoming else None,
         )
 
     def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:

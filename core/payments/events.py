@@ -14,6 +14,7 @@ from typing import Any
 from core import credits
 from core.db.repositories import payments as repo
 from core.db.statuses import PaymentStatus, SubscriptionStatus
+from core.growth import referrals
 from core.payments import chargebacks
 from core.payments.catalogue import Pack, Plan
 from core.payments.event_context import PROVIDER, EventContext, Lookups, NotYet, time_of
@@ -127,6 +128,7 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
         customer=session_obj.get("customer"),
         chat=chat,
     )
+    await referrals.reward_first_purchase(ctx.session, account_id, chat, ctx.referrals, ctx.default_language)
     balance = await credits.balance(ctx.session, account_id)
     log.info("stripe: pack purchase credited to account %s", account_id)
     await ctx.tell(
@@ -196,6 +198,7 @@ async def invoice_paid(ctx: EventContext, invoice: dict[str, Any]) -> None:
         chat=chat,
         receipt_url=invoice.get("hosted_invoice_url"),
     )
+    await referrals.reward_first_purchase(ctx.session, account_id, chat, ctx.referrals, ctx.default_language)
     balance = await credits.balance(ctx.session, account_id)
     await ctx.tell(
         account_id,

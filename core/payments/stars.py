@@ -9,18 +9,20 @@ then takes the credits back.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core import credits
 from core.accounts import Accounts
 from core.db.repositories import payments as repo
 from core.db.session import Database
 from core.db.statuses import PaymentStatus
+from core.growth import referrals
 from core.i18n import Translator, normalize_language
 from core.messages import ChatRef, UserRef, text
 from core.notifier import Notifier
 from core.payments import freezes
 from core.payments.catalogue import Catalogue, Pack
+from core.policy import ReferralSettings
 from core.privacy.chats import NoticePointer, notices_chat, remember_pointer
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class StarsPurchases:
     notifier: Notifier
     catalogue: Catalogue
     default_language: str
+    referrals: ReferralSettings = field(default_factory=ReferralSettings)
 
     async def translator(self, user: UserRef) -> Translator:
         account = await self.accounts.resolve(user)
@@ -107,6 +110,9 @@ class StarsPurchases:
                 status=PaymentStatus.PAID,
                 customer=user.user_id,
                 chat=told.serialize(),
+            )
+            await referrals.reward_first_purchase(
+                session, account.id, told.serialize(), self.referrals, self.default_language
             )
             if told != chat:
                 pointer = NoticePointer(told, chat, account.id, language, user.display_name)

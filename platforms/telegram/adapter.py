@@ -273,6 +273,7 @@ class TelegramAdapter:
             tuple(incoming.attachment(photo, self._download) for photo in photos),
             str(message.message_id),
             private_chat=_private_chat(message.from_user),
+            start_link=f"https://t.me/{bot.username}?start={{payload}}" if bot.username else None,
         )
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None
