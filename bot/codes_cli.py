@@ -9,17 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from bot.admin_cli import actor, positive_int
 from bot.config import Settings
 from core.db.session import Database
 from core.db.types import utcnow
-from core.growth.codes import MAX_CODE_CHARS, Codes, CodeView, InvalidCode
+from core.growth.codes import MAX_CODE_CHARS, MAX_USES, Codes, CodeView, InvalidCode, end_of
 
 WithDatabase = Callable[[Settings, str, Callable[[Database], Awaitable[int]]], Awaitable[int]]
-MAX_USES = 1_000_000
 
 
 def add_commands(admin: Any, with_db: WithDatabase) -> None:
@@ -48,10 +47,9 @@ def uses(value: str) -> int:
 def day(value: str) -> datetime:
     """The end of that day (UTC): a code 'expiring 2027-01-31' works all of that day."""
     try:
-        last = date.fromisoformat(value)
+        return end_of(date.fromisoformat(value))
     except ValueError:
         raise argparse.ArgumentTypeError("a date like 2027-01-31") from None
-    return datetime.combine(last + timedelta(days=1), time(), UTC)
 
 
 def chosen(value: str) -> str:
@@ -112,6 +110,4 @@ async def _disable(_settings: Settings, codes: Codes, args: argparse.Namespace) 
 
 
 def _expiry(view: CodeView) -> str:
-    if view.expires_at is None:
-        return "no expiry"
-    return f"valid through {(view.expires_at - timedelta(days=1)).date().isoformat()}"
+    return f"valid through {view.last_day.isoformat()}" if view.last_day else "no expiry"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,7 @@ GROUPS = 3
 GROUP_CHARS = 4
 PREFIX_CHARS = 4
 MAX_CODE_CHARS = 64
+MAX_USES = 1_000_000
 FAILURE_WINDOW = timedelta(hours=1)
 LIST_LIMIT = 200
 
@@ -64,6 +65,11 @@ class CodeView:
     created_by: str
     created_at: datetime
 
+    @property
+    def last_day(self) -> date | None:
+        """The last day it works: it expires at the end of that day (UTC)."""
+        return (self.expires_at - timedelta(days=1)).date() if self.expires_at else None
+
     def state(self, now: datetime) -> CodeState:
         if self.disabled_at is not None:
             return CodeState.DISABLED
@@ -79,6 +85,7 @@ class CodeView:
             "uses": self.uses,
             "used": self.used,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "last_day": self.last_day.isoformat() if self.last_day else None,
             "state": self.state(now).value,
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
@@ -100,6 +107,11 @@ def normalize(code: str) -> str:
 
 def digest(code: str) -> str:
     return hashlib.sha256(normalize(code).encode()).hexdigest()
+
+
+def end_of(last_day: date) -> datetime:
+    """When a code whose last day is `last_day` expires: the end of that day (UTC)."""
+    return datetime.combine(last_day + timedelta(days=1), time(), UTC)
 
 
 def new_code() -> str:
