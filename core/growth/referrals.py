@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import credits
 from core.db.repositories import accounts as accounts_repo
 from core.db.repositories import growth as repo
+from core.db.repositories import payments as payments_repo
 from core.db.session import Database
 from core.db.types import utcnow
 from core.errors import UserError
@@ -119,8 +120,10 @@ async def reward_first_purchase(
     """After a purchase is credited, in its transaction: if the account was invited and this is its
     first purchase, gives both sides their credits and tells each privately."""
     inviter_id = await repo.mark_rewarded(session, account_id, utcnow())
-    if inviter_id is None or inviter_id == account_id:  # no invitation, or rewarded already
+    if inviter_id is None:  # no invitation, or rewarded already
         return
+    if await payments_repo.surviving_account(session, inviter_id) == account_id:
+        return  # the inviter's identity was linked into the invitee's account since: one person
     invite = await repo.invite_code_of(session, inviter_id)
     rewards = (
         (account_id, settings.invitee_credits, "invitee", chat),
