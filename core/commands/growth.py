@@ -56,6 +56,15 @@ async def start_invited(ctx: Context, word: str) -> Reply:
     return accepted
 
 
+def invitation_waiting(ctx: Context, command: Command | None) -> list[Reply]:
+    """`/start ref-...` (an invitation link opened) before the terms are accepted: nothing is
+    recorded yet, so the invitee is told how to accept the invitation once they have."""
+    word = command.words[0] if command is not None and command.words else ""
+    if command is None or command.name != "start" or not referrals.is_invite(word):
+        return []
+    return [text(ctx.t("invite.after_terms", code=word))]
+
+
 async def invite(ctx: Context, _command: Command) -> list[Reply]:
     """`/invite`: the account's invitation, as a link where the door has one, and how many bought."""
     invitation = await ctx.services.referrals.invite(ctx.account.id, ctx.notices_chat)

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.db.models import LedgerEntry
+from core.growth.referrals import Invitation
 from core.i18n import translate
 from core.messages import ChatRef, Incoming, UserRef
 from core.policy import ReferralSettings
@@ -138,3 +139,22 @@ async def test_a_stars_purchase_reported_twice_pays_both_sides_once(
             [(alice_id, DEFAULT.inviter_credits), (bob_id, DEFAULT.invitee_credits)]
         )
         await harness.assert_ledger_consistent()
+
+
+async def test_an_invitation_opened_before_the_terms_are_accepted_says_how_to_accept_it_after(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    async with harness_for(database, tmp_path, run_workers=False) as open_bot:
+        code = await invitation(open_bot, "alice")
+    async with harness_for(
+        database, tmp_path, run_workers=False, privacy={"require_acceptance": True}
+    ) as harness:
+        prompt, waiting = await harness.say(f"/start {code}", "bob", locale="zh-CN")
+        assert [choice.command for row in prompt.choices for choice in row] == ["/accept"]
+        assert waiting.text == translate("zh-CN", "invite.after_terms", code=code)
+        assert await harness.app.core.services.referrals.invite(
+            await account_id(harness, "alice"), ChatRef("test", "private", "alice")
+        ) == Invitation(code, 0, 0), "nothing recorded before the terms are accepted"
+        await harness.say("/accept", "bob")
+        [accepted] = await harness.say(f"/redeem {code}", "bob")
+        assert accepted.text == translate("en", "invite.accepted", credits=DEFAULT.invitee_credits)
