@@ -22,6 +22,7 @@ from core import credits
 from core.db.models import (
     AnalyticsEvent,
     ConsentRecord,
+    InviteCode,
     Job,
     LedgerEntry,
     Payment,
@@ -171,6 +172,7 @@ class Exports:
                 "ledger": [row(r) for r in await erasure.rows_of(session, LedgerEntry, [*own, *merged])],
                 "payments": [row(r) for r in await erasure.rows_of(session, Payment, own)],
                 "subscriptions": [row(r) for r in await erasure.rows_of(session, Subscription, own)],
+                "invitation": [row(r) for r in await erasure.rows_of(session, InviteCode, own)],
                 "jobs": [row(job) for job in jobs],
                 "support_tickets": [
                     {

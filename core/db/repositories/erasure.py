@@ -68,6 +68,8 @@ ERASED_TABLES: tuple[type[Base], ...] = (
     Checkout,
     Subscription,
     StripeEvent,
+    InviteCode,
+    CodeFailure,
 )
 MOVED_BY_LINK: tuple[Any, ...] = (
     Identity,
