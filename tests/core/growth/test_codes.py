@@ -4,6 +4,8 @@ when several processes redeem at once), is refused clearly when it cannot, and p
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -134,4 +136,48 @@ async def test_accounts_racing_for_the_last_uses_never_pass_them(
         assert len({entry.account_id for entry in entries}) == 3
         [view] = await harness.app.core.services.codes.list()
         assert view.used == 3
+        await assert_books_balance(harness.app.db)
+
+
+REDEEMER = """
+import asyncio, json, sys
+from core.db.session import Database
+from core.growth.codes import Codes
+from core.policy import CodeSettings
+
+async def main() -> None:
+    url, schema, code, *accounts = sys.argv[1:]
+    db = Database(url, schema=schema or None)
+    try:
+        codes = Codes(db, CodeSettings())
+        done = await asyncio.gather(*(codes.redeem(int(account), code) for account in accounts))
+        print(json.dumps([outcome.outcome for outcome in done]))
+    finally:
+        await db.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_redeeming_at_once_credit_each_account_once_and_never_pass_the_uses(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    """Real processes (a few seconds: each starts Python and imports the bot), as where several bot
+    processes share one database: only the database can keep them to the code's uses."""
+    async with harness_for(database, tmp_path, run_workers=False) as harness:
+        code = await code_for(harness, credits=9, uses=4)
+        names = [f"user{index}" for index in range(6)]
+        ids = [str((await harness.app.core.services.accounts.resolve(harness.user(n))).id) for n in names]
+        argv = [database.url, database.schema or "", code]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", REDEEMER, *argv, *ids, stdout=asyncio.subprocess.PIPE
+            )
+            for _ in range(2)  # each process redeems for every account: each account twice at once
+        ]
+        outputs = [json.loads((await process.communicate())[0]) for process in processes]
+        assert [process.returncode for process in processes] == [0, 0]
+        assert sum(outcome == "redeemed" for output in outputs for outcome in output) == 4
+        entries = await code_entries(harness.app.db)
+        assert len({entry.account_id for entry in entries}) == len(entries) == 4
         await assert_books_balance(harness.app.db)
