@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from bot import admin_cli, log_redaction, operator_cli, privacy_cli, providers_cli
+from bot import admin_cli, codes_cli, log_redaction, operator_cli, privacy_cli, providers_cli
 from bot.app import App, ConsoleOptions, Role, build, console_door_enabled, default_console_user
 from bot.config import ConfigError, Settings, load_settings
 from bot.log_json import JsonFormatter
@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     privacy_cli.add_commands(admin_parser, _with_account_db)
     operator_cli.add_commands(admin_parser)
     providers_cli.add_commands(admin_parser)
+    codes_cli.add_commands(admin_parser, _with_account_db)
     refund = admin_parser.add_parser(
         "refund-stars", help="return a Telegram Stars payment to the buyer and take its credits back"
     )

@@ -25,6 +25,7 @@ from core.commands.context import Services
 from core.commands.router import Core
 from core.db import migrate, signals
 from core.db.session import Database
+from core.generation.content_rules import ContentRules
 from core.generation.jobs import JobService
 from core.generation.providers.base import ImageProvider, PromptChecker
 from core.generation.providers.local import LocalProvider
@@ -33,6 +34,8 @@ from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.generation.worker import WorkerPool
 from core.groups import GroupWallets
+from core.growth.codes import Codes
+from core.growth.referrals import Referrals
 from core.heartbeat import Heartbeat
 from core.live_figures import Figures
 from core.messages import ChatRef
@@ -231,7 +234,9 @@ def build(
     privacy = build_privacy(
         settings, db=db, accounts=accounts, storage=storage, notifier=notifier, worker=worker
     )
-    stars = StarsPurchases(db, accounts, notifier, payments.catalogue, settings.bot.default_language)
+    stars = StarsPurchases(
+        db, accounts, notifier, payments.catalogue, settings.bot.default_language, settings.referrals
+    )
     services = Services(
         db=db,
         accounts=accounts,
@@ -247,6 +252,9 @@ def build(
         stars=stars,
         privacy=privacy,
         groups=GroupWallets(db),
+        codes=Codes(db, settings.codes),
+        referrals=Referrals(db, settings.referrals, settings.codes),
+        content_rules=ContentRules(settings.moderation),
     )
     core = Core(services, metrics)
     adapters: list[Adapter] = []

@@ -29,10 +29,11 @@ from pydantic_settings import (
 from bot.provider_settings import OpenAISettings, ProviderEntry, check_entries
 from bot.web import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_CONNECTIONS
 from core.db.session import Database
+from core.generation.content_rules import ModerationSettings
 from core.generation.styles import DEFAULT_STYLES, Style
 from core.i18n import LANGUAGES
 from core.payments.catalogue import DEFAULT_PACKS, DEFAULT_PLANS, Catalogue, Pack, Plan
-from core.policy import CreditSettings, GenerationSettings, Section
+from core.policy import CodeSettings, CreditSettings, GenerationSettings, ReferralSettings, Section
 from core.privacy.settings import PrivacySettings
 
 CONFIG_ENV = "IMAGE2BOT_CONFIG"
@@ -248,6 +249,7 @@ class StripeSettings(Section):
     success_url: str = "https://t.me/"
     cancel_url: str = "https://t.me/"
     checkout: Literal["session", "payment_link"] = "session"
+    allow_promotion_codes: bool = False  # Stripe's own promotion codes, entered on the Checkout page
     packs: list[Pack] = Field(default_factory=lambda: list(DEFAULT_PACKS))
     plans: list[Plan] = Field(default_factory=lambda: list(DEFAULT_PLANS))
 
@@ -291,6 +293,9 @@ class Settings(BaseSettings):
     support: SupportSettings = Field(default_factory=SupportSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    codes: CodeSettings = Field(default_factory=CodeSettings)
+    referrals: ReferralSettings = Field(default_factory=ReferralSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
     @field_validator("providers")
     @classmethod

@@ -30,6 +30,7 @@ def build_payments(
             api_key=stripe_settings.api_key.get_secret_value(),
             webhook_secret=stripe_settings.webhook_secret.get_secret_value(),
             api_base=stripe_settings.api_base,
+            allow_promotion_codes=stripe_settings.allow_promotion_codes,
         )
     payments = Payments(
         db=db,
@@ -45,7 +46,13 @@ def build_payments(
     if gateway is None:
         return payments, None
     events = StripeEvents(
-        db, gateway, catalogue, notifier, settings.bot.default_language, telemetry=telemetry
+        db,
+        gateway,
+        catalogue,
+        notifier,
+        settings.bot.default_language,
+        telemetry=telemetry,
+        referrals=settings.referrals,
     )
     return payments, events
 

@@ -41,6 +41,8 @@ class EntryKind(StrEnum):
     REVERSAL = "reversal"  # a purchase refunded or disputed: its credits taken back
     ADMIN_DEDUCT = "admin_deduct"  # an operator's correction, with the reason in the note
     RESTORE = "restore"  # a delivered image found unusable on review: what it charged given back
+    CODE = "code"  # an operator's credit code, redeemed once per account
+    REFERRAL = "referral"  # an invitation rewarded after the invitee's first purchase
 
 
 class Restore(StrEnum):
@@ -385,6 +387,11 @@ async def restore(session: AsyncSession, hold_id: int | None, *, key: str, note:
 async def restored(session: AsyncSession, key: str) -> bool:
     """Whether `restore` with this key gave credits back already."""
     return any([await repo.entry_exists(session, f"{key}:{bucket}") for bucket in SPEND_ORDER])
+
+
+async def key_used(session: AsyncSession, key: str) -> bool:
+    """Whether an entry was written with this idempotency key."""
+    return await repo.entry_exists(session, key)
 
 
 async def recent_entries(session: AsyncSession, account_id: int, limit: int) -> list[LedgerEntry]:

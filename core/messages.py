@@ -77,6 +77,9 @@ class Incoming:
     # In a group: whether the sender administers it, as the platform defines it (the door asks the
     # platform only when the core needs to know). None where the door cannot tell.
     group_admin: Callable[[], Awaitable[bool]] | None = None
+    # A link that opens a chat with the bot and starts it with a payload (Telegram's t.me deep link),
+    # `{payload}` standing for it, when the door has one: invitations are shared as such links.
+    start_link: str | None = None
 
 
 def declared(value: bool) -> Callable[[], Awaitable[bool]]:

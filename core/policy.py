@@ -84,3 +84,17 @@ class GenerationSettings(Section):
 
     def fixed_sizes_for(self, model: str) -> list[tuple[int, int]]:
         return [parse_size(size) for size in self.fixed_sizes.get(model, [])]
+
+
+class CodeSettings(Section):
+    """`/redeem`: how many codes that credit nothing an account may type in an hour before it waits."""
+
+    failures_per_hour: Annotated[int, Field(ge=1, le=100)] = 5
+
+
+class ReferralSettings(Section):
+    """`/invite`: what the inviter and the invitee each receive after the invitee's first purchase."""
+
+    enabled: bool = True
+    inviter_credits: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    invitee_credits: Annotated[int, Field(ge=0, le=1_000_000)] = 50

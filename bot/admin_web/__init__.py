@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.admin_web.accounts_pages import AccountPages
+from bot.admin_web.codes_page import CodesPage
 from bot.admin_web.guard import Guard, secured
 from bot.admin_web.records_pages import RecordPages
 from bot.admin_web.render import Renderer
@@ -40,6 +41,7 @@ def mount(web_server: WebServer, services: Services, settings: Settings) -> None
     accounts = AccountPages(services, renderer)
     support = SupportPages(services.support, renderer, services.storage.read)
     records = RecordPages(services.db, renderer)
+    codes = CodesPage(services.codes, renderer)
 
     stylesheet = STYLESHEET.read_bytes()
 
@@ -62,3 +64,7 @@ def mount(web_server: WebServer, services: Services, settings: Settings) -> None
         web_server.add_post(path, guard.action(action), max_body=FORM_MAX_BYTES)
     for path, page in records.pages().items():
         web_server.add_get(path, guard.page(page))
+    for path, page in codes.pages().items():
+        web_server.add_get(path, guard.page(page))
+    for path, action in codes.actions().items():
+        web_server.add_post(path, guard.action(action), max_body=FORM_MAX_BYTES)

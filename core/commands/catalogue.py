@@ -92,6 +92,8 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("delete", (Option("code"),)),
     Entry("link", (Option("code"),)),
     Entry("unlink"),
+    Entry("redeem", (Option("code", required=True),)),
+    Entry("invite"),
     Entry("grant", staff=True),
 )
 """In the order the doors list them; the menu's commands first."""

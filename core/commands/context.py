@@ -11,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.accounts import Accounts, AccountView
 from core.db.repositories.asker import Standing
 from core.db.session import Database
+from core.generation.content_rules import ContentRules
 from core.generation.jobs import JobService
 from core.generation.storage import Storage
 from core.generation.styles import StyleBook
 from core.groups import GroupWallets
+from core.growth.codes import Codes
+from core.growth.referrals import Referrals
 from core.i18n import Translator, normalize_language
 from core.i18n.local_time import Clock, zone_of
 from core.messages import Attachment, ChatRef, UserRef
@@ -44,6 +47,9 @@ class Services:
     stars: StarsPurchases
     privacy: Privacy
     groups: GroupWallets
+    codes: Codes
+    referrals: Referrals
+    content_rules: ContentRules
 
     def language_for(self, account: AccountView, user: UserRef) -> str:
         """The account's choice, else the platform's locale, else the configured default."""
@@ -65,6 +71,7 @@ class Context:
     shows_buttons: bool = True  # whether the door shows choices as buttons, else texts say what to type
     private_chat: ChatRef | None = None  # how the door reaches the asker privately, when it can
     group_admin: Callable[[], Awaitable[bool]] | None = None  # whether the asker administers the group
+    start_link: str | None = None  # the door's link that starts a chat with a payload ("{payload}")
 
     @property
     def notices_chat(self) -> ChatRef:

@@ -135,6 +135,8 @@ async def _submit(
     ctx: Context, spec: ImagineSpec, request_key: str | None = None, attachments: tuple[Attachment, ...] = ()
 ) -> list[Reply]:
     payments, jobs = ctx.services.payments, ctx.services.jobs
+    if ctx.services.content_rules.blocks(spec.prompt, ctx.chat):  # never says which rule matched
+        raise UserError("content_blocked")
     standing = ctx.standing if _still_current(ctx) else await _standing(ctx)
     refused = admission.refusal(
         standing,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from core.commands import growth
 from core.commands.context import Context
 from core.commands.imagine import OPTION_ALIASES
 from core.commands.parser import Command
@@ -56,7 +57,8 @@ async def guarded(
                 ctx.account.id, ctx.user.platform, direct_chat=direct, source=Source.IMPLIED
             )
         elif name == "start" or name not in OPEN_BEFORE_ACCEPTANCE:
-            return [terms_prompt(ctx, renewed=state.ever_accepted, first=name == "start")]
+            prompt = terms_prompt(ctx, renewed=state.ever_accepted, first=name == "start")
+            return [prompt, *growth.invitation_waiting(ctx, command)]
     elif direct is not None and direct != state.direct_chat:
         await privacy.consents.note_direct_chat(ctx.account.id, direct)
     if not state.analytics:

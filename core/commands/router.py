@@ -18,6 +18,7 @@ from core.commands import (
     account,
     admin,
     group,
+    growth,
     imagine,
     info,
     payments,
@@ -99,6 +100,8 @@ HANDLERS: dict[str, Handler] = {
     "link": rights.link,
     "unlink": rights.unlink,
     "group": group.group,
+    "redeem": growth.redeem,
+    "invite": growth.invite,
 }
 # Their text is a message to people, taken as written.
 FREE_TEXT = frozenset({"support", "客服", "report", "反馈"})
@@ -128,6 +131,8 @@ ALIASES: dict[str, str] = {
     "资料": "profile",
     "关联": "link",
     "群组": "group",
+    "兑换": "redeem",
+    "邀请": "invite",
 }
 
 
@@ -254,6 +259,7 @@ class Core:
             incoming.shows_buttons if incoming else True,
             incoming.private_chat if incoming else None,
             incoming.group_admin if incoming else None,
+            incoming.start_link if incoming else None,
         )
 
     def _refusal(self, t: Translator, chat: ChatRef, error: UserError) -> Reply:

@@ -726,3 +726,58 @@ class Heartbeat(Base):
     role: Mapped[str] = mapped_column(String(16), index=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RedeemCode(Base):
+    """An operator's credit code. Only its hash is kept, with a short prefix to tell codes apart, so
+    a copy of the database lists no usable code. `used` never exceeds `uses` (the CHECK backs the
+    conditional UPDATE that counts a redemption)."""
+
+    __tablename__ = "redeem_codes"
+    __table_args__ = (CheckConstraint("used <= uses", name="used_within_uses"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    credits: Mapped[int]
+    uses: Mapped[int]
+    used: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(170))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CodeFailure(Base):
+    """A `/redeem` that credited nothing: a few per hour are allowed, then redeeming pauses."""
+
+    __tablename__ = "code_failures"
+    __table_args__ = (Index("ix_code_failures_account_id_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InviteCode(Base):
+    """An account's personal invitation code, and where to tell it about its invitees' purchases."""
+
+    __tablename__ = "invite_codes"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    chat: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Referral(Base):
+    """Who invited whom: an account is invited once; both are rewarded after its first purchase."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitee_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    inviter_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # a ReferralStatus
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rewarded_at: Mapped[datetime | None]

@@ -73,3 +73,10 @@ class SubscriptionStatus(StrEnum):
     INCOMPLETE = "incomplete"
     INCOMPLETE_EXPIRED = "incomplete_expired"
     PAUSED = "paused"
+
+
+class ReferralStatus(StrEnum):
+    """An invitation: waiting for the invitee's first purchase, then rewarded once."""
+
+    PENDING = "pending"
+    REWARDED = "rewarded"

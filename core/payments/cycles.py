@@ -11,6 +11,7 @@ from datetime import datetime
 from core import credits
 from core.db.repositories import payments as repo
 from core.db.statuses import PaymentStatus, SubscriptionStatus
+from core.growth import referrals
 from core.payments.catalogue import Plan
 from core.payments.event_context import EventContext
 
@@ -68,6 +69,9 @@ async def start_cycle(ctx: EventContext, cycle: Cycle) -> bool:
         subscription=cycle.subscription_id,
         chat=cycle.chat,
         receipt_url=cycle.receipt_url,
+    )
+    await referrals.reward_first_purchase(
+        ctx.session, cycle.account_id, cycle.chat, ctx.referrals, ctx.default_language
     )
     balance = await credits.balance(ctx.session, cycle.account_id)
     await ctx.tell(

@@ -14,6 +14,7 @@ from core.i18n import Translator
 from core.messages import ChatRef, text
 from core.notifier import Notifier
 from core.payments.catalogue import Catalogue
+from core.policy import ReferralSettings
 from core.privacy.chats import private_target
 
 PROVIDER = "stripe"
@@ -38,6 +39,7 @@ class EventContext:
     default_language: str
     support_hint: str  # the catalog key that ends every money message with how to reach a human
     found: Lookups = field(default_factory=Lookups)
+    referrals: ReferralSettings = field(default_factory=ReferralSettings)
 
     async def tell(self, account_id: int, chat: str | None, key: str, dedupe: str, **params: Any) -> None:
         """Queues a message for the account in the chat recorded for its notices (when known): the

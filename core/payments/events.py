@@ -15,6 +15,7 @@ from core import credits
 from core.db.repositories import groups
 from core.db.repositories import payments as repo
 from core.db.statuses import PaymentStatus, SubscriptionStatus
+from core.growth import referrals
 from core.payments import chargebacks
 from core.payments.catalogue import Pack, Plan
 from core.payments.cycles import Cycle, start_cycle
@@ -129,6 +130,7 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
         customer=session_obj.get("customer"),
         chat=chat,
     )
+    await referrals.reward_first_purchase(ctx.session, account_id, chat, ctx.referrals, ctx.default_language)
     balance = await credits.balance(ctx.session, account_id)
     log.info("stripe: pack purchase credited to account %s", account_id)
     topped_up = await groups.is_wallet(ctx.session, account_id)  # bought in a group for its wallet

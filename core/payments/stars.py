@@ -10,7 +10,7 @@ refund Telegram reports by itself takes them back the same way, once.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ from core.db.repositories import payments as repo
 from core.db.session import Database
 from core.db.statuses import PaymentStatus
 from core.groups import paying_account
+from core.growth import referrals
 from core.i18n import Translator, normalize_language
 from core.messages import ChatRef, UserRef, text
 from core.notifier import Notifier
@@ -28,6 +29,7 @@ from core.payments import freezes
 from core.payments.catalogue import Catalogue, Pack, Plan
 from core.payments.chargebacks import reclaim
 from core.payments.event_context import EventContext
+from core.policy import ReferralSettings
 from core.privacy.chats import NoticePointer, notices_chat, remember_pointer
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class StarsPurchases:
     catalogue: Catalogue
     default_language: str
     renewals: RenewalSwitch | None = None  # set where a Telegram door runs
+    referrals: ReferralSettings = field(default_factory=ReferralSettings)
 
     async def translator(self, user: UserRef) -> Translator:
         account = await self.accounts.resolve(user)
@@ -78,7 +81,12 @@ class StarsPurchases:
     def context(self, session: AsyncSession) -> EventContext:
         """What the plan cycles and refunds shared with Stripe's events are given."""
         return EventContext(
-            session, self.catalogue, self.notifier, self.default_language, "payment.support_hint"
+            session,
+            self.catalogue,
+            self.notifier,
+            self.default_language,
+            "payment.support_hint",
+            referrals=self.referrals,
         )
 
     async def refusal(self, user: UserRef, item_id: str, stars: int) -> str | None:
@@ -139,6 +147,9 @@ class StarsPurchases:
                 status=PaymentStatus.PAID,
                 customer=user.user_id,
                 chat=told.serialize(),
+            )
+            await referrals.reward_first_purchase(
+                session, account.id, told.serialize(), self.referrals, self.default_language
             )
             if told != chat:
                 pointer = NoticePointer(told, chat, account.id, language, user.display_name)

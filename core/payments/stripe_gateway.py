@@ -25,8 +25,15 @@ class InvalidWebhook(Exception):
 
 class StripeGateway:
     def __init__(
-        self, *, api_key: str, webhook_secret: str, api_base: str | None = None, max_network_retries: int = 2
+        self,
+        *,
+        api_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        allow_promotion_codes: bool = False,
     ) -> None:
+        self._allow_promotion_codes = allow_promotion_codes  # a field on Checkout for Stripe's own codes
         self._http = stripe.AIOHTTPClient()
         addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
         self._client = stripe.StripeClient(
@@ -85,6 +92,8 @@ class StripeGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
+        if self._allow_promotion_codes:
+            params["allow_promotion_codes"] = True
         if isinstance(item, Plan):
             params["subscription_data"] = {"metadata": metadata}  # Stripe does not copy it over
         else:

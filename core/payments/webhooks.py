@@ -29,6 +29,7 @@ from core.payments import events
 from core.payments.catalogue import Catalogue
 from core.payments.event_context import EventContext, Lookups, NotYet
 from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
+from core.policy import ReferralSettings
 from core.telemetry import NO_TELEMETRY, Telemetry
 from core.waiting import stop_if_cancelled, until_woken
 
@@ -51,6 +52,7 @@ class StripeEvents:
     poll_interval_s: float = 5.0
     owner: str = field(default_factory=lambda: process_name("stripe"))
     telemetry: Telemetry = NO_TELEMETRY
+    referrals: ReferralSettings = field(default_factory=ReferralSettings)
     _wake: asyncio.Event | None = None
 
     async def receive(self, payload: bytes, signature: str) -> bool:
@@ -184,6 +186,7 @@ class StripeEvents:
             default_language=self.default_language,
             support_hint="payment.support_hint",
             found=found or Lookups(),
+            referrals=self.referrals,
         )
 
     def _wakeup(self) -> asyncio.Event:

@@ -24,6 +24,7 @@ from core import credits
 from core.db.models import (
     AnalyticsEvent,
     ConsentRecord,
+    InviteCode,
     Job,
     LedgerEntry,
     Payment,
@@ -186,6 +187,7 @@ class Exports:
                 "group_spends": [row(r, omit={"account_id"}) for r in spends],
                 "payments": [row(r) for r in await erasure.rows_of(session, Payment, own)],
                 "subscriptions": [row(r) for r in await erasure.rows_of(session, Subscription, own)],
+                "invitation": [row(r) for r in await erasure.rows_of(session, InviteCode, own)],
                 "jobs": [row(job) for job in jobs],
                 "support_tickets": [
                     {

@@ -300,6 +300,7 @@ class TelegramAdapter:
             str(message.message_id),
             private_chat=_private_chat(message.from_user),
             group_admin=self._group_admin(message.chat.id, message.chat.type, message.from_user.id),
+            start_link=f"https://t.me/{bot.username}?start={{payload}}" if bot.username else None,
         )
         replies = await self._core.dispatch(request)
         reply_to = message.message_id if chat.kind != ChatType.PRIVATE else None

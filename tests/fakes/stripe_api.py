@@ -623,6 +623,14 @@ class StripeAPIDouble:
             raise StripeError(
                 400, "Invalid mode: must be one of payment, setup, or subscription", param="mode"
             )
+        if "allow_promotion_codes" in params:
+            _bool(params, "allow_promotion_codes")  # a boolean, as Stripe refuses anything else
+            if params.get("discounts"):
+                raise StripeError(
+                    400,
+                    "You may only specify one of these parameters: allow_promotion_codes, discounts.",
+                    param="allow_promotion_codes",
+                )
         items = params.get("line_items", [])
         if mode != "setup" and not items:
             raise _required("line_items")

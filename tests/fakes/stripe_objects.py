@@ -168,6 +168,10 @@ def checkout_session(
             "ui_mode": "hosted",
             "adaptive_pricing": {"enabled": False},
             "discounts": [],
+            # null unless the request set it: the published example's shape
+            "allow_promotion_codes": params.get("allow_promotion_codes") == "true"
+            if "allow_promotion_codes" in params
+            else None,
             "permissions": None,
             "wallet_options": None,
             "currency_conversion": None,

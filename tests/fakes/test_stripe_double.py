@@ -676,3 +676,23 @@ async def test_invoice_payments_intents_and_charges_through_the_sdk(stripe_api: 
     assert (intent.status, intent.amount) == ("succeeded", 1499)
     assert (charge.payment_intent, charge.amount, charge.status) == (intent_id, 1499, "succeeded")
     assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+
+
+async def test_checkout_takes_allow_promotion_codes_as_a_boolean_and_never_with_discounts(
+    stripe_api: StripeAPIDouble,
+) -> None:
+    price = stripe_api.add_price("price_promo", 999, "usd")
+    base = {
+        "mode": "payment",
+        "line_items": [{"price": price["id"], "quantity": 1}],
+        "success_url": "https://example.test/ok",
+    }
+    async with stripe_client(stripe_api) as client:
+        created = await client.v1.checkout.sessions.create_async({**base, "allow_promotion_codes": True})
+        plain = await client.v1.checkout.sessions.create_async(base)
+        with pytest.raises(stripe.InvalidRequestError):
+            await client.v1.checkout.sessions.create_async(
+                {**base, "allow_promotion_codes": True, "discounts": [{"coupon": "c_1"}]}
+            )
+    assert created.to_dict()["allow_promotion_codes"] is True
+    assert plain.to_dict()["allow_promotion_codes"] is None

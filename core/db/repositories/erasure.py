@@ -18,10 +18,12 @@ from core.db.models import (
     AuditEvent,
     Base,
     Checkout,
+    CodeFailure,
     ConsentRecord,
     Delivery,
     ExportFile,
     Identity,
+    InviteCode,
     Job,
     JobReference,
     LinkFailure,
@@ -66,6 +68,8 @@ ERASED_TABLES: tuple[type[Base], ...] = (
     Checkout,
     Subscription,
     StripeEvent,
+    InviteCode,
+    CodeFailure,
 )
 MOVED_BY_LINK: tuple[Any, ...] = (
     Identity,
@@ -133,6 +137,7 @@ async def chats_of(session: AsyncSession, account_id: int) -> set[str]:
         (Payment.chat, Payment.account_id),
         (Subscription.chat, Subscription.account_id),
         (Checkout.chat, Checkout.account_id),
+        (InviteCode.chat, InviteCode.account_id),
     ):
         query = select(column).where(owner == account_id).distinct()
         chats.update(chat for chat in await session.scalars(query) if chat)
@@ -238,6 +243,8 @@ async def erase_rest(
         await session.execute(delete(StatusBoard).where(StatusBoard.chat.in_(chunk)))  # jobs' states
     await session.execute(delete(SupportMessage).where(SupportMessage.ticket_id.in_(tickets)))
     await session.execute(delete(SupportTicket).where(SupportTicket.account_id == account_id))
+    await session.execute(delete(InviteCode).where(InviteCode.account_id == account_id))  # and its chat
+    await session.execute(delete(CodeFailure).where(CodeFailure.account_id == account_id))
     await session.execute(delete(PrivacyProfile).where(PrivacyProfile.account_id == account_id))
     await session.execute(delete(NoticePointer).where(NoticePointer.account_id == account_id))
     await session.execute(delete(AccountQueue).where(AccountQueue.account_id == account_id))  # when served

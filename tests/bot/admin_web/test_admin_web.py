@@ -3,6 +3,7 @@ the sign-in throttle, sessions that end, and operators' actions with their audit
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ PAGES = [
     "/admin/tickets/1",
     "/admin/jobs?period=7d",
     "/admin/audit?action=credits_granted",
+    "/admin/codes",
 ]
 TRIAL = CreditSettings().trial
 FORMS = [
@@ -44,6 +46,8 @@ FORMS = [
     "/admin/tickets/1/close",
     "/admin/tickets/1/credit",
     "/admin/tickets/1/restore",
+    "/admin/codes/create",
+    "/admin/codes/1/disable",
     "/admin/sign-out",
 ]
 
@@ -318,3 +322,35 @@ async def test_a_reported_job_is_reviewed_and_its_credits_restored_once_from_the
     await harness.app.notifier.drain()
     assert [reply.text for reply in harness.chat.sent["alice"]].count(told) == 1
     await harness.assert_ledger_consistent()
+
+
+async def test_a_code_made_on_the_web_is_shown_once_redeemed_once_and_disabled(desk: Desk) -> None:
+    browser = desk.browser
+    await browser.sign_in()
+    await browser.get("/admin/codes")
+    made = await browser.post("/admin/codes/create", {"credits": "25", "uses": "2", "expires": "2099-12-31"})
+    assert made.status == 200
+    found = re.search(r"<code>([A-Z0-9-]{14})</code>", made.text)
+    assert found is not None, made.text
+    code = found.group(1)
+    listing = await browser.get("/admin/codes")
+    assert code not in listing.text
+    assert "2099-12-31" in listing.text
+    assert "0 / 2" in listing.text
+
+    [redeemed] = await desk.harness.say(f"/redeem {code}")
+    assert not redeemed.error
+    assert (await desk.harness.balance()).total == TRIAL + 25
+    bad = await browser.post("/admin/codes/create", {"credits": "0", "uses": "2"})
+    assert bad.location == "/admin/codes?problem=credits"
+    past = await browser.post("/admin/codes/create", {"credits": "5", "uses": "2", "expires": "2001-01-01"})
+    assert past.location == "/admin/codes?problem=expires"
+    disabled = await browser.post("/admin/codes/1/disable", {})
+    assert disabled.location == "/admin/codes?done=disabled"
+    [refused] = await desk.harness.say(f"/redeem {code}", "bob")
+    assert refused.text == translate("en", "error.redeem_disabled")
+    async with desk.harness.app.db.read() as session:
+        actions = (
+            await session.scalars(select(AuditEvent.action).where(AuditEvent.actor == "operator:ana"))
+        ).all()
+    assert {"code_create", "code_disable"} <= set(actions)

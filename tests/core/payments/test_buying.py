@@ -109,3 +109,15 @@ async def test_buy_states_the_refund_policy_with_the_catalogue_and_with_a_paymen
     [link] = await shop.harness.say("/buy starter", locale=language)
     assert "https://" in link.text
     assert refunds in link.text
+
+
+async def test_stripe_promotion_codes_are_offered_on_checkout_only_when_switched_on(
+    database: DatabaseTarget, tmp_path: Path, stripe_api: StripeAPIDouble
+) -> None:
+    for allowed, shown in ((False, None), (True, True)):
+        settings = shop_settings(stripe_api, allow_promotion_codes=allowed)
+        async with harness_for(database, tmp_path, stripe=settings) as harness:
+            await harness.say("/buy starter")
+        request = stripe_api.of("POST", "/v1/checkout/sessions")[-1]
+        assert request.params.get("allow_promotion_codes") == ("true" if allowed else None)
+        assert request.response["allow_promotion_codes"] is shown

@@ -82,6 +82,8 @@ async def a_full_life(harness: Harness) -> dict[str, Any]:
     assert replies[0].job is not None
     await harness.chat.wait_final(replies[0].job)
     await harness.say("/support my heron in Lake Zyxwvu looks odd", USER)
+    await harness.say("/invite", USER)  # an invitation remembers where to tell its rewards
+    await harness.say("/redeem NOT-A-CODE", USER)
     [export] = await harness.say("/export", USER)
     assert export.media is not None
     account = await account_id(harness, USER)

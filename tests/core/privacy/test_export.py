@@ -69,6 +69,8 @@ async def test_the_export_holds_all_of_the_askers_data_and_nothing_of_anyone_els
     assert job is not None
     await gated.chat.wait_final(job)
     await gated.say("/support the lighthouse is too dark")
+    await gated.say("/invite", "bob")
+    await gated.say("/invite")
     await add_payment(gated, "alice", "cs_alice")
     await finished(gated, "bob's secret garden", "bob")
     await add_payment(gated, "bob", "cs_bob")
@@ -92,6 +94,8 @@ async def test_the_export_holds_all_of_the_askers_data_and_nothing_of_anyone_els
     assert sorted(entry["kind"] for entry in data["ledger"]) == ["reserve", "settle", "trial"]
     assert sum(entry["delta"] for entry in data["ledger"]) == data["account"]["balance"]["total"] == 30
     [payment] = data["payments"]
+    [invitation] = data["invitation"]
+    assert invitation["chat"] == "test:private:alice"
     assert (payment["reference"], payment["amount"], payment["status"]) == ("cs_alice", 999, "paid")
     [exported_job] = data["jobs"]
     assert exported_job["prompt"] == "a lighthouse in fog"

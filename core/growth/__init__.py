@@ -1,0 +1,1 @@
+"""Growing the audience: operators' credit codes and personal invitations."""
