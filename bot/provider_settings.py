@@ -40,7 +40,15 @@ class ProviderEntry(Section):
     weight: Annotated[float, Field(gt=0)] = 1.0
     images_per_minute: Annotated[int, Field(ge=0)] = 0
     concurrent: Annotated[int, Field(ge=0)] = 0
-    moderation: bool = True
+    moderation: bool = Field(default=True, description="default off for kind 'azure', which refuses it")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _azure_moderates_itself(cls, data: Any) -> Any:
+        """Azure OpenAI filters content itself and serves no moderations endpoint: off unless set."""
+        if isinstance(data, dict) and data.get("kind") == "azure" and "moderation" not in data:
+            return {**data, "moderation": False}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> ProviderEntry:
@@ -48,6 +56,11 @@ class ProviderEntry(Section):
             raise ValueError(f"provider {self.name!r} is of kind {self.kind!r}: set its api_key")
         if self.kind == "azure" and (self.base_url is None or self.api_version is None):
             raise ValueError(f"provider {self.name!r} is of kind 'azure': set its base_url and api_version")
+        if self.kind == "azure" and self.moderation:
+            raise ValueError(
+                f"provider {self.name!r} is of kind 'azure': remove moderation = true, Azure serves no"
+                " moderation endpoint (it filters content itself)"
+            )
         if self.kind != "azure" and self.api_version is not None:
             raise ValueError(f"provider {self.name!r}: api_version is for kind 'azure' only")
         return self

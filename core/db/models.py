@@ -781,3 +781,6 @@ class Referral(Base):
     status: Mapped[str] = mapped_column(String(16))  # a ReferralStatus
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     rewarded_at: Mapped[datetime | None]
+    # the purchase that paid the rewards: refunded or lost in a dispute, they are taken back
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", ondelete="SET NULL"), index=True)
+    shortfall: Mapped[int] = mapped_column(default=0, server_default="0")  # spent, not taken back

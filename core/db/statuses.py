@@ -76,7 +76,9 @@ class SubscriptionStatus(StrEnum):
 
 
 class ReferralStatus(StrEnum):
-    """An invitation: waiting for the invitee's first purchase, then rewarded once."""
+    """An invitation: waiting for the invitee's first purchase, then rewarded once; revoked (for good)
+    when that purchase is refunded or lost in a dispute."""
 
     PENDING = "pending"
     REWARDED = "rewarded"
+    REVOKED = "revoked"

@@ -4,7 +4,9 @@ sign-up, so it cannot be farmed) each side receives the configured credits, once
 
 The reward runs inside the transaction that credits the purchase (a Stripe event, a Stars payment):
 the referral row moves from pending to rewarded by one conditional UPDATE, so a payment delivered
-twice, or a second purchase, pays nothing more.
+twice, or a second purchase, pays nothing more. The referral remembers that purchase: refunded in
+full or lost in a dispute, what is left of both rewards is taken back and the referral is revoked
+for good, so buying, collecting and refunding farms nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits
+from core.db.models import Payment
 from core.db.repositories import accounts as accounts_repo
 from core.db.repositories import growth as repo
+from core.db.repositories import ledger as ledger_repo
 from core.db.repositories import payments as payments_repo
 from core.db.session import Database
 from core.db.types import utcnow
@@ -113,13 +117,14 @@ async def _refusal(session: AsyncSession, invitee_id: int, inviter_id: int) -> U
 async def reward_first_purchase(
     session: AsyncSession,
     account_id: int,
+    payment: Payment,
     chat: str | None,
     settings: ReferralSettings,
     default_language: str,
 ) -> None:
     """After a purchase is credited, in its transaction: if the account was invited and this is its
     first purchase, gives both sides their credits and tells each privately."""
-    inviter_id = await repo.mark_rewarded(session, account_id, utcnow())
+    inviter_id = await repo.mark_rewarded(session, account_id, payment.id, utcnow())
     if inviter_id is None:  # no invitation, or rewarded already
         return
     if await payments_repo.surviving_account(session, inviter_id) == account_id:
@@ -141,6 +146,43 @@ async def reward_first_purchase(
             reference=f"referral:{account_id}",
         )
         await _tell(session, who, told, f"referral.rewarded_{side}", amount, default_language, account_id)
+
+
+async def rewarded_accounts(session: AsyncSession, payment: Payment) -> tuple[int, ...]:
+    """The invitee and inviter this payment rewarded, to lock with its buyer before a refund."""
+    referral = await repo.rewarded_by(session, payment.id)
+    return (referral.invitee_id, referral.inviter_id) if referral else ()
+
+
+async def take_back_rewards(session: AsyncSession, payment: Payment, default_language: str) -> None:
+    """After `payment` was refunded in full or lost in a dispute, in that transaction (its accounts
+    locked, `rewarded_accounts`): if it paid an invitation's rewards, takes back what is left of each,
+    never below zero, records what was spent as the referral's shortfall, revokes the referral so it
+    never pays again, and tells each side privately. A refund delivered twice takes back once."""
+    referral = await repo.rewarded_by(session, payment.id)
+    if referral is None or not await repo.revoke(session, referral.id):
+        return
+    invitee_id = referral.invitee_id
+    invite = await repo.invite_code_of(session, referral.inviter_id)
+    sides = (
+        (invitee_id, "invitee", await payments_repo.chat_of(session, payment)),
+        (referral.inviter_id, "inviter", invite.chat if invite else None),
+    )
+    for who, side, told in sides:
+        granted = await ledger_repo.entry_delta(session, f"referral:{invitee_id}:{side}")
+        if not granted:  # nothing was given to this side (no credits set, or one person)
+            continue
+        taken = await credits.take_back(
+            session,
+            who,
+            granted,
+            key=f"referral:{invitee_id}:{side}:revoked",
+            reference=f"referral:{invitee_id}",
+        )
+        if taken is None:
+            continue
+        await repo.add_shortfall(session, referral.id, granted - taken)
+        await _tell(session, who, told, f"referral.revoked_{side}", taken, default_language, invitee_id)
 
 
 async def _tell(

@@ -14,6 +14,7 @@ from core.db.models import Payment
 from core.db.repositories import payments as repo
 from core.db.repositories.support import audit
 from core.db.statuses import PaymentStatus
+from core.growth import referrals
 from core.payments.event_context import EventContext
 from core.payments.freezes import FreezeReason
 
@@ -30,6 +31,8 @@ async def charge_refunded(ctx: EventContext, charge: dict[str, Any]) -> None:
     refunded = int(charge.get("amount_refunded") or 0)
     share = payment.credits if not amount or refunded >= amount else -(-payment.credits * refunded // amount)
     taken = await reclaim(ctx.session, payment, share, key=f"stripe:{charge['id']}:refunded:{refunded}")
+    if not amount or refunded >= amount:
+        await referrals.take_back_rewards(ctx.session, payment, ctx.default_language)
     if taken is None:
         return
     payment.status = PaymentStatus.REFUNDED if refunded >= amount else PaymentStatus.PARTIALLY_REFUNDED
@@ -77,6 +80,7 @@ async def dispute_closed(ctx: EventContext, dispute: dict[str, Any]) -> None:
         return
     owed = payment.credits  # the bank gave the whole amount back
     taken = await reclaim(ctx.session, payment, owed, key=f"stripe:{dispute['id']}:lost")
+    await referrals.take_back_rewards(ctx.session, payment, ctx.default_language)
     if taken is None:
         return
     payment.status = PaymentStatus.DISPUTE_LOST
@@ -115,8 +119,11 @@ async def fraud_warning(ctx: EventContext, warning: dict[str, Any]) -> None:
 async def reclaim(session: AsyncSession, payment: Payment, share: int, *, key: str) -> int | None:
     """Takes back what is left of `share` of the payment's credits, recording what was already spent
     as the shortfall; None when this key was applied before. A plan cycle that a newer cycle replaced
-    has nothing left to take: its credits expired with it."""
-    await credits.lock(session, payment.account_id)
+    has nothing left to take: its credits expired with it. The buyer is locked with the accounts an
+    invitation rewarded for this payment, in id order: a refund may take their rewards back."""
+    await credits.lock_all(
+        session, (payment.account_id, *await referrals.rewarded_accounts(session, payment))
+    )
     await session.refresh(payment)  # another event on this payment may have committed meanwhile
     owed = share - payment.credits_reclaimed - payment.shortfall
     if owed <= 0:

@@ -53,7 +53,7 @@ async def start_cycle(ctx: EventContext, cycle: Cycle) -> bool:
         reference=f"plan:{cycle.plan.id}",
     ):
         return False
-    await repo.add_payment(
+    payment = await repo.add_payment(
         ctx.session,
         account_id=cycle.account_id,
         provider=cycle.provider,
@@ -71,7 +71,7 @@ async def start_cycle(ctx: EventContext, cycle: Cycle) -> bool:
         receipt_url=cycle.receipt_url,
     )
     await referrals.reward_first_purchase(
-        ctx.session, cycle.account_id, cycle.chat, ctx.referrals, ctx.default_language
+        ctx.session, cycle.account_id, payment, cycle.chat, ctx.referrals, ctx.default_language
     )
     balance = await credits.balance(ctx.session, cycle.account_id)
     await ctx.tell(

@@ -115,7 +115,7 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
     )
     if not granted:
         return
-    await repo.add_payment(
+    payment = await repo.add_payment(
         ctx.session,
         account_id=account_id,
         provider=PROVIDER,
@@ -130,7 +130,9 @@ async def checkout_completed(ctx: EventContext, session_obj: dict[str, Any]) -> 
         customer=session_obj.get("customer"),
         chat=chat,
     )
-    await referrals.reward_first_purchase(ctx.session, account_id, chat, ctx.referrals, ctx.default_language)
+    await referrals.reward_first_purchase(
+        ctx.session, account_id, payment, chat, ctx.referrals, ctx.default_language
+    )
     balance = await credits.balance(ctx.session, account_id)
     log.info("stripe: pack purchase credited to account %s", account_id)
     topped_up = await groups.is_wallet(ctx.session, account_id)  # bought in a group for its wallet

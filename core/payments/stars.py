@@ -134,7 +134,7 @@ class StarsPurchases:
                 reference=f"{PROVIDER}:{charge_id}",
             ):
                 return
-            await repo.add_payment(
+            payment = await repo.add_payment(
                 session,
                 account_id=payer,
                 provider=PROVIDER,
@@ -149,7 +149,7 @@ class StarsPurchases:
                 chat=told.serialize(),
             )
             await referrals.reward_first_purchase(
-                session, account.id, told.serialize(), self.referrals, self.default_language
+                session, account.id, payment, told.serialize(), self.referrals, self.default_language
             )
             if told != chat:
                 pointer = NoticePointer(told, chat, account.id, language, user.display_name)
@@ -179,6 +179,7 @@ class StarsPurchases:
                 raise UnknownCharge(charge_id)
             key = f"{PROVIDER}:{charge_id}:refund"
             taken = await reclaim(session, payment, payment.credits, key=key)
+            await referrals.take_back_rewards(session, payment, self.default_language)
             if taken is None:
                 return 0
             payment.status = PaymentStatus.REFUNDED

@@ -121,18 +121,31 @@ class Eraser:
         """Carries out a recorded erasure; every step may run again. False when there is none to do
         (already done, or suspended by a legal hold)."""
         key = await self.identities.key()
-        async with self.db.transaction() as session:
-            await credits.lock(session, account_id)
-            request = await repo.deletion_request(session, account_id)
-            found = await repo.profile(session, account_id)
-            if request is None or request.status != RequestStatus.PENDING or (found and found.hold_reason):
-                return False
-            running = await self._close_money(session, account_id, request.id)
-            names = await account_identities(session, account_id)
-            if found is not None and found.trial_granted:
-                await abuse.record_trial(session, key.hashes(names))
-            chats = await erasure.chats_of(session, account_id)
-            left_over = list(request.files or ())  # recorded by a run that stopped before removing them
+        async with self.db.read() as session:
+            wallets = await erasure.paying_wallets(session, account_id)
+        while True:
+            async with self.db.transaction() as session:
+                # In id order as the intake, with the group wallets whose jobs are refunded: no deadlock
+                await credits.lock_all(session, (account_id, *wallets))
+                paying = await erasure.paying_wallets(session, account_id)
+                if not paying <= wallets:  # a job another wallet pays for was queued meanwhile
+                    wallets |= paying
+                    continue
+                request = await repo.deletion_request(session, account_id)
+                found = await repo.profile(session, account_id)
+                if (
+                    request is None
+                    or request.status != RequestStatus.PENDING
+                    or (found and found.hold_reason)
+                ):
+                    return False
+                running = await self._close_money(session, account_id, request.id)
+                names = await account_identities(session, account_id)
+                if found is not None and found.trial_granted:
+                    await abuse.record_trial(session, key.hashes(names))
+                chats = await erasure.chats_of(session, account_id)
+                left_over = list(request.files or ())  # recorded by a run that stopped before removing them
+            break
         for job_id in running:
             self.worker.abort(job_id)
         removed = await self.storage.remove(left_over)

@@ -98,6 +98,16 @@ def test_providers_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyP
     assert [entry.name for entry in provider_entries(load_settings())] == ["a", "b"]
 
 
+def test_an_azure_entry_checks_no_prompts_unless_told_and_others_do(tmp_path: Path) -> None:
+    """Azure serves no moderations endpoint: checking prompts there would refuse every request."""
+    toml = (
+        '[[providers]]\nname = "az"\nkind = "azure"\napi_key = "k"\nbase_url = "https://x"\n'
+        'api_version = "2025-04-01-preview"\n[[providers]]\nname = "oa"\napi_key = "sk"\n'
+    )
+    entries = {entry.name: entry for entry in provider_entries(load_settings(config(tmp_path, toml)))}
+    assert (entries["az"].moderation, entries["oa"].moderation) == (False, True)
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
@@ -117,6 +127,12 @@ def test_providers_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyP
             '[[providers]]\nname = "az"\nkind = "azure"\napi_key = "k"\nbase_url = "https://x"\n',
             ["providers.0", "api_version"],
             id="azure",
+        ),
+        pytest.param(
+            '[[providers]]\nname = "az"\nkind = "azure"\napi_key = "k"\nbase_url = "https://x"\n'
+            'api_version = "2025-04-01-preview"\nmoderation = true\n',
+            ["providers.0", "'az'", "moderation"],
+            id="azure-moderation",
         ),
         pytest.param(
             '[[providers]]\nname = "a"\nkind = "local"\nweight = 0\n', ["providers.0.weight"], id="weight"

@@ -158,6 +158,31 @@ def _invalid(errors: list[ValidationError]) -> web.Response:
     return _error(400, f"Invalid request: {openapi_schema.describe(first)}", code=code, param=param)
 
 
+def _azure_content_filtered() -> web.Response:
+    """Azure OpenAI's own content filter refusing a prompt: OpenAI's error object, with Azure's
+    `inner_error` naming the policy and the filter's results per category."""
+    categories = ("hate", "self_harm", "sexual", "violence")
+    results = {
+        name: {"filtered": name == "violence", "severity": "high" if name == "violence" else "safe"}
+        for name in categories
+    }
+    body = {
+        "error": {
+            "code": "content_policy_violation",
+            "message": "Your request was rejected as a result of our safety system. Your prompt may contain"
+            " text that is not allowed by our safety system.",
+            "param": None,
+            "type": "invalid_request_error",
+            "inner_error": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_results": results,
+                "revised_prompt": None,
+            },
+        }
+    }
+    return web.json_response(body, status=400)
+
+
 def _operation(request: web.Request) -> str:
     """The path as the OpenAPI description names it: "/v1/images/edits" -> "/images/edits", and
     Azure's "/openai/deployments/<deployment>/images/edits" too (Azure serves OpenAI's operations
@@ -234,6 +259,9 @@ class OpenAIImagesDouble:
         self.violations.extend(f"{where}: {openapi_schema.describe(error)}" for error in errors)
 
     def _check_body(self, request: web.Request, status: int, body: Any) -> None:
+        if AZURE_PATH.match(request.path) and isinstance(body, dict) and isinstance(body.get("error"), dict):
+            # Azure's errors are OpenAI's with its own `inner_error`, which OpenAI's description lacks
+            body = {**body, "error": {k: v for k, v in body["error"].items() if k != "inner_error"}}
         errors = openapi_schema.answer_errors(_operation(request), status, body)
         self._violated(f"answer {status} to {request.path}", errors)
 
@@ -437,6 +465,8 @@ class OpenAIImagesDouble:
             behaviour = None
         if behaviour is not None and behaviour.kind == "fail":
             return _error(behaviour.status, behaviour.message, code=behaviour.code, headers=behaviour.headers)
+        if behaviour is not None and behaviour.kind == "block" and AZURE_PATH.match(request.path):
+            return _azure_content_filtered()
         if behaviour is not None and behaviour.kind == "block":
             return _error(
                 400,

@@ -127,6 +127,14 @@ async def active_jobs(session: AsyncSession, account_id: int) -> list[Job]:
     return list(await session.scalars(query))
 
 
+async def paying_wallets(session: AsyncSession, account_id: int) -> set[int]:
+    """The group wallets paying for the account's queued and running jobs: their refunds go back there."""
+    query = select(Job.wallet_id).where(
+        Job.status.in_(ACTIVE_JOBS), Job.account_id == account_id, Job.wallet_id.is_not(None)
+    )
+    return {wallet for wallet in await session.scalars(query) if wallet is not None}
+
+
 async def chats_of(session: AsyncSession, account_id: int) -> set[str]:
     """Every chat the account wrote from that the database remembers."""
     chats: set[str] = set()

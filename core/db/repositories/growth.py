@@ -116,14 +116,41 @@ async def add_referral(session: AsyncSession, *, invitee_id: int, inviter_id: in
     await session.flush()
 
 
-async def mark_rewarded(session: AsyncSession, invitee_id: int, now: datetime) -> int | None:
-    """Moves the invitee's pending referral to rewarded; its inviter, or None when there was none
-    pending (none at all, or rewarded by an earlier purchase)."""
+async def mark_rewarded(session: AsyncSession, invitee_id: int, payment_id: int, now: datetime) -> int | None:
+    """Moves the invitee's pending referral to rewarded by this payment; its inviter, or None when
+    there was none pending (none at all, rewarded by an earlier purchase, or revoked)."""
     return await session.scalar(
         update(Referral)
         .where(Referral.invitee_id == invitee_id, Referral.status == ReferralStatus.PENDING)
-        .values(status=ReferralStatus.REWARDED, rewarded_at=now)
+        .values(status=ReferralStatus.REWARDED, rewarded_at=now, payment_id=payment_id)
         .returning(Referral.inviter_id)
+    )
+
+
+async def rewarded_by(session: AsyncSession, payment_id: int) -> Referral | None:
+    """The referral this payment rewarded, while it stands."""
+    return await session.scalar(
+        select(Referral).where(Referral.payment_id == payment_id, Referral.status == ReferralStatus.REWARDED)
+    )
+
+
+async def revoke(session: AsyncSession, referral_id: int) -> bool:
+    """Moves a rewarded referral to revoked, for good; False when it was not rewarded (revoked already)."""
+    result = await session.execute(
+        update(Referral)
+        .where(Referral.id == referral_id, Referral.status == ReferralStatus.REWARDED)
+        .values(status=ReferralStatus.REVOKED)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def add_shortfall(session: AsyncSession, referral_id: int, credits: int) -> None:
+    await session.execute(
+        update(Referral)
+        .where(Referral.id == referral_id)
+        .values(shortfall=Referral.shortfall + credits)
+        .execution_options(synchronize_session=False)
     )
 
 

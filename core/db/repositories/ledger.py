@@ -76,6 +76,13 @@ async def entry_exists(session: AsyncSession, idempotency_key: str) -> bool:
     return found is not None
 
 
+async def entry_delta(session: AsyncSession, idempotency_key: str) -> int | None:
+    """What the entry with this key changed the balance by; None when there is none."""
+    return await session.scalar(
+        select(LedgerEntry.delta).where(LedgerEntry.idempotency_key == idempotency_key)
+    )
+
+
 async def add_entry(
     session: AsyncSession,
     *,

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from core.db.statuses import JobStatus
+from core.i18n import translate
 from core.messages import ReplyType
 from core.policy import CreditSettings
 from tests.fakes.openai_images import OpenAIImagesDouble
@@ -25,8 +26,7 @@ async def test_a_job_on_an_azure_endpoint_succeeds_and_is_charged_once(
         "kind": "azure",
         "api_key": "azure-resource-key",
         "base_url": openai_double.azure_endpoint,
-        "api_version": API_VERSION,
-        "moderation": False,  # Azure filters content itself: it serves no moderation endpoint
+        "api_version": API_VERSION,  # no moderation: Azure serves no moderations endpoint, off by default
     }
     async with harness_for(
         sqlite_target(tmp_path),
@@ -45,6 +45,41 @@ async def test_a_job_on_an_azure_endpoint_succeeds_and_is_charged_once(
     assert request.path == f"/openai/deployments/{done.model}/images/generations"
     assert request.headers["api-key"] == "azure-resource-key"
     assert "Authorization" not in request.headers
+
+
+async def test_azure_content_filter_refuses_as_a_blocked_prompt_without_another_endpoint(
+    openai_double: OpenAIImagesDouble, tmp_path: Path
+) -> None:
+    azure = {
+        "name": "azure-east",
+        "kind": "azure",
+        "api_key": "azure-resource-key",
+        "base_url": openai_double.azure_endpoint,
+        "api_version": API_VERSION,
+        "weight": 1e6,  # tried first, all but surely
+    }
+    other = {
+        "name": "openai",
+        "api_key": "sk-openai",
+        "base_url": openai_double.base_url,
+        "weight": 1e-6,
+        "moderation": False,
+    }
+    openai_double.block()
+    async with harness_for(
+        sqlite_target(tmp_path),
+        tmp_path,
+        generation={"provider": "auto", "max_attempts": 3, "timeout_s": 5.0},
+        providers=[azure, other],  # type: ignore[list-item]  # a list section, as the TOML file gives it
+    ) as bot:
+        job = await bot.imagine("a heron at dawn")
+        final = await bot.chat.wait_final(job)
+        assert final.text == translate("en", "job.failed.blocked", job=job, credits=10)
+        assert (await bot.job(job)).status == JobStatus.FAILED
+        assert (await bot.balance()).total == CreditSettings().trial
+        await bot.assert_ledger_consistent()
+    [request] = openai_double.requests  # no moderation call, and no other endpoint tried
+    assert request.path.startswith("/openai/deployments/")
 
 
 async def test_the_double_refuses_an_azure_request_without_its_key_or_version(
