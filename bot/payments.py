@@ -12,7 +12,7 @@ from core.notifier import Notifier
 from core.payments.catalogue import Catalogue
 from core.payments.prices import PriceBook
 from core.payments.service import Payments
-from core.payments.stripe_gateway import InvalidWebhook, StripeGateway
+from core.payments.webhook_errors import InvalidWebhook
 from core.payments.webhooks import StripeEvents
 from core.telemetry import Telemetry
 
@@ -26,6 +26,8 @@ def build_payments(
     if stripe_settings.enabled:
         assert stripe_settings.api_key is not None
         assert stripe_settings.webhook_secret is not None
+        from core.payments.stripe_gateway import StripeGateway  # the Stripe SDK loads only with Stripe on
+
         gateway = StripeGateway(
             api_key=stripe_settings.api_key.get_secret_value(),
             webhook_secret=stripe_settings.webhook_secret.get_secret_value(),

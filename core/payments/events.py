@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import credits
 from core.db.repositories import groups
@@ -20,7 +20,9 @@ from core.payments import chargebacks
 from core.payments.catalogue import Pack, Plan
 from core.payments.cycles import Cycle, start_cycle
 from core.payments.event_context import PROVIDER, EventContext, Lookups, NotYet, time_of
-from core.payments.stripe_gateway import StripeGateway
+
+if TYPE_CHECKING:
+    from core.payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 
 from core.payments.catalogue import Catalogue, Pack, Plan
-from core.payments.stripe_gateway import StripeGateway
+
+if TYPE_CHECKING:
+    from core.payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 

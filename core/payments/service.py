@@ -6,8 +6,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-
-import stripe
+from typing import TYPE_CHECKING
 
 from core.db.models import Payment, Subscription
 from core.db.repositories import payments as repo
@@ -18,8 +17,10 @@ from core.messages import ChatRef
 from core.payments.catalogue import Catalogue, Pack, Plan
 from core.payments.prices import PriceBook
 from core.payments.stars_plans import is_stars
-from core.payments.stripe_gateway import StripeGateway
 from core.privacy.chats import NoticePointer, remember_pointer
+
+if TYPE_CHECKING:
+    from core.payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Payments:
             url = f"{item.payment_link}{separator}client_reference_id={reference}"
         else:
             assert self.gateway is not None
+            import stripe  # loaded with the gateway: a bot that sells nothing through Stripe never loads it
+
             metadata = {"account_id": str(account_id), "item": item.id, "chat": chat.serialize()}
             try:
                 session = await self.gateway.create_checkout(
@@ -115,6 +118,8 @@ class Payments:
     async def cancel_renewal(self, account_id: int) -> Subscription:
         current = await self._require_subscription(account_id)
         assert self.gateway is not None
+        import stripe
+
         try:
             updated = await self.gateway.cancel_at_period_end(current.id)
         except stripe.StripeError as error:
@@ -128,6 +133,8 @@ class Payments:
     async def portal(self, account_id: int) -> str:
         current = await self._require_subscription(account_id)
         assert self.gateway is not None
+        import stripe
+
         if not current.customer:
             raise UserError("no_subscription")
         try:

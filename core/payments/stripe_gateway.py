@@ -9,18 +9,10 @@ import stripe
 
 from core.bounded_json import bounded_json
 from core.payments.catalogue import Pack, Plan
+from core.payments.webhook_errors import InvalidWebhook
 
 SIGNATURE_TOLERANCE_S = 300
 CHECKOUT_EXPIRES_S = 60 * 60
-
-
-class InvalidWebhook(Exception):
-    """The payload is not a Stripe event signed with our secret, or its signature is too old.
-    `reason`: `invalid_signature`, or `malformed` (signed, but not an event)."""
-
-    def __init__(self, message: str, reason: str = "invalid_signature") -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class StripeGateway:

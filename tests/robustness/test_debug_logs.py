@@ -27,6 +27,7 @@ from tests.fakes.wecom_crypto import WeComCallbackCrypto, member_text
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.discord.conftest import ALICE, webhook
+from tests.platforms.telegram.conftest import QUICK_PACE_ENV
 from tests.platforms.wecom.conftest import AES_KEY, AGENT_ID, CORP_ID, ZHANGSAN
 from tests.platforms.wecom.conftest import SECRET as WECOM_SECRET
 from tests.platforms.wecom.conftest import TOKEN as WECOM_TOKEN
@@ -82,6 +83,7 @@ async def test_debug_logs_of_every_door_hold_no_secret_email_or_prompt(
         IMAGE2BOT_TELEGRAM__BASE_URL=telegram.base_url,
         IMAGE2BOT_TELEGRAM__MODE="webhook",
         IMAGE2BOT_TELEGRAM__WEBHOOK_SECRET=TELEGRAM_SECRET,
+        **QUICK_PACE_ENV,
         IMAGE2BOT_DISCORD__ENABLED="true",
         IMAGE2BOT_DISCORD__TOKEN=DISCORD_TOKEN,
         IMAGE2BOT_DISCORD__API_BASE_URL=discord_api.api,

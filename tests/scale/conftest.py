@@ -19,6 +19,7 @@ from tests.cli import TIMEOUT_S, Served, serving
 from tests.harness import DatabaseTarget
 from tests.platforms.console.test_console_e2e import _env
 from tests.platforms.telegram.conftest import (
+    QUICK_PACE_ENV,
     TOKEN,
     api,  # noqa: F401  (a fixture)
 )
@@ -30,9 +31,7 @@ def bot_env(database: DatabaseTarget, **extra: str) -> dict[str, str]:
     return _env(
         database,
         IMAGE2BOT_TELEGRAM__TOKEN=TOKEN,
-        IMAGE2BOT_TELEGRAM__MESSAGES_PER_SECOND="1000",
-        IMAGE2BOT_TELEGRAM__CHAT_INTERVAL_S="0",
-        IMAGE2BOT_TELEGRAM__GROUP_INTERVAL_S="0",
+        **QUICK_PACE_ENV,
         IMAGE2BOT_PRIVACY__REQUIRE_ACCEPTANCE="false",
         **extra,
     )

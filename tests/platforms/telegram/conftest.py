@@ -30,6 +30,13 @@ BOB = 43
 GROUP = -100777
 TRIAL = CreditSettings().trial
 QUICK_PACE = Pace(per_second=1000.0, chat_interval_s=0.0, group_interval_s=0.0)
+# The same pace for a bot process the tests start: Telegram's real one holds each chat's messages a second
+# apart, a wait a test of what the bot says need not sit through (tests/core/test_send_budget.py tests it).
+QUICK_PACE_ENV = {
+    "IMAGE2BOT_TELEGRAM__MESSAGES_PER_SECOND": str(QUICK_PACE.per_second),
+    "IMAGE2BOT_TELEGRAM__CHAT_INTERVAL_S": str(QUICK_PACE.chat_interval_s),
+    "IMAGE2BOT_TELEGRAM__GROUP_INTERVAL_S": str(QUICK_PACE.group_interval_s),
+}
 
 
 def quick_budget(db: Database) -> SendBudget:

@@ -17,7 +17,7 @@ from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
 from tests.platforms.conftest import BOTH_DATABASES
 from tests.platforms.console.test_console_e2e import _env
-from tests.platforms.telegram.conftest import TOKEN
+from tests.platforms.telegram.conftest import QUICK_PACE_ENV, TOKEN
 
 pytestmark = [pytest.mark.spawns, BOTH_DATABASES]
 
@@ -32,6 +32,7 @@ async def test_image2bot_run_serves_telegram_and_charges_the_asker(
         IMAGE2BOT_TELEGRAM__ENABLED="true",
         IMAGE2BOT_TELEGRAM__TOKEN=TOKEN,
         IMAGE2BOT_TELEGRAM__BASE_URL=api.base_url,
+        **QUICK_PACE_ENV,
     )
     async with serving("run", cwd=tmp_path, env=env) as served:
         accept = {

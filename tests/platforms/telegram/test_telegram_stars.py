@@ -18,7 +18,14 @@ from tests.fakes.telegram_api import TelegramBotAPIDouble
 from tests.harness import DatabaseTarget
 from tests.platforms.conftest import BOTH_DATABASES
 from tests.platforms.console.test_console_e2e import _env
-from tests.platforms.telegram.conftest import ALICE, TOKEN, TRIAL, TelegramBot, open_telegram_bot
+from tests.platforms.telegram.conftest import (
+    ALICE,
+    QUICK_PACE_ENV,
+    TOKEN,
+    TRIAL,
+    TelegramBot,
+    open_telegram_bot,
+)
 
 PACKS = [
     {
@@ -142,7 +149,9 @@ async def test_the_operator_refunds_stars_and_the_credits_go_back(
         await bot.say("/balance")
         await pay(bot, "charge-9")
         paid = await bot.balance()
-    env = _env(database, IMAGE2BOT_TELEGRAM__TOKEN=TOKEN, IMAGE2BOT_TELEGRAM__BASE_URL=api.base_url)
+    env = _env(
+        database, IMAGE2BOT_TELEGRAM__TOKEN=TOKEN, IMAGE2BOT_TELEGRAM__BASE_URL=api.base_url, **QUICK_PACE_ENV
+    )
     env["IMAGE2BOT_STRIPE__PACKS"] = json.dumps(PACKS)
     code, out, err = await run("admin", "refund-stars", "charge-9", cwd=tmp_path, env=env)
     assert code == 0, err
