@@ -18,6 +18,11 @@ from tests.fakes.gated_provider import GatedProvider
 from tests.harness import DatabaseTarget, harness_for
 
 WAIT_LIMIT_S = 10.0
+# SQLite runs one write transaction at a time: there is no lock order to keep, so these run on
+# PostgreSQL alone.
+ON_POSTGRES_ONLY = pytest.mark.parametrize(
+    "database", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 class GatedBlock(GatedProvider):
@@ -28,11 +33,10 @@ class GatedBlock(GatedProvider):
         raise ContentBlocked("blocked")
 
 
+@ON_POSTGRES_ONLY
 async def test_a_job_failing_while_its_account_queues_another_does_not_deadlock(
     database: DatabaseTarget, tmp_path: Path
 ) -> None:
-    if database.schema is None:
-        pytest.skip("SQLite runs one write transaction at a time: there is no lock order to keep")
     provider = GatedBlock()
     async with harness_for(database, tmp_path, provider=provider) as bot:
         job = await bot.imagine("a lighthouse")

@@ -7,23 +7,20 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from core import credits
 from core.db.repositories import orders
 from core.messages import ChatRef, Incoming, Stage, declared
-from tests.core.generation.test_lock_order import WAIT_LIMIT_S, _until_a_lock_is_awaited
+from tests.core.generation.test_lock_order import ON_POSTGRES_ONLY, WAIT_LIMIT_S, _until_a_lock_is_awaited
 from tests.fakes.gated_provider import GatedProvider
 from tests.harness import DatabaseTarget, harness_for
 
 GROUP = ChatRef("test", "group", "g1")
 
 
+@ON_POSTGRES_ONLY
 async def test_erasing_a_member_while_the_intake_charges_its_wallet_does_not_deadlock(
     database: DatabaseTarget, tmp_path: Path
 ) -> None:
-    if database.schema is None:
-        pytest.skip("SQLite runs one write transaction at a time: there is no lock order to keep")
     provider = GatedProvider()
     async with harness_for(database, tmp_path, provider=provider) as bot:
         core = bot.app.core
