@@ -29,9 +29,10 @@ async def charge_refunded(ctx: EventContext, charge: dict[str, Any]) -> None:
         return  # not a purchase made through the bot
     amount = int(charge.get("amount") or payment.amount or 0)
     refunded = int(charge.get("amount_refunded") or 0)
-    share = payment.credits if not amount or refunded >= amount else -(-payment.credits * refunded // amount)
+    whole = not amount or refunded >= amount
+    share = payment.credits if whole else -(-payment.credits * refunded // amount)
     taken = await reclaim(ctx.session, payment, share, key=f"stripe:{charge['id']}:refunded:{refunded}")
-    if not amount or refunded >= amount:
+    if whole:
         await referrals.take_back_rewards(ctx.session, payment, ctx.default_language)
     if taken is None:
         return

@@ -50,17 +50,19 @@ class StarsCounter:
         if not (packs or plans) or message.from_user is None:
             return
         t = await self._purchases.translator(user_ref(message.from_user))
-        labels = [
-            *(t("stars.button", name=pack, credits=pack.credits, stars=pack.stars) for pack in packs),
+        buttons = [
             *(
-                t("stars.plan_button", name=plan, credits=plan.credits_per_cycle, stars=plan.stars)
+                (pack.id, t("stars.button", name=pack, credits=pack.credits, stars=pack.stars))
+                for pack in packs
+            ),
+            *(
+                (plan.id, t("stars.plan_button", name=plan, credits=plan.credits_per_cycle, stars=plan.stars))
                 for plan in plans
             ),
         ]
-        ids = [item.id for item in [*packs, *plans]]
         rows = [
             [InlineKeyboardButton(label, callback_data=self._signer.for_stars(item_id))]
-            for label, item_id in zip(labels, ids, strict=True)
+            for item_id, label in buttons
         ]
         await self._bot.send_message(
             message.chat.id, t("stars.offer"), reply_markup=InlineKeyboardMarkup(rows)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -209,7 +209,7 @@ async def current_subscription(session: AsyncSession, account_id: int) -> Subscr
     """The account's newest subscription that still gives credits (active, trialing or past due)."""
     return await session.scalar(
         select(Subscription)
-        .where(Subscription.account_id == account_id, or_(Subscription.status.in_(GIVING_CREDITS)))
+        .where(Subscription.account_id == account_id, Subscription.status.in_(GIVING_CREDITS))
         .order_by(Subscription.updated_at.desc())
         .limit(1)
     )
