@@ -16,7 +16,7 @@ from bot.admin_cli import actor, positive_int
 from bot.config import Settings
 from core.db.session import Database
 from core.db.types import utcnow
-from core.growth.codes import MAX_CODE_CHARS, MAX_USES, Codes, CodeView, InvalidCode, end_of
+from core.growth.codes import MAX_CODE_CHARS, MAX_USES, MIN_CODE_CHARS, Codes, CodeView, InvalidCode, end_of
 
 WithDatabase = Callable[[Settings, str, Callable[[Database], Awaitable[int]]], Awaitable[int]]
 
@@ -53,8 +53,8 @@ def day(value: str) -> datetime:
 
 
 def chosen(value: str) -> str:
-    if not value.isascii() or not 5 <= sum(char.isalnum() for char in value) <= MAX_CODE_CHARS:
-        raise argparse.ArgumentTypeError(f"5 to {MAX_CODE_CHARS} ASCII letters and digits")
+    if not value.isascii() or not MIN_CODE_CHARS <= sum(char.isalnum() for char in value) <= MAX_CODE_CHARS:
+        raise argparse.ArgumentTypeError(f"{MIN_CODE_CHARS} to {MAX_CODE_CHARS} ASCII letters and digits")
     return value
 
 

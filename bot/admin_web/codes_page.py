@@ -13,7 +13,7 @@ from bot.admin_web.render import Renderer
 from core.admin.accounts import MAX_OPERATOR_CREDITS
 from core.commands.parser import whole_number
 from core.db.types import utcnow
-from core.growth.codes import MAX_CODE_CHARS, MAX_USES, Codes, InvalidCode, end_of
+from core.growth.codes import MAX_CODE_CHARS, MAX_USES, MIN_CODE_CHARS, Codes, InvalidCode, end_of
 from core.operators import SignedIn
 
 NOTICES = {"disabled": "Code disabled: it credits no one from now on."}
@@ -21,7 +21,7 @@ PROBLEMS = {
     "credits": f"Give a whole number of credits from 1 to {MAX_OPERATOR_CREDITS:,}.",
     "uses": f"Give a whole number of uses from 1 to {MAX_USES:,}.",
     "expires": "Give the last day the code works as YYYY-MM-DD, today or later, or leave it empty.",
-    "code": f"A chosen code has 5 to {MAX_CODE_CHARS} letters and digits, and is not taken.",
+    "code": f"A chosen code has {MIN_CODE_CHARS} to {MAX_CODE_CHARS} letters and digits, and is not taken.",
     "disable": "No such code, or it is disabled already.",
 }
 

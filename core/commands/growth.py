@@ -22,12 +22,12 @@ async def redeem(ctx: Context, command: Command) -> list[Reply]:
     if not 0 < len(command.words) <= MAX_CODE_WORDS:
         raise UserError("redeem_usage")
     word = "".join(command.words)  # `ABCD EFGH` or `abcd - efgh`: spaces and dashes do not count
+    if referrals.is_invite(word):
+        return await _accept(ctx, word)
     try:
-        if referrals.is_invite(word):
-            return await _accept(ctx, word)
         redeemed = await ctx.services.codes.redeem(ctx.account.id, word)
-    except Paused as paused:  # the same answer whether the code exists or not
-        raise UserError("redeem_paused", at=ctx.clock.moment(paused.until)) from None
+    except Paused as paused:
+        raise _paused(ctx, paused) from None
     if redeemed.outcome == Outcome.EXPIRED:
         if redeemed.expired_at is None:
             raise UserError("redeem_disabled")
@@ -38,8 +38,16 @@ async def redeem(ctx: Context, command: Command) -> list[Reply]:
     return [text(message, private=True)]
 
 
+def _paused(ctx: Context, paused: Paused) -> UserError:
+    """The same answer whether the code exists or not."""
+    return UserError("redeem_paused", at=ctx.clock.moment(paused.until))
+
+
 async def _accept(ctx: Context, word: str) -> list[Reply]:
-    await ctx.services.referrals.accept(ctx.account.id, word)
+    try:
+        await ctx.services.referrals.accept(ctx.account.id, word)
+    except Paused as paused:
+        raise _paused(ctx, paused) from None
     settings = ctx.services.referrals.settings
     return [text(ctx.t("invite.accepted", credits=settings.invitee_credits), private=True)]
 
@@ -49,8 +57,6 @@ async def start_invited(ctx: Context, word: str) -> Reply:
     refusal as a line under the welcome rather than in place of it."""
     try:
         [accepted] = await _accept(ctx, word)
-    except Paused as paused:
-        return text(ctx.t("error.redeem_paused", at=ctx.clock.moment(paused.until)), error=True)
     except UserError as refused:
         return text(ctx.t(f"error.{refused.code}", **refused.params), error=True)
     return accepted

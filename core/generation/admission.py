@@ -47,14 +47,22 @@ def refusal(
 def unaffordable(standing: Standing, *, cost: int, max_queued: int, group: bool = False) -> UserError | None:
     """Why this request cannot be queued now, if it cannot: too few credits (the group wallet's, when
     `group`: the standing then carries its balance), a full queue."""
-    total = standing.balance_subscription + standing.balance_one_time
-    if total < cost:
-        if group:
-            return UserError("group_insufficient_credits", balance=total, cost=cost)
-        return UserError("insufficient_credits", balance=total, cost=cost)
+    if refused := short_of_credits(
+        standing.balance_subscription + standing.balance_one_time, cost, group=group
+    ):
+        return refused
     if standing.queued >= max_queued:
         return UserError("queue_full", limit=max_queued)
     return None
+
+
+def short_of_credits(total: int, cost: int, *, group: bool) -> UserError | None:
+    """The refusal when `total` credits (a group wallet's, when `group`) do not pay `cost`."""
+    if total >= cost:
+        return None
+    return UserError(
+        "group_insufficient_credits" if group else "insufficient_credits", balance=total, cost=cost
+    )
 
 
 def over_group_limits(

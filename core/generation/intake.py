@@ -163,11 +163,10 @@ class Intake:
                 images=images,
             ):
                 return refused
-        total = source.subscription + source.one_time
-        if total < order.cost:
-            if wallet is not None:
-                return UserError("group_insufficient_credits", balance=total, cost=order.cost)
-            return UserError("insufficient_credits", balance=total, cost=order.cost)
+        if refused := admission.short_of_credits(
+            source.subscription + source.one_time, order.cost, group=wallet is not None
+        ):
+            return refused
         if payer.queued >= self._max_queued:
             return UserError("queue_full", limit=self._max_queued)
         subscription, one_time = credits.split(

@@ -30,6 +30,7 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typ
 GROUPS = 3
 GROUP_CHARS = 4
 PREFIX_CHARS = 4
+MIN_CODE_CHARS = PREFIX_CHARS + 1  # a code is more than the prefix that lists it
 MAX_CODE_CHARS = 64
 MAX_USES = 1_000_000
 FAILURE_WINDOW = timedelta(hours=1)
@@ -165,8 +166,8 @@ class Codes:
             raise ValueError("a code grants positive credits a positive number of times")
         plain = code or new_code()
         folded = normalize(plain)
-        if not PREFIX_CHARS < len(folded) <= MAX_CODE_CHARS:
-            raise InvalidCode(f"a code has {PREFIX_CHARS + 1} to {MAX_CODE_CHARS} letters and digits")
+        if not MIN_CODE_CHARS <= len(folded) <= MAX_CODE_CHARS:
+            raise InvalidCode(f"a code has {MIN_CODE_CHARS} to {MAX_CODE_CHARS} letters and digits")
         async with self.db.transaction() as session:
             if await repo.code_by_digest(session, digest(folded)) is not None:
                 raise InvalidCode("that code exists already")

@@ -92,9 +92,7 @@ class Referrals:
             if inviter is None:
                 await codes.record_failure(session, account_id, now)
                 refused: UserError | None = UserError("redeem_unknown")
-            else:
-                refused = await _refusal(session, account_id, inviter.account_id)
-            if refused is None and inviter is not None:
+            elif (refused := await _refusal(session, account_id, inviter.account_id)) is None:
                 await repo.add_referral(session, invitee_id=account_id, inviter_id=inviter.account_id)
         if refused is not None:
             raise refused

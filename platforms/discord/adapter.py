@@ -166,22 +166,17 @@ class DiscordAdapter:
             return
         references = tuple(_attachment(attachment) for attachment in attachments)
         user, chat, message_id = _user(interaction), _chat(interaction), str(interaction.id)
-        private, admin = _private_chat(interaction), _group_admin(interaction)
-        if isinstance(command, Command):
-            incoming = Incoming(
-                user,
-                chat,
-                "",
-                references,
-                message_id,
-                command=command,
-                private_chat=private,
-                group_admin=admin,
-            )
-        else:
-            incoming = Incoming(
-                user, chat, command, references, message_id, private_chat=private, group_admin=admin
-            )
+        typed = command if isinstance(command, Command) else None  # built from options: no text to parse
+        incoming = Incoming(
+            user,
+            chat,
+            command if isinstance(command, str) else "",
+            references,
+            message_id,
+            command=typed,
+            private_chat=_private_chat(interaction),
+            group_admin=_group_admin(interaction),
+        )
         async with self._turns.core():
             replies = await self._core.dispatch(incoming)
         await self._answer(interaction, replies)
