@@ -60,9 +60,9 @@ def short_of_credits(total: int, cost: int, *, group: bool) -> UserError | None:
     """The refusal when `total` credits (a group wallet's, when `group`) do not pay `cost`."""
     if total >= cost:
         return None
-    return UserError(
-        "group_insufficient_credits" if group else "insufficient_credits", balance=total, cost=cost
-    )
+    if group:
+        return UserError("group_insufficient_credits", balance=total, cost=cost)
+    return UserError("insufficient_credits", balance=total, cost=cost)
 
 
 def over_group_limits(
